@@ -1,0 +1,48 @@
+/* shm-codec.h — the text view: values of a ShmType to text and back.
+ *
+ * Text out: integers in decimal, floats as the shortest text that parses
+ * back to the same bits (inf, -inf, nan), bool as 0/1, char[N] as the bytes
+ * up to the first NUL.  A 1-D array is one line with single spaces; higher
+ * ranks print one line per innermost row.  Every rendering ends in '\n'.
+ *
+ * Text in: surrounding whitespace and one trailing newline ignored; integers
+ * in decimal or 0x hex (a leading zero is still decimal, an optional sign);
+ * floats as strtod reads them in the C locale; bool as 0 1 true false yes no
+ * on off in any case.  Array elements are separated by spaces, tabs,
+ * newlines or commas, and brackets [ ] may enclose rows or the whole.  An
+ * array of char[N] takes one element per line.
+ */
+#pragma once
+
+#include <glib.h>
+#include "shm-type.h"
+
+G_BEGIN_DECLS
+
+/* Appends the rendering of the value at data (shm_type_nbytes (t) bytes) to out. */
+void shm_codec_format (const ShmType *t, const void *data, GString *out);
+
+/* Parses text (len bytes, need not be NUL-terminated) as a whole value of
+ * type t into out (shm_type_nbytes (t) bytes).  Returns 0, -EINVAL
+ * (malformed, wrong element count, string over capacity) or -ERANGE (a
+ * number outside the element's range).  out is untouched on error. */
+int shm_codec_parse (const ShmType *t, const char *text, gsize len, void *out);
+
+/* Infers the type of a first write to an untyped object: an integer -> i64;
+ * any other number (inf, nan, exponents) -> f64; true/false -> bool; a list of
+ * numbers -> i64[N] or f64[N] (f64 if any element is not an integer).
+ * Returns 0 or -EINVAL (anything else, an empty text included). */
+int shm_codec_infer (const char *text, gsize len, ShmType *out);
+
+/* Progress through a value's text that arrives in pieces. */
+typedef struct {
+  gsize   pos;        /* bytes scanned so far */
+  guint64 elements;   /* elements seen, the one being scanned included */
+  gboolean in_token;  /* pos is inside an element (it may continue) */
+} ShmCodecScan;
+
+/* Scans text[scan->pos, len) (the whole text so far; earlier bytes are not
+ * rescanned) and updates *scan.  Cost is proportional to the new bytes. */
+void shm_codec_scan (const ShmType *t, ShmCodecScan *scan, const char *text, gsize len);
+
+G_END_DECLS

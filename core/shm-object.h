@@ -1,0 +1,48 @@
+/* shm-object.h — a shared object: its type and the backing region holding
+ * its bytes.  An object starts untyped (no bytes); its type is set once.
+ */
+#pragma once
+
+#include <glib.h>
+#include "shm-type.h"
+
+G_BEGIN_DECLS
+
+typedef struct _ShmObject ShmObject;
+
+/* Where the bytes of objects live.  create() returns a file descriptor of a
+ * zero-filled region exactly nbytes long, or -errno; the object owns it.
+ * Injectable so tests and stores can choose the backing. */
+typedef struct {
+  int (*create) (gpointer user_data, guint64 nbytes);
+  gpointer user_data;
+} ShmBacking;
+
+/* The default backing: a sealed memfd (F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL). */
+const ShmBacking *shm_backing_memfd (void);
+
+/* Returns a new untyped object with one reference. */
+ShmObject *shm_object_new (void);
+ShmObject *shm_object_ref (ShmObject *obj);
+void shm_object_unref (ShmObject *obj);
+
+/* Types the object and gives it zero-filled bytes from backing.  Returns 0,
+ * -EPERM (already typed) or the backing's -errno.  Not thread-safe: the
+ * caller serializes typing with every other use of the object. */
+int shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *backing);
+
+gboolean shm_object_is_typed (const ShmObject *obj);
+/* The type; NULL when untyped. */
+const ShmType *shm_object_get_type (const ShmObject *obj);
+/* Bytes of the value; 0 when untyped. */
+guint64 shm_object_get_nbytes (const ShmObject *obj);
+/* The backing fd, or -1 when untyped. */
+int shm_object_get_fd (const ShmObject *obj);
+/* The daemon's shared mapping of the bytes; NULL when untyped. */
+guint8 *shm_object_get_data (const ShmObject *obj);
+
+/* A counter bumped by shm_object_bump_version() whenever the value changes. */
+guint64 shm_object_get_version (const ShmObject *obj);
+guint64 shm_object_bump_version (ShmObject *obj);
+
+G_END_DECLS

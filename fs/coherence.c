@@ -1,0 +1,524 @@
+/* coherence.c — cached-mode coherence between the memfds and the kernel's
+ * page cache of the binary views.  See coherence.h for the scheme.
+ *
+ * Locks, outermost first:
+ *   sync->store_lock  serializes what the daemon itself does to an object's
+ *                     bytes (stores, snapshots, resyncs).  Never taken by a
+ *                     handler of a client write: a daemon store waits on page
+ *                     locks that a client write(2) holds until its FUSE_WRITE
+ *                     is answered.
+ *   sync->data_lock   protects the memfd bytes and the counters below.
+ *   c->lock           protects the table of retrieve requests in flight.
+ */
+#include "config.h"
+
+#include "coherence.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RETRIEVE_TIMEOUT_US (2 * G_USEC_PER_SEC)
+#define STORE_CHUNK (1024 * 1024)
+#define RESYNC_TRIES 8
+
+struct _ShmfsCoherence {
+  GMutex      lock;
+  GCond       cond;
+  struct fuse_session *se;        /* NULL when stopped; lock */
+  gboolean    stopped;            /* lock */
+  GHashTable *requests;           /* cookie -> RetrieveRequest*; lock */
+  guint64     next_cookie;        /* lock */
+  size_t      max_chunk;
+  GThreadPool *resync_pool;
+};
+
+struct _ShmfsSync {
+  gint        ref_count;
+  ShmObject  *obj;
+  fuse_ino_t  raw_ino;
+  GMutex      store_lock;
+  GMutex      data_lock;
+  guint       writers;            /* open raw handles that can write; data_lock */
+  guint64     client_writes;      /* client writes applied; data_lock */
+  guint64     stores;             /* daemon stores applied; data_lock */
+  guint64     stores_at_writeback;/* stores when the last writeback came; data_lock */
+  gboolean    resync_pending;     /* data_lock */
+  guint64    *maybe_cached;       /* one bit a page; data_lock */
+  gsize       n_pages;
+};
+
+typedef struct {
+  guint8     *buf;                /* the object's bytes; replies land here */
+  guint       pending;            /* requests not answered yet; c->lock */
+  GPtrArray  *done;               /* answered requests; c->lock */
+} RetrieveBatch;
+
+typedef struct {
+  RetrieveBatch *batch;
+  guint64     cookie;
+  guint64     off, len;
+  guint64     got;                /* bytes the reply carried */
+} RetrieveRequest;
+
+static gsize page_size;
+
+static void resync_job (gpointer data, gpointer user_data);
+
+ShmfsCoherence *
+shmfs_coherence_new (void)
+{
+  ShmfsCoherence *c = g_new0 (ShmfsCoherence, 1);
+
+  page_size = (gsize) sysconf (_SC_PAGESIZE);
+  g_mutex_init (&c->lock);
+  g_cond_init (&c->cond);
+  c->requests = g_hash_table_new (g_int64_hash, g_int64_equal);
+  c->next_cookie = 1;
+  c->max_chunk = 128 * 1024;
+  c->resync_pool = g_thread_pool_new (resync_job, c, 1, FALSE, NULL);
+  return c;
+}
+
+void
+shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_write)
+{
+  g_mutex_lock (&c->lock);
+  c->se = se;
+  if (max_write >= page_size)
+    c->max_chunk = max_write - max_write % page_size;
+  g_mutex_unlock (&c->lock);
+}
+
+void
+shmfs_coherence_stop (ShmfsCoherence *c)
+{
+  g_mutex_lock (&c->lock);
+  c->se = NULL;
+  c->stopped = TRUE;
+  g_cond_broadcast (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+void
+shmfs_coherence_free (ShmfsCoherence *c)
+{
+  if (c == NULL)
+    return;
+  shmfs_coherence_stop (c);
+  g_thread_pool_free (c->resync_pool, TRUE, TRUE);
+  g_hash_table_unref (c->requests);
+  g_cond_clear (&c->cond);
+  g_mutex_clear (&c->lock);
+  g_free (c);
+}
+
+/* The session to notify on, or NULL when stopped.  The session outlives
+ * every caller: it is destroyed after the loop and the resync pool end. */
+static struct fuse_session *
+session (ShmfsCoherence *c)
+{
+  struct fuse_session *se;
+
+  g_mutex_lock (&c->lock);
+  se = c->se;
+  g_mutex_unlock (&c->lock);
+  return se;
+}
+
+ShmfsSync *
+shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino)
+{
+  ShmfsSync *sync = g_new0 (ShmfsSync, 1);
+
+  sync->ref_count = 1;
+  sync->obj = shm_object_ref (obj);
+  sync->raw_ino = raw_ino;
+  g_mutex_init (&sync->store_lock);
+  g_mutex_init (&sync->data_lock);
+  return sync;
+}
+
+ShmfsSync *
+shmfs_sync_ref (ShmfsSync *sync)
+{
+  g_atomic_int_inc (&sync->ref_count);
+  return sync;
+}
+
+void
+shmfs_sync_unref (ShmfsSync *sync)
+{
+  if (sync == NULL || !g_atomic_int_dec_and_test (&sync->ref_count))
+    return;
+  shm_object_unref (sync->obj);
+  g_free (sync->maybe_cached);
+  g_mutex_clear (&sync->store_lock);
+  g_mutex_clear (&sync->data_lock);
+  g_free (sync);
+}
+
+void
+shmfs_sync_writer_open (ShmfsSync *sync)
+{
+  g_mutex_lock (&sync->data_lock);
+  sync->writers++;
+  g_mutex_unlock (&sync->data_lock);
+}
+
+void
+shmfs_sync_writer_close (ShmfsSync *sync)
+{
+  g_mutex_lock (&sync->data_lock);
+  g_warn_if_fail (sync->writers > 0);
+  sync->writers--;
+  g_mutex_unlock (&sync->data_lock);
+}
+
+/* Marks the pages of [off, off+len) as maybe in the page cache.  Bits are
+ * cleared only when the kernel drops the inode: a superset is harmless. */
+static void
+mark_cached_locked (ShmfsSync *sync, guint64 off, guint64 len)
+{
+  guint64 nbytes = shm_object_get_nbytes (sync->obj);
+  guint64 first, last;
+
+  if (len == 0 || off >= nbytes)
+    return;
+  if (sync->maybe_cached == NULL)
+    {
+      sync->n_pages = (nbytes + page_size - 1) / page_size;
+      sync->maybe_cached = g_new0 (guint64, (sync->n_pages + 63) / 64);
+    }
+  first = off / page_size;
+  last = MIN (off + len - 1, nbytes - 1) / page_size;
+  for (guint64 p = first; p <= last; p++)
+    sync->maybe_cached[p / 64] |= G_GUINT64_CONSTANT (1) << (p % 64);
+}
+
+static gboolean
+page_maybe_cached_locked (ShmfsSync *sync, guint64 page)
+{
+  return sync->maybe_cached != NULL &&
+         (sync->maybe_cached[page / 64] >> (page % 64)) & 1;
+}
+
+void
+shmfs_sync_forget_cache (ShmfsSync *sync)
+{
+  g_mutex_lock (&sync->data_lock);
+  g_clear_pointer (&sync->maybe_cached, g_free);
+  g_mutex_unlock (&sync->data_lock);
+}
+
+void
+shmfs_sync_client_read (ShmfsSync *sync, guint64 off, guint64 len)
+{
+  g_mutex_lock (&sync->data_lock);
+  mark_cached_locked (sync, off, len);
+  g_mutex_unlock (&sync->data_lock);
+}
+
+void
+shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
+                         const void *data, guint64 len, gboolean writeback)
+{
+  gboolean resync = FALSE;
+
+  g_mutex_lock (&sync->data_lock);
+  memcpy (shm_object_get_data (sync->obj) + off, data, len);
+  sync->client_writes++;
+  mark_cached_locked (sync, off, len);
+  /* A writeback's bytes were copied from the page before this handler ran;
+   * a daemon store in between would be undone here in the memfd only. */
+  if (writeback && sync->stores != sync->stores_at_writeback)
+    {
+      sync->stores_at_writeback = sync->stores;
+      if (!sync->resync_pending)
+        resync = sync->resync_pending = TRUE;
+    }
+  g_mutex_unlock (&sync->data_lock);
+  shm_object_bump_version (sync->obj);
+
+  if (resync)
+    g_thread_pool_push (c->resync_pool, shmfs_sync_ref (sync), NULL);
+}
+
+/* Sends one retrieve for [off, off+len).  Returns FALSE when the kernel does
+ * not hold the inode (no pages cached) or the session is gone. */
+static gboolean
+send_retrieve (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch,
+               guint64 off, guint64 len)
+{
+  RetrieveRequest *rq = g_new0 (RetrieveRequest, 1);
+  struct fuse_session *se;
+  int res;
+
+  rq->batch = batch;
+  rq->off = off;
+  rq->len = len;
+
+  g_mutex_lock (&c->lock);
+  se = c->se;
+  if (se == NULL)
+    {
+      g_mutex_unlock (&c->lock);
+      g_free (rq);
+      return FALSE;
+    }
+  rq->cookie = c->next_cookie++;
+  g_hash_table_insert (c->requests, &rq->cookie, rq);
+  batch->pending++;
+  g_mutex_unlock (&c->lock);
+
+  res = fuse_lowlevel_notify_retrieve (se, sync->raw_ino, (size_t) len, (off_t) off,
+                                       GSIZE_TO_POINTER ((gsize) rq->cookie));
+  if (res == 0)
+    return TRUE;
+
+  /* -ENOENT: the kernel holds no inode, so no page; no reply will come. */
+  if (res != -ENOENT)
+    g_warning ("retrieve of inode %" G_GUINT64_FORMAT ": %s",
+               (guint64) sync->raw_ino, g_strerror (-res));
+  g_mutex_lock (&c->lock);
+  g_hash_table_remove (c->requests, &rq->cookie);
+  batch->pending--;
+  g_mutex_unlock (&c->lock);
+  g_free (rq);
+  return FALSE;
+}
+
+void
+shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offset,
+                                struct fuse_bufvec *bufv)
+{
+  guint64 key = (guint64) GPOINTER_TO_SIZE (cookie);
+  RetrieveRequest *rq;
+
+  g_mutex_lock (&c->lock);
+  rq = g_hash_table_lookup (c->requests, &key);
+  if (rq != NULL && (guint64) offset == rq->off)
+    {
+      size_t size = MIN (fuse_buf_size (bufv), rq->len);
+      struct fuse_bufvec dst = FUSE_BUFVEC_INIT (size);
+
+      dst.buf[0].mem = rq->batch->buf + rq->off;
+      rq->got = size > 0 ? (guint64) fuse_buf_copy (&dst, bufv, 0) : 0;
+      g_hash_table_remove (c->requests, &key);
+      rq->batch->pending--;
+      g_ptr_array_add (rq->batch->done, rq);
+      g_cond_broadcast (&c->cond);
+    }
+  g_mutex_unlock (&c->lock);
+}
+
+/* Queues retrieves for every run of maybe-cached pages. */
+static gboolean
+retrieve_cached_runs (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch)
+{
+  guint64 nbytes = shm_object_get_nbytes (sync->obj);
+  GArray *runs = g_array_new (FALSE, FALSE, sizeof (guint64));
+  gboolean held = TRUE;
+
+  g_mutex_lock (&sync->data_lock);
+  for (guint64 p = 0; p < sync->n_pages; p++)
+    {
+      guint64 start = p;
+      if (!page_maybe_cached_locked (sync, p))
+        continue;
+      while (p + 1 < sync->n_pages && page_maybe_cached_locked (sync, p + 1) &&
+             (p + 1 - start) * page_size < c->max_chunk)
+        p++;
+      g_array_append_val (runs, start);
+      g_array_append_val (runs, p);
+    }
+  g_mutex_unlock (&sync->data_lock);
+
+  for (guint i = 0; held && i < runs->len; i += 2)
+    {
+      guint64 off = g_array_index (runs, guint64, i) * page_size;
+      guint64 end = MIN ((g_array_index (runs, guint64, i + 1) + 1) * page_size, nbytes);
+      held = send_retrieve (c, sync, batch, off, end - off);
+    }
+  g_array_unref (runs);
+  return held;
+}
+
+/* Lays every cached page of the raw view over buf, which holds the memfd's
+ * bytes.  A reply stops at the first page not cached; the rest of its range
+ * is asked again from the page after that one.  Bounded in time. */
+static void
+overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf)
+{
+  RetrieveBatch batch = { buf, 0, g_ptr_array_new_with_free_func (g_free) };
+  gint64 deadline = g_get_monotonic_time () + RETRIEVE_TIMEOUT_US;
+  gboolean held = retrieve_cached_runs (c, sync, &batch);
+
+  g_mutex_lock (&c->lock);
+  while (batch.pending > 0 || (held && batch.done->len > 0))
+    {
+      if (batch.done->len > 0)
+        {
+          RetrieveRequest *rq = g_ptr_array_steal_index_fast (batch.done, batch.done->len - 1);
+          guint64 next = rq->off + rq->got + page_size;
+          guint64 end = rq->off + rq->len;
+
+          next -= next % page_size;
+          if (rq->got < rq->len && next < end)
+            {
+              g_mutex_unlock (&c->lock);
+              held = send_retrieve (c, sync, &batch, next, end - next);
+              g_mutex_lock (&c->lock);
+            }
+          g_free (rq);
+          continue;
+        }
+      if (c->stopped || !g_cond_wait_until (&c->cond, &c->lock, deadline))
+        break;
+    }
+  if (batch.pending > 0)
+    {
+      /* Late replies must not land in buf: forget the requests. */
+      GHashTableIter iter;
+      gpointer value;
+
+      g_hash_table_iter_init (&iter, c->requests);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        if (((RetrieveRequest *) value)->batch == &batch)
+          {
+            g_hash_table_iter_remove (&iter);
+            g_free (value);
+          }
+      if (!c->stopped)
+        g_warning ("retrieve of inode %" G_GUINT64_FORMAT " timed out; "
+                   "using the daemon's copy", (guint64) sync->raw_ino);
+    }
+  g_mutex_unlock (&c->lock);
+  g_ptr_array_unref (batch.done);
+}
+
+/* Copies the memfd into buf, then the cached pages over it if they may hold
+ * bytes the memfd lacks.  Caller holds store_lock. */
+static void
+snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 *client_writes)
+{
+  gboolean overlay;
+
+  g_mutex_lock (&sync->data_lock);
+  memcpy (buf, shm_object_get_data (sync->obj), shm_object_get_nbytes (sync->obj));
+  /* Dirty pages need a writable mapping, which needs a writable open
+   * handle; the last one's munmap writes them back before release. */
+  overlay = (sync->writers > 0 || sync->resync_pending) && sync->maybe_cached != NULL;
+  if (client_writes != NULL)
+    *client_writes = sync->client_writes;
+  g_mutex_unlock (&sync->data_lock);
+
+  if (overlay)
+    overlay_cached_pages (c, sync, buf);
+}
+
+void
+shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf)
+{
+  g_mutex_lock (&sync->store_lock);
+  snapshot_locked (c, sync, buf, NULL);
+  g_mutex_unlock (&sync->store_lock);
+}
+
+/* Pushes [off, off+len) of the memfd into the pages that may be cached.
+ * The kernel copies each page from the memfd while holding its page lock,
+ * so a client write(2) to that page is either all in the memfd already or
+ * not begun.  Caller holds store_lock. */
+static void
+push_to_page_cache_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len)
+{
+  struct fuse_session *se = session (c);
+  guint8 *data = shm_object_get_data (sync->obj);
+  guint64 end = off + len;
+
+  while (se != NULL && off < end)
+    {
+      guint64 page = off / page_size, run_end;
+      struct fuse_bufvec bufv;
+      gboolean cached;
+      int res;
+
+      g_mutex_lock (&sync->data_lock);
+      cached = page_maybe_cached_locked (sync, page);
+      run_end = off;
+      while (run_end < end && run_end - off < STORE_CHUNK &&
+             page_maybe_cached_locked (sync, run_end / page_size) == cached)
+        run_end = MIN ((run_end / page_size + 1) * page_size, end);
+      g_mutex_unlock (&sync->data_lock);
+
+      if (cached)
+        {
+          bufv = FUSE_BUFVEC_INIT (run_end - off);
+          bufv.buf[0].mem = data + off;
+          res = fuse_lowlevel_notify_store (se, sync->raw_ino, (off_t) off, &bufv, 0);
+          if (res == -ENOENT)
+            return;   /* the kernel holds no inode: nothing cached */
+          if (res < 0)
+            g_warning ("store into inode %" G_GUINT64_FORMAT ": %s",
+                       (guint64) sync->raw_ino, g_strerror (-res));
+        }
+      off = run_end;
+    }
+}
+
+void
+shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
+                       const void *data, guint64 len)
+{
+  g_mutex_lock (&sync->store_lock);
+  g_mutex_lock (&sync->data_lock);
+  memcpy (shm_object_get_data (sync->obj) + off, data, len);
+  sync->stores++;
+  g_mutex_unlock (&sync->data_lock);
+  push_to_page_cache_locked (c, sync, off, len);
+  shm_object_bump_version (sync->obj);
+  g_mutex_unlock (&sync->store_lock);
+}
+
+/* Makes the memfd equal to the page cache again after a writeback that may
+ * have carried bytes older than a daemon store.  A client write applied
+ * meanwhile may be newer than the copy taken: then take it again. */
+static void
+resync_job (gpointer data, gpointer user_data)
+{
+  ShmfsCoherence *c = user_data;
+  ShmfsSync *sync = data;
+  guint64 nbytes = shm_object_get_nbytes (sync->obj);
+  guint8 *buf = g_malloc (nbytes);
+  int tries;
+
+  g_mutex_lock (&sync->store_lock);
+  for (tries = 0; tries < RESYNC_TRIES && session (c) != NULL; tries++)
+    {
+      guint64 client_writes;
+      gboolean applied = FALSE;
+
+      snapshot_locked (c, sync, buf, &client_writes);
+      g_mutex_lock (&sync->data_lock);
+      if (sync->client_writes == client_writes)
+        {
+          memcpy (shm_object_get_data (sync->obj), buf, nbytes);
+          sync->resync_pending = FALSE;
+          applied = TRUE;
+        }
+      g_mutex_unlock (&sync->data_lock);
+      if (applied)
+        break;
+    }
+  if (tries == RESYNC_TRIES)
+    {
+      g_mutex_lock (&sync->data_lock);
+      sync->resync_pending = FALSE;
+      g_mutex_unlock (&sync->data_lock);
+      g_warning ("inode %" G_GUINT64_FORMAT ": writes kept racing a resync; "
+                 "the page cache stays authoritative", (guint64) sync->raw_ino);
+    }
+  g_mutex_unlock (&sync->store_lock);
+  g_free (buf);
+  shmfs_sync_unref (sync);
+}

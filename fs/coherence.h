@@ -1,0 +1,56 @@
+/* coherence.h — keeping the daemon's bytes and the kernel's page cache of
+ * the binary views one (cached mode, DESIGN.md §6).
+ *
+ * The kernel caches each .raw file's pages, shared by read(2), write(2) and
+ * every mmap of it.  write(2) is write-through, so the backing memfd sees it
+ * before the call returns; mmap stores stay in dirty pages until writeback.
+ * So: daemon stores go to the memfd and then into the page cache
+ * (notify_store, copied from the memfd while the kernel holds each page
+ * lock); daemon reads take the memfd and lay over it every cached page
+ * (notify_retrieve), dirty ones included.  A writeback may carry bytes a
+ * daemon store has since replaced; after such a writeback the memfd is
+ * resynchronised from the page cache off the request path.
+ */
+#pragma once
+
+#define FUSE_USE_VERSION 317
+#include <fuse_lowlevel.h>
+#include <glib.h>
+
+#include "shm-object.h"
+
+typedef struct _ShmfsCoherence ShmfsCoherence;
+typedef struct _ShmfsSync ShmfsSync;
+
+ShmfsCoherence *shmfs_coherence_new (void);
+/* Starts sending notifications on se (after the session is mounted). */
+void shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_write);
+/* Stops notifications and wakes every waiter (at unmount). */
+void shmfs_coherence_stop (ShmfsCoherence *c);
+void shmfs_coherence_free (ShmfsCoherence *c);
+/* Hands a retrieve reply to its waiter (the retrieve_reply operation). */
+void shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offset,
+                                     struct fuse_bufvec *bufv);
+
+/* Per-object state: locks, writers of the raw view, pages maybe cached. */
+ShmfsSync *shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino);
+ShmfsSync *shmfs_sync_ref (ShmfsSync *sync);
+void shmfs_sync_unref (ShmfsSync *sync);
+
+/* A raw-view handle that can write (and so mmap writably) opened/closed. */
+void shmfs_sync_writer_open (ShmfsSync *sync);
+void shmfs_sync_writer_close (ShmfsSync *sync);
+
+/* The kernel dropped the raw view's inode, and with it every cached page. */
+void shmfs_sync_forget_cache (ShmfsSync *sync);
+
+/* The kernel read [off, off+len) of the raw view into its page cache. */
+void shmfs_sync_client_read (ShmfsSync *sync, guint64 off, guint64 len);
+/* Applies a client write of the raw view (write(2) or writeback). */
+void shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const void *data, guint64 len, gboolean writeback);
+
+/* Stores data at [off, off+len) of the object: memfd, then page cache. */
+void shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const void *data, guint64 len);
+/* Copies the object's current bytes, cached pages included, into buf
+ * (nbytes long). */
+void shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf);

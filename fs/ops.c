@@ -1,0 +1,1061 @@
+/* ops.c — the low-level operations of shmfs.
+ *
+ * Inode ownership model
+ * ---------------------
+ * Every ShmNode (directory or object) has two inode numbers: 2*id for its
+ * main view and 2*id+1 for its raw twin under /.raw; the root's main view
+ * is FUSE_ROOT_ID and its twin is the /.raw directory itself.  Node ids are
+ * never reused, so inode numbers need no generation.
+ *
+ * A node holds one tree reference while either view has a kernel lookup
+ * count (ShmfsNode.nlookup, both counts under tree_lock), and each open file
+ * holds one more; an unlinked node lives on until FORGET and RELEASE have
+ * dropped them all, which is what keeps an unlinked object's memfd alive
+ * for the processes that still have it open or mapped.
+ *
+ * Caching: main-tree entries are cached (the kernel keeps its own dcache
+ * right for the changes made through it); entries under /.raw get no cache
+ * time, so a rename or unlink in the main tree shows there at once.  The
+ * text view is direct I/O with no attribute cache (its size follows the
+ * value).  The raw view keeps its page cache (see coherence.c) and long
+ * attributes, which the daemon invalidates when it changes them.
+ *
+ * Locking: tree_lock guards the namespace, attributes and lookup counts and
+ * is never held while replying or notifying.  Object bytes are guarded by
+ * the per-object locks of coherence.c; text handles by their own lock.
+ */
+#include "config.h"
+
+#include "shmfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define XATTR_PREFIX "user.shmfs."
+
+/* ---- nodes and inode numbers ------------------------------------------ */
+
+static void
+node_state_free (gpointer data)
+{
+  ShmfsNode *state = data;
+
+  shmfs_sync_unref (state->sync);
+  g_free (state);
+}
+
+static void
+attach_state (ShmNode *node)
+{
+  ShmfsNode *state = g_new0 (ShmfsNode, 1);
+
+  state->text_size_version = G_MAXUINT64;
+  if (!shm_node_is_dir (node))
+    state->sync = shmfs_sync_new (shm_node_get_object (node), shmfs_ino (node, TRUE));
+  shm_node_set_data (node, state, node_state_free);
+}
+
+/* Finds the node behind ino; tree_lock held.  Returns NULL for stale or
+ * unknown numbers. */
+static ShmNode *
+resolve_locked (Shmfs *fs, fuse_ino_t ino, gboolean *raw)
+{
+  if (ino == FUSE_ROOT_ID)
+    {
+      *raw = FALSE;
+      return shm_tree_get_root (fs->tree);
+    }
+  if (ino < SHMFS_RAW_DIR_INO)
+    return NULL;
+  *raw = ino & 1;
+  return shm_tree_find_id (fs->tree, ino / 2);
+}
+
+static void
+lookup_inc_locked (ShmNode *node, gboolean raw)
+{
+  ShmfsNode *state = shmfs_node_state (node);
+
+  if (state->nlookup[0] + state->nlookup[1] == 0)
+    shm_node_ref (node);
+  state->nlookup[raw]++;
+}
+
+static void
+forget_locked (Shmfs *fs, fuse_ino_t ino, guint64 nlookup)
+{
+  gboolean raw;
+  ShmNode *node = resolve_locked (fs, ino, &raw);
+  ShmfsNode *state;
+
+  if (node == NULL)
+    return;
+  state = shmfs_node_state (node);
+  if (state->nlookup[raw] < nlookup)
+    {
+      g_warning ("forget of %" G_GUINT64_FORMAT " by %" G_GUINT64_FORMAT
+                 " exceeds its lookup count", (guint64) ino, nlookup);
+      nlookup = state->nlookup[raw];
+    }
+  state->nlookup[raw] -= nlookup;
+  if (raw && state->nlookup[raw] == 0 && state->sync != NULL)
+    shmfs_sync_forget_cache (state->sync);
+  if (nlookup > 0 && state->nlookup[0] + state->nlookup[1] == 0)
+    shm_node_unref (node);
+}
+
+/* Whether the kernel holds the inode; tree_lock held. */
+static gboolean
+kernel_holds_locked (ShmNode *node, gboolean raw)
+{
+  return shmfs_node_state (node)->nlookup[raw] > 0;
+}
+
+static void
+inval_attr (Shmfs *fs, fuse_ino_t ino)
+{
+  /* A negative offset invalidates attributes only: no page lock is taken,
+   * so this is safe inside a handler for another inode. */
+  int res = fuse_lowlevel_notify_inval_inode (fs->se, ino, -1, 0);
+  if (res < 0 && res != -ENOENT && res != -ENOTCONN && res != -EBADF)
+    g_warning ("invalidating attributes of %" G_GUINT64_FORMAT ": %s",
+               (guint64) ino, g_strerror (-res));
+}
+
+/* Invalidates the attributes of the node's other view, if the kernel has it. */
+static void
+inval_twin (Shmfs *fs, ShmNode *node, gboolean raw)
+{
+  gboolean held;
+  fuse_ino_t ino;
+
+  g_mutex_lock (&fs->tree_lock);
+  held = kernel_holds_locked (node, !raw);
+  ino = shmfs_ino (node, !raw);
+  g_mutex_unlock (&fs->tree_lock);
+  if (held)
+    inval_attr (fs, ino);
+}
+
+void
+shmfs_node_typed (Shmfs *fs, ShmNode *node)
+{
+  inval_twin (fs, node, FALSE);
+}
+
+void
+shmfs_node_changed (Shmfs *fs, ShmNode *node)
+{
+  g_mutex_lock (&fs->tree_lock);
+  shm_node_touch (fs->tree, node, FALSE, TRUE, TRUE);
+  g_mutex_unlock (&fs->tree_lock);
+  inval_twin (fs, node, FALSE);
+}
+
+static guint64
+view_size_locked (Shmfs *fs, ShmNode *node, gboolean raw, guint64 text_size)
+{
+  if (shm_node_is_dir (node))
+    return 4096;
+  return raw ? shm_object_get_nbytes (shm_node_get_object (node)) : text_size;
+}
+
+static void
+fill_stat_locked (Shmfs *fs, ShmNode *node, gboolean raw, guint64 text_size, struct stat *st)
+{
+  ShmAttr *a = shm_node_get_attr (node);
+  guint64 size = view_size_locked (fs, node, raw, text_size);
+
+  memset (st, 0, sizeof *st);
+  st->st_ino = shmfs_ino (node, raw);
+  st->st_mode = a->mode;
+  st->st_nlink = shm_node_get_nlink (node);
+  st->st_uid = a->uid;
+  st->st_gid = a->gid;
+  st->st_size = (off_t) size;
+  st->st_blksize = 4096;
+  st->st_blocks = (blkcnt_t) ((size + 511) / 512);
+  st->st_atim = a->atime;
+  st->st_mtim = a->mtime;
+  st->st_ctim = a->ctime;
+}
+
+/* The text size of an object's main view, computed outside tree_lock. */
+static guint64
+text_size_of (Shmfs *fs, ShmNode *node, gboolean raw)
+{
+  if (raw || shm_node_is_dir (node))
+    return 0;
+  return shmfs_text_size (fs, node);
+}
+
+static double
+attr_timeout (Shmfs *fs, ShmNode *node, gboolean raw)
+{
+  return (!raw && !shm_node_is_dir (node)) ? 0.0 : fs->timeout;
+}
+
+/* Fills e for node and counts the lookup; tree_lock held. */
+static void
+fill_entry_locked (Shmfs *fs, ShmNode *node, gboolean raw, guint64 text_size,
+                   gboolean twin_entry, struct fuse_entry_param *e)
+{
+  memset (e, 0, sizeof *e);
+  e->ino = shmfs_ino (node, raw);
+  e->generation = 0;
+  e->attr_timeout = attr_timeout (fs, node, raw);
+  e->entry_timeout = twin_entry ? 0.0 : fs->timeout;
+  fill_stat_locked (fs, node, raw, text_size, &e->attr);
+  lookup_inc_locked (node, raw);
+}
+
+static gboolean
+is_raw_dir_name (ShmNode *parent, gboolean raw, const char *name)
+{
+  return !raw && shm_node_get_id (parent) == SHM_TREE_ROOT_ID &&
+         strcmp (name, SHMFS_RAW_DIR_NAME) == 0;
+}
+
+/* Replies with the entry of node (taking a node reference across the text
+ * size computation, which runs outside tree_lock). */
+static void
+reply_entry (Shmfs *fs, fuse_req_t req, ShmNode *node, gboolean raw, gboolean twin_entry)
+{
+  struct fuse_entry_param e;
+  guint64 text_size = text_size_of (fs, node, raw);
+
+  g_mutex_lock (&fs->tree_lock);
+  fill_entry_locked (fs, node, raw, text_size, twin_entry, &e);
+  shm_node_unref (node);
+  g_mutex_unlock (&fs->tree_lock);
+  if (fuse_reply_entry (req, &e) != 0)
+    {
+      /* The kernel will never forget what it never got. */
+      g_mutex_lock (&fs->tree_lock);
+      forget_locked (fs, e.ino, 1);
+      g_mutex_unlock (&fs->tree_lock);
+    }
+}
+
+/* ---- namespace --------------------------------------------------------- */
+
+static void
+shmfs_init (void *userdata, struct fuse_conn_info *conn)
+{
+  Shmfs *fs = userdata;
+
+  /* Cached mode (DESIGN.md §6): one page cache per raw view, kept by the
+   * kernel as long as it likes, write-through, never dropped on its own. */
+  fuse_unset_feature_flag (conn, FUSE_CAP_WRITEBACK_CACHE);
+  fuse_unset_feature_flag (conn, FUSE_CAP_AUTO_INVAL_DATA);
+  fuse_unset_feature_flag (conn, FUSE_CAP_ATOMIC_O_TRUNC);
+  fuse_set_feature_flag (conn, FUSE_CAP_EXPLICIT_INVAL_DATA);
+  fuse_unset_feature_flag (conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
+  fuse_set_feature_flag (conn, FUSE_CAP_PARALLEL_DIROPS);
+  shmfs_coherence_start (fs->coherence, fs->se, conn->max_write);
+}
+
+static void
+shmfs_destroy (void *userdata)
+{
+  Shmfs *fs = userdata;
+
+  shmfs_coherence_stop (fs->coherence);
+}
+
+static void
+shmfs_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *dir, *child;
+  gboolean raw;
+
+  g_mutex_lock (&fs->tree_lock);
+  dir = resolve_locked (fs, parent, &raw);
+  if (dir == NULL || !shm_node_is_dir (dir))
+    {
+      g_mutex_unlock (&fs->tree_lock);
+      return (void) fuse_reply_err (req, dir == NULL ? ESTALE : ENOTDIR);
+    }
+  if (is_raw_dir_name (dir, raw, name))
+    {
+      child = shm_node_ref (dir);
+      g_mutex_unlock (&fs->tree_lock);
+      return reply_entry (fs, req, child, TRUE, FALSE);
+    }
+  child = shm_tree_lookup (dir, name);
+  if (child == NULL)
+    {
+      g_mutex_unlock (&fs->tree_lock);
+      return (void) fuse_reply_err (req, ENOENT);
+    }
+  shm_node_ref (child);
+  g_mutex_unlock (&fs->tree_lock);
+  reply_entry (fs, req, child, raw, raw);
+}
+
+static void
+shmfs_forget (fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+  Shmfs *fs = shmfs_from_req (req);
+
+  g_mutex_lock (&fs->tree_lock);
+  forget_locked (fs, ino, nlookup);
+  g_mutex_unlock (&fs->tree_lock);
+  fuse_reply_none (req);
+}
+
+static void
+shmfs_forget_multi (fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+  Shmfs *fs = shmfs_from_req (req);
+
+  g_mutex_lock (&fs->tree_lock);
+  for (size_t i = 0; i < count; i++)
+    forget_locked (fs, forgets[i].ino, forgets[i].nlookup);
+  g_mutex_unlock (&fs->tree_lock);
+  fuse_reply_none (req);
+}
+
+static void
+shmfs_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *node;
+  gboolean raw;
+  guint64 text_size;
+  struct stat st;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = resolve_locked (fs, ino, &raw);
+  if (node == NULL)
+    {
+      g_mutex_unlock (&fs->tree_lock);
+      return (void) fuse_reply_err (req, ESTALE);
+    }
+  shm_node_ref (node);
+  g_mutex_unlock (&fs->tree_lock);
+
+  text_size = text_size_of (fs, node, raw);
+  g_mutex_lock (&fs->tree_lock);
+  fill_stat_locked (fs, node, raw, text_size, &st);
+  shm_node_unref (node);
+  g_mutex_unlock (&fs->tree_lock);
+  fuse_reply_attr (req, &st, attr_timeout (fs, node, raw));
+}
+
+/* Checks a size change: the bytes of an object never grow or shrink.
+ * Truncating to 0 (what O_TRUNC does) or to the current size is accepted
+ * and changes nothing. */
+static int
+check_size_locked (ShmNode *node, gboolean raw, off_t size)
+{
+  guint64 nbytes;
+
+  if (shm_node_is_dir (node))
+    return -EISDIR;
+  nbytes = shm_object_get_nbytes (shm_node_get_object (node));
+  if (size == 0 || (raw && (guint64) size == nbytes))
+    return 0;
+  return -EINVAL;
+}
+
+static void
+set_time (ShmTree *tree, struct timespec *t, const struct timespec *value, gboolean now)
+{
+  if (now)
+    shm_tree_now (tree, t);
+  else
+    *t = *value;
+}
+
+static void
+shmfs_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+               struct fuse_file_info *fi)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *node;
+  ShmAttr *a;
+  gboolean raw;
+  int err = 0;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = resolve_locked (fs, ino, &raw);
+  if (node == NULL)
+    err = -ESTALE;
+  else if (to_set & FUSE_SET_ATTR_SIZE)
+    err = check_size_locked (node, raw, attr->st_size);
+  if (err < 0)
+    {
+      g_mutex_unlock (&fs->tree_lock);
+      if (node != NULL)
+        {
+          shm_node_ref (node);
+          shmfs_log_rejected (fs, node, err, "size %" G_GINT64_FORMAT " (the size of an object is fixed by its type)",
+                              (gint64) attr->st_size);
+          g_mutex_lock (&fs->tree_lock);
+          shm_node_unref (node);
+          g_mutex_unlock (&fs->tree_lock);
+        }
+      return (void) fuse_reply_err (req, -err);
+    }
+
+  a = shm_node_get_attr (node);
+  if (to_set & FUSE_SET_ATTR_MODE)
+    a->mode = (a->mode & S_IFMT) | (attr->st_mode & 07777);
+  if (to_set & FUSE_SET_ATTR_UID)
+    a->uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID)
+    a->gid = attr->st_gid;
+  if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+    set_time (fs->tree, &a->atime, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
+  if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+    set_time (fs->tree, &a->mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
+  shm_node_touch (fs->tree, node, FALSE, FALSE, TRUE);
+  shm_node_ref (node);
+  g_mutex_unlock (&fs->tree_lock);
+
+  inval_twin (fs, node, raw);
+  shmfs_getattr (req, ino, fi);
+  g_mutex_lock (&fs->tree_lock);
+  shm_node_unref (node);
+  g_mutex_unlock (&fs->tree_lock);
+}
+
+/* Resolves the parent of a namespace change: a main-tree directory. */
+static int
+resolve_parent_locked (Shmfs *fs, fuse_ino_t parent, ShmNode **dir)
+{
+  gboolean raw;
+
+  *dir = resolve_locked (fs, parent, &raw);
+  if (*dir == NULL)
+    return -ESTALE;
+  if (!shm_node_is_dir (*dir))
+    return -ENOTDIR;
+  if (raw)
+    return -EPERM;   /* namespace changes are made in the main tree */
+  return 0;
+}
+
+static int
+make_node (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
+           gboolean is_dir, mode_t mode, ShmNode **out)
+{
+  const struct fuse_ctx *ctx = fuse_req_ctx (req);
+  ShmNode *dir, *node = NULL;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  err = resolve_parent_locked (fs, parent, &dir);
+  if (err == 0 && is_raw_dir_name (dir, FALSE, name))
+    err = -EEXIST;
+  if (err == 0)
+    err = shm_tree_create (fs->tree, dir, name, is_dir, mode, ctx->uid, ctx->gid, &node);
+  if (err == 0)
+    {
+      attach_state (node);
+      *out = shm_node_ref (node);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  return err;
+}
+
+static void
+shmfs_mkdir (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *node;
+  int err = make_node (fs, req, parent, name, TRUE, mode, &node);
+
+  if (err < 0)
+    return (void) fuse_reply_err (req, -err);
+  reply_entry (fs, req, node, FALSE, FALSE);
+}
+
+static void
+shmfs_mknod (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *node;
+  int err;
+
+  if (!S_ISREG (mode))
+    return (void) fuse_reply_err (req, EPERM);  /* objects and directories only */
+  if ((err = make_node (fs, req, parent, name, FALSE, mode, &node)) < 0)
+    return (void) fuse_reply_err (req, -err);
+  reply_entry (fs, req, node, FALSE, FALSE);
+}
+
+static void
+shmfs_symlink (fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+  fuse_reply_err (req, EPERM);
+}
+
+static void
+shmfs_link (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+  fuse_reply_err (req, EPERM);
+}
+
+static void
+remove_entry (fuse_req_t req, fuse_ino_t parent, const char *name, gboolean is_dir)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *dir, *child = NULL;
+  fuse_ino_t raw_ino = 0;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  err = resolve_parent_locked (fs, parent, &dir);
+  if (err == 0)
+    {
+      child = shm_tree_lookup (dir, name);
+      if (child != NULL && kernel_holds_locked (child, TRUE))
+        raw_ino = shmfs_ino (child, TRUE);
+      err = shm_tree_remove (fs->tree, dir, name, is_dir);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  if (err == 0 && raw_ino != 0)
+    inval_attr (fs, raw_ino);   /* its link count is 0 now */
+  fuse_reply_err (req, -err);
+}
+
+static void
+shmfs_unlink (fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  remove_entry (req, parent, name, FALSE);
+}
+
+static void
+shmfs_rmdir (fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  remove_entry (req, parent, name, TRUE);
+}
+
+static void
+shmfs_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
+              fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *olddir, *newdir;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  err = resolve_parent_locked (fs, parent, &olddir);
+  if (err == 0)
+    err = resolve_parent_locked (fs, newparent, &newdir);
+  if (err == 0 && is_raw_dir_name (newdir, FALSE, newname))
+    err = -EEXIST;
+  if (err == 0)
+    err = shm_tree_rename (fs->tree, olddir, name, newdir, newname, flags, NULL);
+  g_mutex_unlock (&fs->tree_lock);
+  fuse_reply_err (req, -err);
+}
+
+/* ---- directories ------------------------------------------------------- */
+
+/* Directory offsets: 1 after ".", 2 after "..", id+2 after a child. */
+typedef struct {
+  Shmfs   *fs;
+  fuse_req_t req;
+  gboolean raw;
+  gboolean plus;
+  char    *buf;
+  size_t   size, pos;
+} DirFill;
+
+static gboolean
+add_dirent (DirFill *d, const char *name, ShmNode *node, gboolean raw, off_t next, gboolean count)
+{
+  size_t need;
+
+  if (d->plus)
+    {
+      struct fuse_entry_param e;
+
+      memset (&e, 0, sizeof e);
+      e.ino = shmfs_ino (node, raw);
+      e.attr_timeout = attr_timeout (d->fs, node, raw);
+      e.entry_timeout = d->raw ? 0.0 : d->fs->timeout;
+      /* A text size costs a rendering; readdirplus reports the cached one. */
+      fill_stat_locked (d->fs, node, raw, shmfs_node_state (node)->text_size, &e.attr);
+      /* The kernel takes no lookup for "." and "..": count = FALSE. */
+      need = fuse_add_direntry_plus (d->req, d->buf + d->pos, d->size - d->pos, name, &e, next);
+      if (need > d->size - d->pos)
+        return FALSE;
+      if (count)
+        lookup_inc_locked (node, raw);
+    }
+  else
+    {
+      struct stat st = { .st_ino = shmfs_ino (node, raw),
+                         .st_mode = shm_node_get_attr (node)->mode };
+
+      need = fuse_add_direntry (d->req, d->buf + d->pos, d->size - d->pos, name, &st, next);
+      if (need > d->size - d->pos)
+        return FALSE;
+    }
+  d->pos += need;
+  return TRUE;
+}
+
+static gboolean
+add_child (ShmNode *child, gpointer user_data)
+{
+  DirFill *d = user_data;
+
+  return add_dirent (d, shm_node_get_name (child), child, d->raw,
+                     (off_t) shm_node_get_id (child) + 2, TRUE);
+}
+
+static void
+read_directory (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, gboolean plus)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  DirFill d = { fs, req, FALSE, plus, NULL, size, 0 };
+  ShmNode *dir, *parent;
+
+  g_mutex_lock (&fs->tree_lock);
+  dir = resolve_locked (fs, ino, &d.raw);
+  if (dir == NULL || !shm_node_is_dir (dir))
+    {
+      g_mutex_unlock (&fs->tree_lock);
+      return (void) fuse_reply_err (req, dir == NULL ? ESTALE : ENOTDIR);
+    }
+  d.buf = g_malloc (size);
+  parent = shm_node_get_parent (dir);
+  if (parent == NULL)
+    parent = dir;
+  /* The .raw directory's parent is the root's main view. */
+  if (off < 1 && !add_dirent (&d, ".", dir, d.raw, 1, FALSE))
+    goto out;
+  if (off < 2 && !add_dirent (&d, "..", parent,
+                              d.raw && shm_node_get_id (dir) != SHM_TREE_ROOT_ID, 2, FALSE))
+    goto out;
+  shm_tree_foreach_child (dir, off < 2 ? 0 : (guint64) off - 2, add_child, &d);
+out:
+  g_mutex_unlock (&fs->tree_lock);
+  fuse_reply_buf (req, d.buf, d.pos);
+  g_free (d.buf);
+}
+
+static void
+shmfs_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+  read_directory (req, ino, size, off, FALSE);
+}
+
+static void
+shmfs_readdirplus (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+  read_directory (req, ino, size, off, TRUE);
+}
+
+static void
+shmfs_statfs (fuse_req_t req, fuse_ino_t ino)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  struct statvfs sv;
+  guint64 capacity, used, nodes;
+
+  g_mutex_lock (&fs->tree_lock);
+  capacity = shm_tree_get_capacity (fs->tree);
+  used = shm_tree_get_used_bytes (fs->tree);
+  nodes = shm_tree_get_node_count (fs->tree);
+  g_mutex_unlock (&fs->tree_lock);
+  if (capacity == 0)   /* like tmpfs: half of the memory */
+    capacity = (guint64) sysconf (_SC_PHYS_PAGES) * (guint64) sysconf (_SC_PAGESIZE) / 2;
+
+  memset (&sv, 0, sizeof sv);
+  sv.f_bsize = sv.f_frsize = 4096;
+  sv.f_blocks = capacity / 4096;
+  sv.f_bfree = sv.f_bavail = used >= capacity ? 0 : (capacity - used) / 4096;
+  sv.f_files = MAX (nodes, sv.f_blocks);
+  sv.f_ffree = sv.f_favail = sv.f_files - nodes;
+  sv.f_namemax = SHM_TREE_NAME_MAX;
+  fuse_reply_statfs (req, &sv);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static ShmfsHandle *
+handle_new_locked (ShmNode *node, gboolean raw, int flags)
+{
+  ShmfsHandle *h = g_new0 (ShmfsHandle, 1);
+
+  h->node = shm_node_ref (node);
+  h->raw = raw;
+  h->writer = (flags & O_ACCMODE) != O_RDONLY;
+  g_mutex_init (&h->lock);
+  return h;
+}
+
+static void
+handle_free (Shmfs *fs, ShmfsHandle *h)
+{
+  if (h->raw && h->writer)
+    shmfs_sync_writer_close (shmfs_node_state (h->node)->sync);
+  g_mutex_lock (&fs->tree_lock);
+  shm_node_unref (h->node);
+  g_mutex_unlock (&fs->tree_lock);
+  if (h->snapshot)
+    g_string_free (h->snapshot, TRUE);
+  if (h->pending)
+    g_string_free (h->pending, TRUE);
+  g_mutex_clear (&h->lock);
+  g_free (h);
+}
+
+static void
+set_open_flags (ShmfsHandle *h, struct fuse_file_info *fi)
+{
+  fi->fh = (uint64_t) (uintptr_t) h;
+  if (h->raw)
+    {
+      fi->keep_cache = 1;   /* one page cache, shared by every open and map */
+      fi->direct_io = 0;
+      if (h->writer)
+        shmfs_sync_writer_open (shmfs_node_state (h->node)->sync);
+    }
+  else
+    {
+      fi->direct_io = 1;    /* text is rendered per read, never cached */
+      fi->keep_cache = 0;
+    }
+}
+
+static void
+shmfs_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmfsHandle *h;
+  ShmNode *node;
+  gboolean raw;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = resolve_locked (fs, ino, &raw);
+  if (node == NULL || shm_node_is_dir (node))
+    {
+      g_mutex_unlock (&fs->tree_lock);
+      return (void) fuse_reply_err (req, node == NULL ? ESTALE : EISDIR);
+    }
+  h = handle_new_locked (node, raw, fi->flags);
+  g_mutex_unlock (&fs->tree_lock);
+  set_open_flags (h, fi);
+  if (fuse_reply_open (req, fi) != 0)
+    handle_free (fs, h);
+}
+
+static void
+shmfs_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+              struct fuse_file_info *fi)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  struct fuse_entry_param e;
+  ShmfsHandle *h;
+  ShmNode *node;
+  int err;
+
+  if ((err = make_node (fs, req, parent, name, FALSE, mode, &node)) < 0)
+    return (void) fuse_reply_err (req, -err);
+  g_mutex_lock (&fs->tree_lock);
+  fill_entry_locked (fs, node, FALSE, 0, FALSE, &e);
+  h = handle_new_locked (node, FALSE, fi->flags);
+  shm_node_unref (node);
+  g_mutex_unlock (&fs->tree_lock);
+  set_open_flags (h, fi);
+  if (fuse_reply_create (req, &e, fi) != 0)
+    {
+      handle_free (fs, h);
+      g_mutex_lock (&fs->tree_lock);
+      forget_locked (fs, e.ino, 1);
+      g_mutex_unlock (&fs->tree_lock);
+    }
+}
+
+static ShmfsHandle *
+handle_of (struct fuse_file_info *fi)
+{
+  return (ShmfsHandle *) (uintptr_t) fi->fh;
+}
+
+static void
+shmfs_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmfsHandle *h = handle_of (fi);
+  ShmObject *obj = shm_node_get_object (h->node);
+  guint64 nbytes;
+
+  if (!h->raw)
+    return shmfs_text_reply_read (fs, req, h, off, size);
+
+  nbytes = shm_object_get_nbytes (obj);
+  if (off < 0 || (guint64) off >= nbytes)
+    return (void) fuse_reply_buf (req, NULL, 0);
+  size = MIN (size, nbytes - (guint64) off);
+  shmfs_sync_client_read (shmfs_node_state (h->node)->sync, off, size);
+  fuse_reply_buf (req, (const char *) shm_object_get_data (obj) + off, size);
+}
+
+static void
+shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+             struct fuse_file_info *fi)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmfsHandle *h = handle_of (fi);
+  ShmObject *obj = shm_node_get_object (h->node);
+  guint64 nbytes;
+  int res;
+
+  if (!h->raw)
+    {
+      res = shmfs_text_write (fs, h, off, buf, size);
+      if (res < 0)
+        return (void) fuse_reply_err (req, -res);
+      return (void) fuse_reply_write (req, (size_t) res);
+    }
+
+  nbytes = shm_object_get_nbytes (obj);
+  if (off < 0 || (guint64) off >= nbytes)
+    {
+      shmfs_log_rejected (fs, h->node, -EFBIG, "write at %" G_GINT64_FORMAT " past the end (%"
+                          G_GUINT64_FORMAT " bytes)", (gint64) off, nbytes);
+      return (void) fuse_reply_err (req, EFBIG);
+    }
+  /* Like a write at RLIMIT_FSIZE: what fits is written, the rest refused. */
+  size = MIN (size, nbytes - (guint64) off);
+  shmfs_sync_client_write (fs->coherence, shmfs_node_state (h->node)->sync,
+                           off, buf, size, fi->writepage);
+  g_mutex_lock (&fs->tree_lock);
+  shm_node_touch (fs->tree, h->node, FALSE, TRUE, TRUE);
+  g_mutex_unlock (&fs->tree_lock);
+  fuse_reply_write (req, size);
+}
+
+static void
+shmfs_flush (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmfsHandle *h = handle_of (fi);
+
+  fuse_reply_err (req, h->raw ? 0 : -shmfs_text_flush (fs, h));
+}
+
+static void
+shmfs_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  handle_free (shmfs_from_req (req), handle_of (fi));
+  fuse_reply_err (req, 0);
+}
+
+static void
+shmfs_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+  fuse_reply_err (req, 0);   /* memory is the store */
+}
+
+static void
+shmfs_retrieve_reply (fuse_req_t req, void *cookie, fuse_ino_t ino, off_t offset,
+                      struct fuse_bufvec *bufv)
+{
+  shmfs_coherence_retrieve_reply (shmfs_from_req (req)->coherence, cookie, offset, bufv);
+  fuse_reply_none (req);
+}
+
+/* ---- extended attributes ----------------------------------------------- */
+
+typedef enum { XA_TYPE, XA_DTYPE, XA_SHAPE, XA_NBYTES, XA_VERSION, XA_MODE, XA_NONE } XattrId;
+
+static const char *const xattr_names[] = {
+  XATTR_PREFIX "type", XATTR_PREFIX "dtype", XATTR_PREFIX "shape",
+  XATTR_PREFIX "nbytes", XATTR_PREFIX "version", XATTR_PREFIX "mode",
+};
+
+static gboolean
+xattr_applies (ShmNode *node, XattrId id)
+{
+  if (id == XA_MODE)
+    return shm_node_get_id (node) == SHM_TREE_ROOT_ID;
+  return !shm_node_is_dir (node);
+}
+
+static XattrId
+xattr_lookup (ShmNode *node, const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (xattr_names); i++)
+    if (strcmp (name, xattr_names[i]) == 0)
+      return xattr_applies (node, i) ? (XattrId) i : XA_NONE;
+  return XA_NONE;
+}
+
+/* The value of an xattr; NULL when it has none (untyped). tree_lock held. */
+static char *
+xattr_value_locked (ShmNode *node, XattrId id)
+{
+  ShmObject *obj = shm_node_get_object (node);
+  const ShmType *type = obj != NULL ? shm_object_get_type (obj) : NULL;
+
+  if (id == XA_MODE)
+    return g_strdup ("cached");
+  if (type == NULL)
+    return NULL;
+  switch (id)
+    {
+    case XA_TYPE:    return shm_type_to_string (type);
+    case XA_DTYPE:   return shm_type_numpy_dtype (type);
+    case XA_SHAPE:   return shm_type_shape_string (type);
+    case XA_NBYTES:  return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_type_nbytes (type));
+    case XA_VERSION: return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_object_get_version (obj));
+    default:         return NULL;
+    }
+}
+
+static void
+reply_xattr_value (fuse_req_t req, const char *value, size_t len, size_t size)
+{
+  if (size == 0)
+    fuse_reply_xattr (req, len);
+  else if (size < len)
+    fuse_reply_err (req, ERANGE);
+  else
+    fuse_reply_buf (req, value, len);
+}
+
+static void
+shmfs_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  g_autofree char *value = NULL;
+  ShmNode *node;
+  gboolean raw;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = resolve_locked (fs, ino, &raw);
+  if (node != NULL)
+    {
+      XattrId id = xattr_lookup (node, name);
+      if (id != XA_NONE)
+        value = xattr_value_locked (node, id);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  if (node == NULL)
+    return (void) fuse_reply_err (req, ESTALE);
+  if (value == NULL)
+    return (void) fuse_reply_err (req, ENODATA);
+  reply_xattr_value (req, value, strlen (value), size);
+}
+
+static void
+shmfs_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  GString *list = g_string_new (NULL);
+  ShmNode *node;
+  gboolean raw;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = resolve_locked (fs, ino, &raw);
+  if (node != NULL)
+    for (guint i = 0; i < G_N_ELEMENTS (xattr_names); i++)
+      {
+        g_autofree char *value = NULL;
+        if (!xattr_applies (node, i) || (value = xattr_value_locked (node, i)) == NULL)
+          continue;
+        g_string_append_len (list, xattr_names[i], (gssize) strlen (xattr_names[i]) + 1);
+      }
+  g_mutex_unlock (&fs->tree_lock);
+  if (node == NULL)
+    fuse_reply_err (req, ESTALE);
+  else
+    reply_xattr_value (req, list->str, list->len, size);
+  g_string_free (list, TRUE);
+}
+
+static void
+shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                size_t size, int flags)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *node;
+  ShmType type;
+  gboolean raw;
+  XattrId id = XA_NONE;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = resolve_locked (fs, ino, &raw);
+  if (node == NULL)
+    err = -ESTALE;
+  else if ((id = xattr_lookup (node, name)) == XA_NONE)
+    err = g_str_has_prefix (name, XATTR_PREFIX) ? -EPERM : -ENOTSUP;
+  else if (id != XA_TYPE)
+    err = -EPERM;   /* derived from the type, read-only */
+  else if (shm_object_is_typed (shm_node_get_object (node)))
+    err = -EPERM;   /* the type is fixed once set */
+  else if (flags & XATTR_REPLACE)
+    err = -ENODATA;
+  else if ((err = shm_type_parse (value, size, &type)) == 0)
+    err = shm_tree_set_type (fs->tree, node, &type);
+  if (node != NULL)
+    shm_node_ref (node);
+  g_mutex_unlock (&fs->tree_lock);
+
+  if (node != NULL)
+    {
+      if (err < 0 && err != -ENOTSUP)
+        shmfs_log_rejected (fs, node, err, "setting %s to \"%.*s\"", name,
+                            (int) MIN (size, 64), value);
+      else if (err == 0)
+        shmfs_node_typed (fs, node);
+      g_mutex_lock (&fs->tree_lock);
+      shm_node_unref (node);
+      g_mutex_unlock (&fs->tree_lock);
+    }
+  fuse_reply_err (req, -err);
+}
+
+static void
+shmfs_removexattr (fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+  fuse_reply_err (req, g_str_has_prefix (name, XATTR_PREFIX) ? EPERM : ENODATA);
+}
+
+const struct fuse_lowlevel_ops shmfs_ops = {
+  .init           = shmfs_init,
+  .destroy        = shmfs_destroy,
+  .lookup         = shmfs_lookup,
+  .forget         = shmfs_forget,
+  .forget_multi   = shmfs_forget_multi,
+  .getattr        = shmfs_getattr,
+  .setattr        = shmfs_setattr,
+  .mknod          = shmfs_mknod,
+  .mkdir          = shmfs_mkdir,
+  .unlink         = shmfs_unlink,
+  .rmdir          = shmfs_rmdir,
+  .symlink        = shmfs_symlink,
+  .link           = shmfs_link,
+  .rename         = shmfs_rename,
+  .open           = shmfs_open,
+  .create         = shmfs_create,
+  .read           = shmfs_read,
+  .write          = shmfs_write,
+  .flush          = shmfs_flush,
+  .release        = shmfs_release,
+  .fsync          = shmfs_fsync,
+  .readdir        = shmfs_readdir,
+  .readdirplus    = shmfs_readdirplus,
+  .statfs         = shmfs_statfs,
+  .setxattr       = shmfs_setxattr,
+  .getxattr       = shmfs_getxattr,
+  .listxattr      = shmfs_listxattr,
+  .removexattr    = shmfs_removexattr,
+  .retrieve_reply = shmfs_retrieve_reply,
+};

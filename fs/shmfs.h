@@ -1,0 +1,92 @@
+/* shmfs.h — the daemon's session state, shared by the files of fs/. */
+#pragma once
+
+#define FUSE_USE_VERSION 317
+#include <fuse_lowlevel.h>
+#include <glib.h>
+
+#include "shm-codec.h"
+#include "shm-tree.h"
+#include "coherence.h"
+
+/* Inode numbers: every node has two, its main view (2*id) and its raw
+ * twin (2*id + 1).  The root's main view is FUSE_ROOT_ID; its raw twin is
+ * the hidden ".raw" directory. */
+#define SHMFS_RAW_DIR_NAME ".raw"
+#define SHMFS_RAW_DIR_INO (2 * SHM_TREE_ROOT_ID + 1)
+
+typedef struct {
+  char    *mountpoint;
+  int      foreground;
+  int      debug;
+  int      singlethread;
+  int      show_help;
+  int      show_version;
+} ShmfsOptions;
+
+typedef struct {
+  struct fuse_session *se;
+  GMutex         tree_lock;
+  ShmTree       *tree;            /* protected by tree_lock */
+  ShmfsCoherence *coherence;
+  double         timeout;         /* entry/attr cache time of stable things */
+  gboolean       verbose;         /* log rejected input on stderr */
+} Shmfs;
+
+/* Per-node state of the FUSE layer, attached to each ShmNode. */
+typedef struct {
+  guint64    nlookup[2];          /* kernel references, main and raw; tree_lock */
+  ShmfsSync *sync;                /* objects only: coherence of the bytes */
+  guint64    text_size_version;   /* version the cached text size is for */
+  guint64    text_size;
+} ShmfsNode;
+
+/* Open file state. */
+typedef struct {
+  ShmNode   *node;                /* referenced; stable */
+  gboolean   raw;
+  gboolean   writer;
+  GMutex     lock;                /* protects the text fields below */
+  GString   *snapshot;            /* text read state */
+  GString   *pending;             /* text write state */
+  ShmCodecScan scan;
+  gboolean   pending_dirty;       /* pending holds text not yet committed */
+  gboolean   pending_failed;      /* the text being written was rejected */
+  gboolean   committed;           /* pending was committed as a value */
+} ShmfsHandle;
+
+static inline Shmfs *
+shmfs_from_req (fuse_req_t req)
+{
+  return fuse_req_userdata (req);
+}
+
+static inline fuse_ino_t
+shmfs_ino (const ShmNode *node, gboolean raw)
+{
+  guint64 id = shm_node_get_id (node);
+  if (id == SHM_TREE_ROOT_ID && !raw)
+    return FUSE_ROOT_ID;
+  return 2 * id + (raw ? 1 : 0);
+}
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops shmfs_ops;
+
+/* text.c: the text view of an object */
+void shmfs_text_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size);
+int shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t size);
+int shmfs_text_flush (Shmfs *fs, ShmfsHandle *h);
+int shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len);
+guint64 shmfs_text_size (Shmfs *fs, ShmNode *node);
+
+/* ops.c: tell the kernel that the raw twin's attributes changed (typing
+ * gives it a size; a store, a new mtime). */
+void shmfs_node_typed (Shmfs *fs, ShmNode *node);
+void shmfs_node_changed (Shmfs *fs, ShmNode *node);
+
+/* Logs one line about rejected input when verbose. */
+void shmfs_log_rejected (Shmfs *fs, ShmNode *node, int err, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
+/* The node's path from the mount root, for messages; g_free() it. */
+char *shmfs_node_path (Shmfs *fs, ShmNode *node);
+ShmfsNode *shmfs_node_state (ShmNode *node);
