@@ -4,6 +4,7 @@
 #include "shmfs.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,21 @@ usage (const char *prog)
           "\n", prog);
   fuse_cmdline_help ();
   fuse_lowlevel_help ();
+}
+
+/* libfuse's messages, on stderr like ours, with our prefix. */
+static void
+log_to_stderr (enum fuse_log_level level, const char *fmt, va_list ap)
+{
+  static gboolean at_line_start = TRUE;   /* messages come in pieces */
+  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
+
+  if (*msg == '\0')
+    return;
+  if (at_line_start)
+    fputs ("shmfs: ", stderr);
+  fputs (at_line_start && g_str_has_prefix (msg, "fuse: ") ? msg + 6 : msg, stderr);
+  at_line_start = g_str_has_suffix (msg, "\n");
 }
 
 static int
@@ -60,11 +76,9 @@ main (int argc, char *argv[])
   Shmfs fs = { 0 };
   int ret = 1, res;
 
+  fuse_set_log_func (log_to_stderr);
   if (fuse_parse_cmdline (&args, &opts) != 0)
-    {
-      fprintf (stderr, "shmfs: bad arguments (see --help)\n");
-      return 1;
-    }
+    return 1;   /* libfuse said why */
   if (opts.show_help)
     {
       usage (argv[0]);
@@ -97,10 +111,7 @@ main (int argc, char *argv[])
 
   fs.se = fuse_session_new (&args, &shmfs_ops, sizeof shmfs_ops, &fs);
   if (fs.se == NULL)
-    {
-      fprintf (stderr, "shmfs: cannot start: bad options (see --help)\n");
-      goto out_fs;
-    }
+    goto out_fs;   /* libfuse said why */
   if (fuse_set_signal_handlers (fs.se) != 0)
     goto out_session;
   if (fuse_session_mount (fs.se, opts.mountpoint) != 0)
