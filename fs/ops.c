@@ -439,7 +439,12 @@ resolve_parent_locked (Shmfs *fs, fuse_ino_t parent, ShmNode **dir)
   if (!shm_node_is_dir (*dir))
     return -ENOTDIR;
   if (raw)
-    return -EPERM;   /* namespace changes are made in the main tree */
+    {
+      if (fs->verbose)
+        fprintf (stderr, "shmfs: rejected /.raw: namespace changes are made in the main tree (%s)\n",
+                 g_strerror (EPERM));
+      return -EPERM;
+    }
   return 0;
 }
 

@@ -53,6 +53,7 @@ typedef struct {
   gboolean   pending_dirty;       /* pending holds text not yet committed */
   gboolean   pending_failed;      /* the text being written was rejected */
   gboolean   committed;           /* pending was committed as a value */
+  gboolean   line_wise;           /* pending comes a line (element/row) at a time */
 } ShmfsHandle;
 
 static inline Shmfs *

@@ -174,8 +174,8 @@ shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len)
   if ((err = shm_codec_parse (type, text, len, bytes)) < 0)
     {
       tname = shm_type_to_string (type);
-      shmfs_log_rejected (fs, node, err, "text is not a %s value%s", tname,
-                          err == -ERANGE ? " in range" : "");
+      shmfs_log_rejected (fs, node, err, "text is not a value of type %s%s", tname,
+                          err == -ERANGE ? " (out of range)" : "");
       return err;
     }
   shmfs_coherence_store (fs->coherence, shmfs_node_state (node)->sync, 0,
@@ -194,6 +194,7 @@ reset_pending (ShmfsHandle *h)
   h->pending_dirty = FALSE;
   h->pending_failed = FALSE;
   h->committed = FALSE;
+  h->line_wise = FALSE;
 }
 
 /* Commits the pending text; a failure poisons the rest of it. */
@@ -269,6 +270,25 @@ shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t 
    * text came in one write; otherwise it may go on, and close commits. */
   else if (h->scan.elements == count && (!h->scan.in_token || off == 0))
     err = commit_pending (fs, h);
+  /* A newline ends a line: a line alone in the first write is the whole
+   * text (echo's), unless it holds one element or one row, which starts a
+   * text written a line at a time (bash writes each line on its own). */
+  else if (size > 0 && buf[size - 1] == '\n')
+    {
+      guint64 row = type->ndim >= 2 ? type->dims[type->ndim - 1] : 1;
+      gboolean one_line = off == 0 && memchr (buf, '\n', size) == buf + size - 1;
+
+      if (one_line && h->scan.elements == row)
+        h->line_wise = TRUE;
+      if ((one_line && !h->line_wise) || (h->line_wise && h->scan.elements % row != 0))
+        {
+          err = -EINVAL;
+          h->pending_failed = TRUE;
+          h->pending_dirty = FALSE;
+          shmfs_log_rejected (fs, h->node, err, "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                              " elements", h->scan.elements, count);
+        }
+    }
 
 out:
   g_mutex_unlock (&h->lock);
