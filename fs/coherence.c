@@ -30,6 +30,7 @@ struct _ShmfsCoherence {
   GHashTable *requests;           /* cookie -> RetrieveRequest*; lock */
   guint64     next_cookie;        /* lock */
   size_t      max_chunk;
+  gboolean    passthrough;        /* clients use the memfds themselves */
   GThreadPool *resync_pool;
 };
 
@@ -46,6 +47,8 @@ struct _ShmfsSync {
   gboolean    resync_pending;     /* data_lock */
   guint64    *maybe_cached;       /* one bit a page; data_lock */
   gsize       n_pages;
+  int         backing_id;         /* passthrough: registered memfd; data_lock */
+  guint       backing_opens;      /* data_lock */
 };
 
 typedef struct {
@@ -81,10 +84,12 @@ shmfs_coherence_new (void)
 }
 
 void
-shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_write)
+shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_write,
+                       gboolean passthrough)
 {
   g_mutex_lock (&c->lock);
   c->se = se;
+  c->passthrough = passthrough;
   if (max_write >= page_size)
     c->max_chunk = max_write - max_write % page_size;
   g_mutex_unlock (&c->lock);
@@ -242,6 +247,35 @@ shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
 
   if (resync)
     g_thread_pool_push (c->resync_pool, shmfs_sync_ref (sync), NULL);
+}
+
+int
+shmfs_sync_backing_open (ShmfsSync *sync, fuse_req_t req)
+{
+  int id;
+
+  g_mutex_lock (&sync->data_lock);
+  if (sync->backing_opens == 0)
+    sync->backing_id = fuse_passthrough_open (req, shm_object_get_fd (sync->obj));
+  id = sync->backing_id;
+  if (id > 0)
+    sync->backing_opens++;
+  g_mutex_unlock (&sync->data_lock);
+  return id > 0 ? id : -EIO;
+}
+
+void
+shmfs_sync_backing_release (ShmfsSync *sync, fuse_req_t req)
+{
+  g_mutex_lock (&sync->data_lock);
+  g_warn_if_fail (sync->backing_opens > 0);
+  /* The kernel's open files keep their own reference to the backing. */
+  if (--sync->backing_opens == 0)
+    {
+      fuse_passthrough_close (req, sync->backing_id);
+      sync->backing_id = 0;
+    }
+  g_mutex_unlock (&sync->data_lock);
 }
 
 /* Sends one retrieve for [off, off+len).  Returns FALSE when the kernel does
@@ -408,7 +442,8 @@ snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 *clien
   memcpy (buf, shm_object_get_data (sync->obj), shm_object_get_nbytes (sync->obj));
   /* Dirty pages need a writable mapping, which needs a writable open
    * handle; the last one's munmap writes them back before release. */
-  overlay = (sync->writers > 0 || sync->resync_pending) && sync->maybe_cached != NULL;
+  overlay = !c->passthrough && (sync->writers > 0 || sync->resync_pending) &&
+            sync->maybe_cached != NULL;
   if (client_writes != NULL)
     *client_writes = sync->client_writes;
   g_mutex_unlock (&sync->data_lock);
@@ -475,7 +510,9 @@ shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
   memcpy (shm_object_get_data (sync->obj) + off, data, len);
   sync->stores++;
   g_mutex_unlock (&sync->data_lock);
-  push_to_page_cache_locked (c, sync, off, len);
+  /* In passthrough mode every client maps or reads the memfd itself. */
+  if (!c->passthrough)
+    push_to_page_cache_locked (c, sync, off, len);
   shm_object_bump_version (sync->obj);
   g_mutex_unlock (&sync->store_lock);
 }

@@ -10,6 +10,9 @@
  * (notify_retrieve), dirty ones included.  A writeback may carry bytes a
  * daemon store has since replaced; after such a writeback the memfd is
  * resynchronised from the page cache off the request path.
+ *
+ * In passthrough mode the kernel maps, reads and writes the memfds
+ * themselves: one copy of the bytes, nothing to keep coherent.
  */
 #pragma once
 
@@ -23,8 +26,10 @@ typedef struct _ShmfsCoherence ShmfsCoherence;
 typedef struct _ShmfsSync ShmfsSync;
 
 ShmfsCoherence *shmfs_coherence_new (void);
-/* Starts sending notifications on se (after the session is mounted). */
-void shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_write);
+/* Starts serving se (at init).  In passthrough mode clients reach the
+ * memfds directly and nothing needs notifying. */
+void shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_write,
+                            gboolean passthrough);
 /* Stops notifications and wakes every waiter (at unmount). */
 void shmfs_coherence_stop (ShmfsCoherence *c);
 void shmfs_coherence_free (ShmfsCoherence *c);
@@ -36,6 +41,12 @@ void shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offs
 ShmfsSync *shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino);
 ShmfsSync *shmfs_sync_ref (ShmfsSync *sync);
 void shmfs_sync_unref (ShmfsSync *sync);
+
+/* Passthrough: registers the memfd as the backing of an open (shared by
+ * every open of the object); returns the backing id or -errno. */
+int shmfs_sync_backing_open (ShmfsSync *sync, fuse_req_t req);
+/* Drops an open's hold on the backing; the last one unregisters it. */
+void shmfs_sync_backing_release (ShmfsSync *sync, fuse_req_t req);
 
 /* A raw-view handle that can write (and so mmap writably) opened/closed. */
 void shmfs_sync_writer_open (ShmfsSync *sync);

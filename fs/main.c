@@ -14,6 +14,19 @@
 
 #define MAX_THREADS 64
 
+/* shmfs' own -o options; the rest go to libfuse. */
+typedef struct {
+  char *mode;    /* auto | cached | passthrough */
+  char *size;    /* capacity: BYTES[k|m|g] or N% of memory */
+} ShmfsConfig;
+
+#define OPTION(t, p) { t, offsetof (ShmfsConfig, p), 1 }
+static const struct fuse_opt config_spec[] = {
+  OPTION ("mode=%s", mode),
+  OPTION ("size=%s", size),
+  FUSE_OPT_END
+};
+
 static void
 usage (const char *prog)
 {
@@ -23,6 +36,8 @@ usage (const char *prog)
           "shmfs options:\n"
           "    -h, --help             print this help\n"
           "    -V, --version          print the version\n"
+          "    -o mode=MODE           auto (default), cached or passthrough\n"
+          "    -o size=SIZE           capacity in bytes (suffix k, m, g) or N%% of memory\n"
           "\n", prog);
   fuse_cmdline_help ();
   fuse_lowlevel_help ();
@@ -41,6 +56,78 @@ log_to_stderr (enum fuse_log_level level, const char *fmt, va_list ap)
     fputs ("shmfs: ", stderr);
   fputs (at_line_start && g_str_has_prefix (msg, "fuse: ") ? msg + 6 : msg, stderr);
   at_line_start = g_str_has_suffix (msg, "\n");
+}
+
+/* Parses a tmpfs-style size: bytes with an optional k/m/g suffix, or a
+ * percentage of the memory.  Returns 0 and *bytes, or -1. */
+static int
+parse_size (const char *text, guint64 *bytes)
+{
+  guint64 value, unit = 1;
+  char *end;
+
+  if (!g_ascii_isdigit (*text))
+    return -1;
+  errno = 0;
+  value = g_ascii_strtoull (text, &end, 10);
+  if (errno != 0)
+    return -1;
+  switch (g_ascii_tolower (*end))
+    {
+    case '\0': break;
+    case 'k': unit = G_GUINT64_CONSTANT (1) << 10; end++; break;
+    case 'm': unit = G_GUINT64_CONSTANT (1) << 20; end++; break;
+    case 'g': unit = G_GUINT64_CONSTANT (1) << 30; end++; break;
+    case '%':
+      unit = (guint64) sysconf (_SC_PHYS_PAGES) * (guint64) sysconf (_SC_PAGESIZE) / 100;
+      end++;
+      break;
+    default: return -1;
+    }
+  if (*end != '\0' || value == 0 || value > G_MAXUINT64 / unit)
+    return -1;
+  *bytes = value * unit;
+  return 0;
+}
+
+/* Whether this process may register backing files (CAP_SYS_ADMIN). */
+static gboolean
+have_sys_admin (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+  guint64 caps;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL) ||
+      (line = strstr (status, "\nCapEff:")) == NULL)
+    return FALSE;
+  caps = g_ascii_strtoull (line + 8, NULL, 16);
+  return (caps >> 21) & 1;   /* CAP_SYS_ADMIN */
+}
+
+/* Decides the wanted mode before mounting; the kernel has the last word at
+ * init.  Returns 0, or -1 after saying why. */
+static int
+choose_mode (const char *mode, ShmfsMode *out)
+{
+  if (g_strcmp0 (mode, "cached") == 0)
+    *out = SHMFS_MODE_CACHED;
+  else if (g_strcmp0 (mode, "passthrough") == 0 || g_strcmp0 (mode, "auto") == 0)
+    {
+      gboolean able = have_sys_admin ();
+      if (!able && mode[0] == 'p')
+        {
+          fprintf (stderr, "shmfs: mode=passthrough needs CAP_SYS_ADMIN; use mode=cached or auto\n");
+          return -1;
+        }
+      *out = !able ? SHMFS_MODE_CACHED : mode[0] == 'p' ? SHMFS_MODE_PASSTHROUGH : SHMFS_MODE_AUTO;
+    }
+  else
+    {
+      fprintf (stderr, "shmfs: mode=%s: expected auto, cached or passthrough\n", mode);
+      return -1;
+    }
+  return 0;
 }
 
 static int
@@ -72,13 +159,23 @@ main (int argc, char *argv[])
   struct fuse_args args = FUSE_ARGS_INIT (argc, argv);
   struct fuse_cmdline_opts opts;
   struct fuse_loop_config *loop_config = NULL;
+  ShmfsConfig config = { 0 };
   ShmTreeConfig tree_config = { 0 };
   Shmfs fs = { 0 };
   int ret = 1, res;
 
   fuse_set_log_func (log_to_stderr);
+  config.mode = strdup ("auto");
+  if (fuse_opt_parse (&args, &config, config_spec, NULL) != 0)
+    {
+      free (config.mode);
+      return 1;
+    }
   if (fuse_parse_cmdline (&args, &opts) != 0)
-    return 1;   /* libfuse said why */
+    {
+      ret = 1;   /* libfuse said why */
+      goto out_config;
+    }
   if (opts.show_help)
     {
       usage (argv[0]);
@@ -92,8 +189,14 @@ main (int argc, char *argv[])
       ret = 0;
       goto out_args;
     }
-  if (check_mountpoint (opts.mountpoint) < 0)
+  if (check_mountpoint (opts.mountpoint) < 0 || choose_mode (config.mode, &fs.mode) < 0)
     goto out_args;
+  if (config.size != NULL && parse_size (config.size, &tree_config.capacity) < 0)
+    {
+      fprintf (stderr, "shmfs: size=%s: expected bytes with an optional k, m or g, or N%%\n",
+               config.size);
+      goto out_args;
+    }
 
   /* Permissions are the kernel's to check, always. */
   if (fuse_opt_add_arg (&args, "-odefault_permissions,fsname=shmfs,subtype=shmfs") != 0)
@@ -119,7 +222,6 @@ main (int argc, char *argv[])
       fprintf (stderr, "shmfs: cannot mount on %s\n", opts.mountpoint);
       goto out_signals;
     }
-  fprintf (stderr, opts.foreground ? "shmfs: mounted on %s (mode cached)\n" : "", opts.mountpoint);
   fuse_daemonize (opts.foreground);
 
   if (opts.singlethread)
@@ -133,7 +235,7 @@ main (int argc, char *argv[])
       res = fuse_session_loop_mt (fs.se, loop_config);
     }
   /* A signal ends the loop with its number: a clean unmount. */
-  ret = res < 0 ? 1 : 0;
+  ret = res < 0 || fs.init_failed ? 1 : 0;
   if (res < 0)
     fprintf (stderr, "shmfs: session ended: %s\n", g_strerror (-res));
 
@@ -150,6 +252,9 @@ out_fs:
   g_mutex_clear (&fs.tree_lock);
 out_args:
   free (opts.mountpoint);
+out_config:
+  free (config.mode);
+  free (config.size);
   fuse_opt_free_args (&args);
   return ret;
 }

@@ -244,6 +244,12 @@ reply_entry (Shmfs *fs, fuse_req_t req, ShmNode *node, gboolean raw, gboolean tw
 
 /* ---- namespace --------------------------------------------------------- */
 
+const char *
+shmfs_mode_name (Shmfs *fs)
+{
+  return fs->mode == SHMFS_MODE_PASSTHROUGH ? "passthrough" : "cached";
+}
+
 static void
 shmfs_init (void *userdata, struct fuse_conn_info *conn)
 {
@@ -257,7 +263,29 @@ shmfs_init (void *userdata, struct fuse_conn_info *conn)
   fuse_set_feature_flag (conn, FUSE_CAP_EXPLICIT_INVAL_DATA);
   fuse_unset_feature_flag (conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
   fuse_set_feature_flag (conn, FUSE_CAP_PARALLEL_DIROPS);
-  shmfs_coherence_start (fs->coherence, fs->se, conn->max_write);
+
+  if (fs->mode != SHMFS_MODE_CACHED)
+    {
+      if (fuse_set_feature_flag (conn, FUSE_CAP_PASSTHROUGH))
+        {
+          /* memfds live on shmem, a filesystem that stacks on nothing. */
+          conn->max_backing_stack_depth = 1;
+          fs->mode = SHMFS_MODE_PASSTHROUGH;
+        }
+      else if (fs->mode == SHMFS_MODE_PASSTHROUGH)
+        {
+          fprintf (stderr, "shmfs: mode=passthrough: the kernel does not offer FUSE passthrough "
+                   "(it needs Linux 6.9 or later)\n");
+          fs->init_failed = TRUE;
+          fuse_session_exit (fs->se);
+        }
+      else
+        fs->mode = SHMFS_MODE_CACHED;
+    }
+  if (fs->verbose && !fs->init_failed)
+    fprintf (stderr, "shmfs: mounted, mode %s\n", shmfs_mode_name (fs));
+  shmfs_coherence_start (fs->coherence, fs->se, conn->max_write,
+                         fs->mode == SHMFS_MODE_PASSTHROUGH);
 }
 
 static void
@@ -703,10 +731,14 @@ handle_new_locked (ShmNode *node, gboolean raw, int flags)
 }
 
 static void
-handle_free (Shmfs *fs, ShmfsHandle *h)
+handle_free (Shmfs *fs, fuse_req_t req, ShmfsHandle *h)
 {
-  if (h->raw && h->writer)
-    shmfs_sync_writer_close (shmfs_node_state (h->node)->sync);
+  ShmfsSync *sync = shmfs_node_state (h->node)->sync;
+
+  if (h->backing)
+    shmfs_sync_backing_release (sync, req);
+  else if (h->raw && h->writer)
+    shmfs_sync_writer_close (sync);
   g_mutex_lock (&fs->tree_lock);
   shm_node_unref (h->node);
   g_mutex_unlock (&fs->tree_lock);
@@ -718,22 +750,41 @@ handle_free (Shmfs *fs, ShmfsHandle *h)
   g_free (h);
 }
 
-static void
-set_open_flags (ShmfsHandle *h, struct fuse_file_info *fi)
+/* Sets up how the kernel serves an open; returns 0 or -errno. */
+static int
+set_open_flags (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct fuse_file_info *fi)
 {
+  ShmfsSync *sync = h->raw ? shmfs_node_state (h->node)->sync : NULL;
+
   fi->fh = (uint64_t) (uintptr_t) h;
-  if (h->raw)
+  if (h->raw && fs->mode == SHMFS_MODE_PASSTHROUGH)
+    {
+      if (!shm_object_is_typed (shm_node_get_object (h->node)))
+        {
+          fi->direct_io = 1;   /* no bytes yet: nothing to pass through to */
+          return 0;
+        }
+      int id = shmfs_sync_backing_open (sync, req);
+      if (id < 0)
+        return id;
+      h->backing = TRUE;
+      fi->backing_id = id;
+      fi->keep_cache = 0;
+      fi->direct_io = 0;
+    }
+  else if (h->raw)
     {
       fi->keep_cache = 1;   /* one page cache, shared by every open and map */
       fi->direct_io = 0;
       if (h->writer)
-        shmfs_sync_writer_open (shmfs_node_state (h->node)->sync);
+        shmfs_sync_writer_open (sync);
     }
   else
     {
       fi->direct_io = 1;    /* text is rendered per read, never cached */
       fi->keep_cache = 0;
     }
+  return 0;
 }
 
 static void
@@ -743,6 +794,7 @@ shmfs_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   ShmfsHandle *h;
   ShmNode *node;
   gboolean raw;
+  int err;
 
   g_mutex_lock (&fs->tree_lock);
   node = resolve_locked (fs, ino, &raw);
@@ -753,9 +805,13 @@ shmfs_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
   h = handle_new_locked (node, raw, fi->flags);
   g_mutex_unlock (&fs->tree_lock);
-  set_open_flags (h, fi);
+  if ((err = set_open_flags (fs, req, h, fi)) < 0)
+    {
+      handle_free (fs, req, h);
+      return (void) fuse_reply_err (req, -err);
+    }
   if (fuse_reply_open (req, fi) != 0)
-    handle_free (fs, h);
+    handle_free (fs, req, h);
 }
 
 static void
@@ -775,10 +831,10 @@ shmfs_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
   h = handle_new_locked (node, FALSE, fi->flags);
   shm_node_unref (node);
   g_mutex_unlock (&fs->tree_lock);
-  set_open_flags (h, fi);
+  set_open_flags (fs, req, h, fi);   /* a text view: cannot fail */
   if (fuse_reply_create (req, &e, fi) != 0)
     {
-      handle_free (fs, h);
+      handle_free (fs, req, h);
       g_mutex_lock (&fs->tree_lock);
       forget_locked (fs, e.ino, 1);
       g_mutex_unlock (&fs->tree_lock);
@@ -857,7 +913,7 @@ shmfs_flush (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 shmfs_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-  handle_free (shmfs_from_req (req), handle_of (fi));
+  handle_free (shmfs_from_req (req), req, handle_of (fi));
   fuse_reply_err (req, 0);
 }
 
@@ -909,7 +965,7 @@ xattr_value_locked (ShmNode *node, XattrId id)
   const ShmType *type = obj != NULL ? shm_object_get_type (obj) : NULL;
 
   if (id == XA_MODE)
-    return g_strdup ("cached");
+    return NULL;   /* answered by the caller, from the session */
   if (type == NULL)
     return NULL;
   switch (id)
@@ -947,7 +1003,9 @@ shmfs_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
   if (node != NULL)
     {
       XattrId id = xattr_lookup (node, name);
-      if (id != XA_NONE)
+      if (id == XA_MODE)
+        value = g_strdup (shmfs_mode_name (fs));
+      else if (id != XA_NONE)
         value = xattr_value_locked (node, id);
     }
   g_mutex_unlock (&fs->tree_lock);
@@ -972,7 +1030,8 @@ shmfs_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size)
     for (guint i = 0; i < G_N_ELEMENTS (xattr_names); i++)
       {
         g_autofree char *value = NULL;
-        if (!xattr_applies (node, i) || (value = xattr_value_locked (node, i)) == NULL)
+        if (!xattr_applies (node, i) ||
+            (i != XA_MODE && (value = xattr_value_locked (node, i)) == NULL))
           continue;
         g_string_append_len (list, xattr_names[i], (gssize) strlen (xattr_names[i]) + 1);
       }

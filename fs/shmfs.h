@@ -15,20 +15,19 @@
 #define SHMFS_RAW_DIR_NAME ".raw"
 #define SHMFS_RAW_DIR_INO (2 * SHM_TREE_ROOT_ID + 1)
 
-typedef struct {
-  char    *mountpoint;
-  int      foreground;
-  int      debug;
-  int      singlethread;
-  int      show_help;
-  int      show_version;
-} ShmfsOptions;
+typedef enum {
+  SHMFS_MODE_AUTO,          /* wanted: passthrough if the kernel offers it */
+  SHMFS_MODE_CACHED,
+  SHMFS_MODE_PASSTHROUGH,
+} ShmfsMode;
 
 typedef struct {
   struct fuse_session *se;
   GMutex         tree_lock;
   ShmTree       *tree;            /* protected by tree_lock */
   ShmfsCoherence *coherence;
+  ShmfsMode      mode;            /* wanted before init, in force after */
+  gboolean       init_failed;     /* the kernel refused the mode asked for */
   double         timeout;         /* entry/attr cache time of stable things */
   gboolean       verbose;         /* log rejected input on stderr */
 } Shmfs;
@@ -46,6 +45,7 @@ typedef struct {
   ShmNode   *node;                /* referenced; stable */
   gboolean   raw;
   gboolean   writer;
+  gboolean   backing;             /* passthrough open holding the backing */
   GMutex     lock;                /* protects the text fields below */
   GString   *snapshot;            /* text read state */
   GString   *pending;             /* text write state */
@@ -73,6 +73,8 @@ shmfs_ino (const ShmNode *node, gboolean raw)
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops shmfs_ops;
+/* "cached" or "passthrough", the mode in force. */
+const char *shmfs_mode_name (Shmfs *fs);
 
 /* text.c: the text view of an object */
 void shmfs_text_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size);
