@@ -160,6 +160,7 @@ main (int argc, char *argv[])
   struct fuse_cmdline_opts opts;
   struct fuse_loop_config *loop_config = NULL;
   ShmfsConfig config = { 0 };
+  g_autoptr (GError) error = NULL;
   ShmTreeConfig tree_config = { 0 };
   Shmfs fs = { 0 };
   int ret = 1, res;
@@ -212,6 +213,12 @@ main (int argc, char *argv[])
   fs.tree = shm_tree_new (&tree_config);
   shm_node_set_data (shm_tree_get_root (fs.tree), g_new0 (ShmfsNode, 1), g_free);
 
+  fs.lifetimes = shmfs_lifetimes_new (shmfs_expire, &fs, &error);
+  if (fs.lifetimes == NULL)
+    {
+      fprintf (stderr, "shmfs: %s\n", error->message);
+      goto out_fs;
+    }
   fs.se = fuse_session_new (&args, &shmfs_ops, sizeof shmfs_ops, &fs);
   if (fs.se == NULL)
     goto out_fs;   /* libfuse said why */
@@ -234,6 +241,8 @@ main (int argc, char *argv[])
       fuse_loop_cfg_set_idle_threads (loop_config, opts.max_idle_threads);
       res = fuse_session_loop_mt (fs.se, loop_config);
     }
+  shmfs_lifetimes_free (fs.lifetimes);   /* before the session goes */
+  fs.lifetimes = NULL;
   /* A signal ends the loop with its number: a clean unmount. */
   ret = res < 0 || fs.init_failed ? 1 : 0;
   if (res < 0)
@@ -246,6 +255,7 @@ out_signals:
 out_session:
   fuse_session_destroy (fs.se);
 out_fs:
+  shmfs_lifetimes_free (fs.lifetimes);
   fuse_loop_cfg_destroy (loop_config);
   shmfs_coherence_free (fs.coherence);
   shm_tree_free (fs.tree);

@@ -933,11 +933,14 @@ shmfs_retrieve_reply (fuse_req_t req, void *cookie, fuse_ino_t ino, off_t offset
 
 /* ---- extended attributes ----------------------------------------------- */
 
-typedef enum { XA_TYPE, XA_DTYPE, XA_SHAPE, XA_NBYTES, XA_VERSION, XA_MODE, XA_NONE } XattrId;
+typedef enum {
+  XA_TYPE, XA_DTYPE, XA_SHAPE, XA_NBYTES, XA_VERSION, XA_LIFETIME, XA_MODE, XA_NONE
+} XattrId;
 
 static const char *const xattr_names[] = {
   XATTR_PREFIX "type", XATTR_PREFIX "dtype", XATTR_PREFIX "shape",
-  XATTR_PREFIX "nbytes", XATTR_PREFIX "version", XATTR_PREFIX "mode",
+  XATTR_PREFIX "nbytes", XATTR_PREFIX "version", XATTR_PREFIX "lifetime",
+  XATTR_PREFIX "mode",
 };
 
 static gboolean
@@ -966,6 +969,11 @@ xattr_value_locked (ShmNode *node, XattrId id)
 
   if (id == XA_MODE)
     return NULL;   /* answered by the caller, from the session */
+  if (id == XA_LIFETIME)
+    {
+      pid_t pid = shmfs_node_state (node)->bound_pid;
+      return pid > 0 ? g_strdup_printf ("pid:%d", (int) pid) : NULL;
+    }
   if (type == NULL)
     return NULL;
   switch (id)
@@ -988,6 +996,73 @@ reply_xattr_value (fuse_req_t req, const char *value, size_t len, size_t size)
     fuse_reply_err (req, ERANGE);
   else
     fuse_reply_buf (req, value, len);
+}
+
+/* Binds an object to a process: "process" (the caller) or "pid:N". */
+static int
+bind_lifetime (Shmfs *fs, fuse_req_t req, ShmNode *node, const char *value, size_t size)
+{
+  g_autofree char *text = g_strndup (value, size);
+  pid_t pid, tgid;
+  char *end;
+  int err;
+
+  g_strstrip (text);
+  if (strcmp (text, "process") == 0)
+    pid = fuse_req_ctx (req)->pid;
+  else if (g_str_has_prefix (text, "pid:") && g_ascii_isdigit (text[4]))
+    {
+      guint64 n = g_ascii_strtoull (text + 4, &end, 10);
+      if (*end != '\0' || n == 0 || n > G_MAXINT32)
+        return -EINVAL;
+      pid = (pid_t) n;
+    }
+  else
+    return -EINVAL;
+
+  err = shmfs_lifetimes_bind (fs->lifetimes, shm_node_get_id (node), pid, &tgid);
+  if (err == 0)
+    {
+      g_mutex_lock (&fs->tree_lock);
+      shmfs_node_state (node)->bound_pid = tgid;
+      g_mutex_unlock (&fs->tree_lock);
+    }
+  return err;
+}
+
+void
+shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid)
+{
+  Shmfs *fs = user_data;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  fuse_ino_t parent_ino = 0, child_ino = 0;
+  ShmNode *node, *parent;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = shm_tree_find_id (fs->tree, node_id);
+  if (node != NULL && shmfs_node_state (node)->bound_pid == pid &&
+      (parent = shm_node_get_parent (node)) != NULL)
+    {
+      name = g_strdup (shm_node_get_name (node));
+      parent_ino = shmfs_ino (parent, FALSE);
+      child_ino = shmfs_ino (node, FALSE);
+      shm_node_ref (node);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  if (name == NULL)
+    return;
+
+  path = shmfs_node_path (fs, node);
+  g_mutex_lock (&fs->tree_lock);
+  if (shm_node_get_parent (node) != NULL)
+    shm_tree_remove (fs->tree, shm_node_get_parent (node), shm_node_get_name (node), FALSE);
+  shm_node_unref (node);
+  g_mutex_unlock (&fs->tree_lock);
+  /* The daemon removed it: the kernel must forget the name. */
+  fuse_lowlevel_notify_delete (fs->se, parent_ino, child_ino, name, strlen (name));
+  if (fs->verbose)
+    fprintf (stderr, "shmfs: removed %s: process %d exited\n", path, (int) pid);
 }
 
 static void
@@ -1060,6 +1135,8 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     err = -ESTALE;
   else if ((id = xattr_lookup (node, name)) == XA_NONE)
     err = g_str_has_prefix (name, XATTR_PREFIX) ? -EPERM : -ENOTSUP;
+  else if (id == XA_LIFETIME)
+    err = 1;   /* below, outside tree_lock */
   else if (id != XA_TYPE)
     err = -EPERM;   /* derived from the type, read-only */
   else if (shm_object_is_typed (shm_node_get_object (node)))
@@ -1072,6 +1149,8 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);
 
+  if (err == 1)
+    err = bind_lifetime (fs, req, node, value, size);
   if (node != NULL)
     {
       if (err < 0 && err != -ENOTSUP)
@@ -1089,7 +1168,25 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
 static void
 shmfs_removexattr (fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-  fuse_reply_err (req, g_str_has_prefix (name, XATTR_PREFIX) ? EPERM : ENODATA);
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *node;
+  gboolean raw;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = resolve_locked (fs, ino, &raw);
+  if (node == NULL)
+    err = ESTALE;
+  else if (xattr_lookup (node, name) == XA_LIFETIME)
+    {
+      /* Unbinding makes the object outlive its process. */
+      err = shmfs_node_state (node)->bound_pid > 0 ? 0 : ENODATA;
+      shmfs_node_state (node)->bound_pid = 0;
+    }
+  else
+    err = g_str_has_prefix (name, XATTR_PREFIX) ? EPERM : ENODATA;
+  g_mutex_unlock (&fs->tree_lock);
+  fuse_reply_err (req, err);
 }
 
 const struct fuse_lowlevel_ops shmfs_ops = {

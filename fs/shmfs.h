@@ -8,6 +8,7 @@
 #include "shm-codec.h"
 #include "shm-tree.h"
 #include "coherence.h"
+#include "lifetime.h"
 
 /* Inode numbers: every node has two, its main view (2*id) and its raw
  * twin (2*id + 1).  The root's main view is FUSE_ROOT_ID; its raw twin is
@@ -26,6 +27,7 @@ typedef struct {
   GMutex         tree_lock;
   ShmTree       *tree;            /* protected by tree_lock */
   ShmfsCoherence *coherence;
+  ShmfsLifetimes *lifetimes;
   ShmfsMode      mode;            /* wanted before init, in force after */
   gboolean       init_failed;     /* the kernel refused the mode asked for */
   double         timeout;         /* entry/attr cache time of stable things */
@@ -38,6 +40,7 @@ typedef struct {
   ShmfsSync *sync;                /* objects only: coherence of the bytes */
   guint64    text_size_version;   /* version the cached text size is for */
   guint64    text_size;
+  pid_t      bound_pid;           /* removed when it exits; 0: not bound */
 } ShmfsNode;
 
 /* Open file state. */
@@ -73,6 +76,8 @@ shmfs_ino (const ShmNode *node, gboolean raw)
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops shmfs_ops;
+/* Removes an object whose process exited (a ShmfsExpire). */
+void shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid);
 /* "cached" or "passthrough", the mode in force. */
 const char *shmfs_mode_name (Shmfs *fs);
 
