@@ -31,7 +31,8 @@ int shm_codec_parse (const ShmType *t, const char *text, gsize len, void *out);
 /* Infers the type of a first write to an untyped object: an integer -> i64;
  * any other number (inf, nan, exponents) -> f64; true/false -> bool; a list of
  * numbers -> i64[N] or f64[N] (f64 if any element is not an integer).
- * Returns 0 or -EINVAL (anything else, an empty text included). */
+ * Returns 0, -EINVAL (anything else, an empty text included) or -ERANGE
+ * (a value outside the inferred type, such as an integer beyond i64). */
 int shm_codec_infer (const char *text, gsize len, ShmType *out);
 
 /* Progress through a value's text that arrives in pieces. */

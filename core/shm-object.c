@@ -19,8 +19,9 @@ struct _ShmObject {
 };
 
 static int
-memfd_backing_create (gpointer user_data, guint64 nbytes)
+memfd_backing_create (gpointer user_data, const char *path, const ShmType *type)
 {
+  guint64 nbytes = shm_type_nbytes (type);
   int fd = memfd_create ("shmfs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0)
     return -errno;
@@ -70,7 +71,8 @@ shm_object_unref (ShmObject *obj)
 }
 
 int
-shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *backing)
+shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *backing,
+                     const char *path)
 {
   guint64 nbytes = shm_type_nbytes (type);
   void *data;
@@ -81,7 +83,7 @@ shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *back
   if (nbytes == 0 || nbytes > G_MAXSIZE)
     return -EINVAL;
 
-  fd = backing->create (backing->user_data, nbytes);
+  fd = backing->create (backing->user_data, path, type);
   if (fd < 0)
     return fd;
   data = mmap (NULL, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

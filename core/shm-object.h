@@ -11,10 +11,11 @@ G_BEGIN_DECLS
 typedef struct _ShmObject ShmObject;
 
 /* Where the bytes of objects live.  create() returns a file descriptor of a
- * zero-filled region exactly nbytes long, or -errno; the object owns it.
+ * region exactly shm_type_nbytes (type) long, zero-filled when new, or
+ * -errno; the object owns it.  path names the object from the root ("a/b").
  * Injectable so tests and stores can choose the backing. */
 typedef struct {
-  int (*create) (gpointer user_data, guint64 nbytes);
+  int (*create) (gpointer user_data, const char *path, const ShmType *type);
   gpointer user_data;
 } ShmBacking;
 
@@ -29,7 +30,8 @@ void shm_object_unref (ShmObject *obj);
 /* Types the object and gives it zero-filled bytes from backing.  Returns 0,
  * -EPERM (already typed) or the backing's -errno.  Not thread-safe: the
  * caller serializes typing with every other use of the object. */
-int shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *backing);
+int shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *backing,
+                         const char *path);
 
 gboolean shm_object_is_typed (const ShmObject *obj);
 /* The type; NULL when untyped. */

@@ -324,6 +324,7 @@ int
 shm_tree_set_type (ShmTree *tree, ShmNode *node, const ShmType *type)
 {
   guint64 nbytes = shm_type_nbytes (type);
+  g_autofree char *path = NULL;
   int err;
 
   if (node->is_dir || shm_object_is_typed (node->object))
@@ -331,7 +332,8 @@ shm_tree_set_type (ShmTree *tree, ShmNode *node, const ShmType *type)
   if (tree->config.capacity > 0 &&
       (nbytes > tree->config.capacity || tree->used_bytes > tree->config.capacity - nbytes))
     return -ENOSPC;
-  err = shm_object_set_type (node->object, type, tree->config.backing);
+  path = shm_node_dup_path (node);
+  err = shm_object_set_type (node->object, type, tree->config.backing, path);
   if (err < 0)
     return err;
   tree->used_bytes += nbytes;
@@ -414,6 +416,24 @@ shm_node_unref (ShmNode *node)
     return;
   g_assert (node->parent == NULL);
   node_free (node);
+}
+
+char *
+shm_node_dup_path (const ShmNode *node)
+{
+  GPtrArray *parts = g_ptr_array_new ();
+  GString *path = g_string_new (NULL);
+
+  for (const ShmNode *n = node; n->parent != NULL; n = n->parent)
+    g_ptr_array_add (parts, n->name);
+  for (guint i = parts->len; i > 0; i--)
+    {
+      if (path->len > 0)
+        g_string_append_c (path, '/');
+      g_string_append (path, parts->pdata[i - 1]);
+    }
+  g_ptr_array_unref (parts);
+  return g_string_free (path, FALSE);
 }
 
 guint64

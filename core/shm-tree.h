@@ -97,6 +97,9 @@ guint64 shm_node_get_id (const ShmNode *node);
 gboolean shm_node_is_dir (const ShmNode *node);
 /* The name in its parent; NULL once unlinked (and for the root). */
 const char *shm_node_get_name (const ShmNode *node);
+/* The path from the root ("a/b"; "" for the root and unlinked nodes);
+ * g_free() it. */
+char *shm_node_dup_path (const ShmNode *node);
 /* The parent directory; NULL once unlinked (and for the root). */
 ShmNode *shm_node_get_parent (const ShmNode *node);
 /* The object of a non-directory node; NULL for directories. */

@@ -67,6 +67,7 @@ typedef struct {
 static gsize page_size;
 
 static void resync_job (gpointer data, gpointer user_data);
+static void resync (ShmfsCoherence *c, ShmfsSync *sync);
 
 ShmfsCoherence *
 shmfs_coherence_new (void)
@@ -520,11 +521,23 @@ shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
 /* Makes the memfd equal to the page cache again after a writeback that may
  * have carried bytes older than a daemon store.  A client write applied
  * meanwhile may be newer than the copy taken: then take it again. */
+void
+shmfs_coherence_pull (ShmfsCoherence *c, ShmfsSync *sync)
+{
+  if (!c->passthrough && shm_object_is_typed (sync->obj))
+    resync (c, sync);
+}
+
 static void
 resync_job (gpointer data, gpointer user_data)
 {
-  ShmfsCoherence *c = user_data;
-  ShmfsSync *sync = data;
+  resync (user_data, data);
+  shmfs_sync_unref (data);
+}
+
+static void
+resync (ShmfsCoherence *c, ShmfsSync *sync)
+{
   guint64 nbytes = shm_object_get_nbytes (sync->obj);
   guint8 *buf = g_malloc (nbytes);
   int tries;
@@ -557,5 +570,4 @@ resync_job (gpointer data, gpointer user_data)
     }
   g_mutex_unlock (&sync->store_lock);
   g_free (buf);
-  shmfs_sync_unref (sync);
 }

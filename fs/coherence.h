@@ -62,6 +62,8 @@ void shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, c
 
 /* Stores data at [off, off+len) of the object: memfd, then page cache. */
 void shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const void *data, guint64 len);
+/* Brings the mapped stores still in dirty pages into the memfd. */
+void shmfs_coherence_pull (ShmfsCoherence *c, ShmfsSync *sync);
 /* Copies the object's current bytes, cached pages included, into buf
  * (nbytes long). */
 void shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf);

@@ -18,12 +18,14 @@
 typedef struct {
   char *mode;    /* auto | cached | passthrough */
   char *size;    /* capacity: BYTES[k|m|g] or N% of memory */
+  char *store;   /* directory keeping the objects across mounts */
 } ShmfsConfig;
 
 #define OPTION(t, p) { t, offsetof (ShmfsConfig, p), 1 }
 static const struct fuse_opt config_spec[] = {
   OPTION ("mode=%s", mode),
   OPTION ("size=%s", size),
+  OPTION ("store=%s", store),
   FUSE_OPT_END
 };
 
@@ -38,6 +40,7 @@ usage (const char *prog)
           "    -V, --version          print the version\n"
           "    -o mode=MODE           auto (default), cached or passthrough\n"
           "    -o size=SIZE           capacity in bytes (suffix k, m, g) or N%% of memory\n"
+          "    -o store=DIR           keep objects in DIR across unmounts (cached mode)\n"
           "\n", prog);
   fuse_cmdline_help ();
   fuse_lowlevel_help ();
@@ -130,6 +133,12 @@ choose_mode (const char *mode, ShmfsMode *out)
   return 0;
 }
 
+static void
+log_skipped (gpointer user_data, const char *path, const char *why)
+{
+  fprintf (stderr, "shmfs: store: skipping %s: %s\n", path, why);
+}
+
 static int
 check_mountpoint (const char *mountpoint)
 {
@@ -203,6 +212,26 @@ main (int argc, char *argv[])
   if (fuse_opt_add_arg (&args, "-odefault_permissions,fsname=shmfs,subtype=shmfs") != 0)
     goto out_args;
 
+  if (config.store != NULL)
+    {
+      /* A regular file cannot be sealed against growing, which passthrough
+       * needs (DESIGN.md §7): stored objects are served cached. */
+      if (fs.mode == SHMFS_MODE_PASSTHROUGH)
+        {
+          fprintf (stderr, "shmfs: store= objects are served in cached mode; "
+                   "drop mode=passthrough\n");
+          goto out_args;
+        }
+      fs.mode = SHMFS_MODE_CACHED;
+      fs.store = shm_store_open (config.store, &error);
+      if (fs.store == NULL)
+        {
+          fprintf (stderr, "shmfs: %s\n", error->message);
+          goto out_args;
+        }
+      tree_config.backing = shm_store_backing (fs.store);
+    }
+
   g_mutex_init (&fs.tree_lock);
   fs.timeout = 86400.0;
   fs.verbose = opts.foreground;
@@ -211,7 +240,13 @@ main (int argc, char *argv[])
   tree_config.root_uid = getuid ();
   tree_config.root_gid = getgid ();
   fs.tree = shm_tree_new (&tree_config);
-  shm_node_set_data (shm_tree_get_root (fs.tree), g_new0 (ShmfsNode, 1), g_free);
+  if (fs.store != NULL)
+    {
+      guint n = shm_store_load (fs.store, fs.tree, log_skipped, NULL);
+      if (opts.foreground)
+        fprintf (stderr, "shmfs: store %s: %u entries\n", config.store, n);
+    }
+  shmfs_attach_states (&fs);
 
   fs.lifetimes = shmfs_lifetimes_new (shmfs_expire, &fs, &error);
   if (fs.lifetimes == NULL)
@@ -250,6 +285,11 @@ main (int argc, char *argv[])
 
   shmfs_coherence_stop (fs.coherence);
   fuse_session_unmount (fs.se);
+  if (fs.store != NULL && (res = shm_store_sync (fs.store)) < 0)
+    {
+      fprintf (stderr, "shmfs: store: cannot sync: %s\n", g_strerror (-res));
+      ret = 1;
+    }
 out_signals:
   fuse_remove_signal_handlers (fs.se);
 out_session:
@@ -259,12 +299,14 @@ out_fs:
   fuse_loop_cfg_destroy (loop_config);
   shmfs_coherence_free (fs.coherence);
   shm_tree_free (fs.tree);
+  shm_store_free (fs.store);
   g_mutex_clear (&fs.tree_lock);
 out_args:
   free (opts.mountpoint);
 out_config:
   free (config.mode);
   free (config.size);
+  free (config.store);
   fuse_opt_free_args (&args);
   return ret;
 }

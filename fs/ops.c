@@ -60,6 +60,24 @@ attach_state (ShmNode *node)
   shm_node_set_data (node, state, node_state_free);
 }
 
+static gboolean
+attach_one (ShmNode *child, gpointer user_data)
+{
+  attach_state (child);
+  if (shm_node_is_dir (child))
+    shm_tree_foreach_child (child, 0, attach_one, NULL);
+  return TRUE;
+}
+
+void
+shmfs_attach_states (Shmfs *fs)
+{
+  ShmNode *root = shm_tree_get_root (fs->tree);
+
+  attach_state (root);
+  shm_tree_foreach_child (root, 0, attach_one, NULL);
+}
+
 /* Finds the node behind ino; tree_lock held.  Returns NULL for stale or
  * unknown numbers. */
 static ShmNode *
@@ -240,6 +258,50 @@ reply_entry (Shmfs *fs, fuse_req_t req, ShmNode *node, gboolean raw, gboolean tw
       forget_locked (fs, e.ino, 1);
       g_mutex_unlock (&fs->tree_lock);
     }
+}
+
+/* ---- the persistent store ---------------------------------------------- */
+
+/* The store path of name in dir; tree_lock held.  g_free() it. */
+static char *
+child_path_locked (ShmNode *dir, const char *name)
+{
+  g_autofree char *dir_path = shm_node_dup_path (dir);
+
+  return *dir_path ? g_strconcat (dir_path, "/", name, NULL) : g_strdup (name);
+}
+
+static int
+store_result (Shmfs *fs, const char *what, const char *path, int err)
+{
+  if (err < 0)
+    fprintf (stderr, "shmfs: store: cannot %s %s: %s\n", what, path, g_strerror (-err));
+  return err;
+}
+
+/* Mirrors a new node into the store; tree_lock held. */
+static int
+store_create_locked (Shmfs *fs, ShmNode *dir, const char *name, ShmNode *node)
+{
+  g_autofree char *path = NULL;
+
+  if (fs->store == NULL)
+    return 0;
+  path = child_path_locked (dir, name);
+  return store_result (fs, "create", path,
+                       shm_store_create (fs->store, path, shm_node_is_dir (node),
+                                         shm_node_get_attr (node)));
+}
+
+static void
+store_set_attr_locked (Shmfs *fs, ShmNode *node)
+{
+  g_autofree char *path = NULL;
+
+  if (fs->store == NULL || shm_node_get_parent (node) == NULL)
+    return;
+  path = shm_node_dup_path (node);
+  store_result (fs, "update", path, shm_store_set_attr (fs->store, path, shm_node_get_attr (node)));
 }
 
 /* ---- namespace --------------------------------------------------------- */
@@ -445,6 +507,7 @@ shmfs_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
   if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
     set_time (fs->tree, &a->mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
   shm_node_touch (fs->tree, node, FALSE, FALSE, TRUE);
+  store_set_attr_locked (fs, node);
   shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);
 
@@ -490,6 +553,8 @@ make_node (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
     err = -EEXIST;
   if (err == 0)
     err = shm_tree_create (fs->tree, dir, name, is_dir, mode, ctx->uid, ctx->gid, &node);
+  if (err == 0 && (err = store_create_locked (fs, dir, name, node)) < 0)
+    shm_tree_remove (fs->tree, dir, name, is_dir);
   if (err == 0)
     {
       attach_state (node);
@@ -553,6 +618,11 @@ remove_entry (fuse_req_t req, fuse_ino_t parent, const char *name, gboolean is_d
       if (child != NULL && kernel_holds_locked (child, TRUE))
         raw_ino = shmfs_ino (child, TRUE);
       err = shm_tree_remove (fs->tree, dir, name, is_dir);
+      if (err == 0 && fs->store != NULL)
+        {
+          g_autofree char *path = child_path_locked (dir, name);
+          store_result (fs, "remove", path, shm_store_remove (fs->store, path, is_dir));
+        }
     }
   g_mutex_unlock (&fs->tree_lock);
   if (err == 0 && raw_ino != 0)
@@ -588,6 +658,12 @@ shmfs_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
     err = -EEXIST;
   if (err == 0)
     err = shm_tree_rename (fs->tree, olddir, name, newdir, newname, flags, NULL);
+  if (err == 0 && fs->store != NULL)
+    {
+      g_autofree char *from = child_path_locked (olddir, name);
+      g_autofree char *to = child_path_locked (newdir, newname);
+      store_result (fs, "rename", from, shm_store_rename (fs->store, from, to, flags));
+    }
   g_mutex_unlock (&fs->tree_lock);
   fuse_reply_err (req, -err);
 }
@@ -920,7 +996,20 @@ shmfs_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 shmfs_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-  fuse_reply_err (req, 0);   /* memory is the store */
+  Shmfs *fs = shmfs_from_req (req);
+  ShmfsHandle *h = handle_of (fi);
+  ShmObject *obj = shm_node_get_object (h->node);
+  int err = 0;
+
+  if (fs->store != NULL)
+    {
+      /* The raw view's dirty pages were written back before this request;
+       * the text view's fsync takes mapped stores along too. */
+      if (!h->raw)
+        shmfs_coherence_pull (fs->coherence, shmfs_node_state (h->node)->sync);
+      err = shm_store_sync_object (fs->store, obj);
+    }
+  fuse_reply_err (req, -err);
 }
 
 static void
@@ -1055,8 +1144,12 @@ shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid)
 
   path = shmfs_node_path (fs, node);
   g_mutex_lock (&fs->tree_lock);
-  if (shm_node_get_parent (node) != NULL)
-    shm_tree_remove (fs->tree, shm_node_get_parent (node), shm_node_get_name (node), FALSE);
+  if ((parent = shm_node_get_parent (node)) != NULL &&
+      shm_tree_remove (fs->tree, parent, name, FALSE) == 0 && fs->store != NULL)
+    {
+      g_autofree char *rel = child_path_locked (parent, name);
+      store_result (fs, "remove", rel, shm_store_remove (fs->store, rel, FALSE));
+    }
   shm_node_unref (node);
   g_mutex_unlock (&fs->tree_lock);
   /* The daemon removed it: the kernel must forget the name. */

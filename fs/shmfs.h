@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "shm-codec.h"
+#include "shm-store.h"
 #include "shm-tree.h"
 #include "coherence.h"
 #include "lifetime.h"
@@ -26,6 +27,7 @@ typedef struct {
   struct fuse_session *se;
   GMutex         tree_lock;
   ShmTree       *tree;            /* protected by tree_lock */
+  ShmStore      *store;           /* -o store=DIR, or NULL; calls under tree_lock */
   ShmfsCoherence *coherence;
   ShmfsLifetimes *lifetimes;
   ShmfsMode      mode;            /* wanted before init, in force after */
@@ -76,6 +78,8 @@ shmfs_ino (const ShmNode *node, gboolean raw)
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops shmfs_ops;
+/* Gives every node of a new (or loaded) tree its FUSE-layer state. */
+void shmfs_attach_states (Shmfs *fs);
 /* Removes an object whose process exited (a ShmfsExpire). */
 void shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid);
 /* "cached" or "passthrough", the mode in force. */
