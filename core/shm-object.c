@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@ struct _ShmObject {
   guint64  nbytes;
   int      fd;
   guint8  *data;
+  ShmSlab *slab;     /* data is a slot of it; else fd and a mapping */
   guint64  version;  /* atomic */
 };
 
@@ -63,43 +65,87 @@ shm_object_unref (ShmObject *obj)
 {
   if (obj == NULL || !g_atomic_int_dec_and_test (&obj->ref_count))
     return;
-  if (obj->data != NULL)
+  if (obj->slab != NULL)
+    {
+      shm_slab_release (obj->slab, obj->data, obj->nbytes);
+      shm_slab_unref (obj->slab);
+    }
+  else if (obj->data != NULL)
     munmap (obj->data, obj->nbytes);
   if (obj->fd >= 0)
     close (obj->fd);
   g_free (obj);
 }
 
-int
-shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *backing,
-                     const char *path)
+/* Maps a new region of nbytes from backing; returns the fd or -errno. */
+static int
+map_region (const ShmBacking *backing, const ShmType *type, const char *path, guint8 **data)
 {
   guint64 nbytes = shm_type_nbytes (type);
-  void *data;
+  void *map;
   int fd;
+
+  fd = backing->create (backing->user_data, path, type);
+  if (fd < 0)
+    return fd;
+  map = mmap (NULL, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED)
+    {
+      int err = -errno;
+      close (fd);
+      return err;
+    }
+  *data = map;
+  return fd;
+}
+
+int
+shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *backing,
+                     ShmSlab *slab, const char *path)
+{
+  guint64 nbytes = shm_type_nbytes (type);
 
   if (obj->typed)
     return -EPERM;
   if (nbytes == 0 || nbytes > G_MAXSIZE)
     return -EINVAL;
 
-  fd = backing->create (backing->user_data, path, type);
-  if (fd < 0)
-    return fd;
-  data = mmap (NULL, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (data == MAP_FAILED)
+  if (slab != NULL && nbytes <= SHM_SLAB_MAX)
     {
-      int err = -errno;
-      close (fd);
-      return err;
+      if ((obj->data = shm_slab_alloc (slab, nbytes)) == NULL)
+        return -ENOMEM;
+      obj->slab = shm_slab_ref (slab);
     }
-
+  else
+    {
+      int fd = map_region (backing, type, path, &obj->data);
+      if (fd < 0)
+        return fd;
+      obj->fd = fd;
+    }
   obj->type = *type;
   obj->nbytes = nbytes;
-  obj->fd = fd;
-  obj->data = data;
   obj->typed = TRUE;
   shm_object_bump_version (obj);
+  return 0;
+}
+
+int
+shm_object_own_region (ShmObject *obj, const ShmBacking *backing, const char *path)
+{
+  guint8 *data;
+  int fd;
+
+  if (obj->slab == NULL)
+    return obj->typed ? 0 : -EINVAL;
+  fd = map_region (backing, &obj->type, path, &data);
+  if (fd < 0)
+    return fd;
+  memcpy (data, obj->data, obj->nbytes);
+  shm_slab_release (obj->slab, obj->data, obj->nbytes);
+  g_clear_pointer (&obj->slab, shm_slab_unref);
+  obj->data = data;
+  obj->fd = fd;
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <glib.h>
+#include "shm-slab.h"
 #include "shm-type.h"
 
 G_BEGIN_DECLS
@@ -27,18 +28,24 @@ ShmObject *shm_object_new (void);
 ShmObject *shm_object_ref (ShmObject *obj);
 void shm_object_unref (ShmObject *obj);
 
-/* Types the object and gives it zero-filled bytes from backing.  Returns 0,
- * -EPERM (already typed) or the backing's -errno.  Not thread-safe: the
- * caller serializes typing with every other use of the object. */
+/* Types the object and gives it zero-filled bytes: a slot of slab when
+ * slab is given and the value fits one, else a region from backing.
+ * Returns 0, -EPERM (already typed), -ENOMEM or the backing's -errno.  Not
+ * thread-safe: the caller serializes typing with every other use. */
 int shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *backing,
-                         const char *path);
+                         ShmSlab *slab, const char *path);
+
+/* Moves the bytes of an object kept in a slab slot into a region of its
+ * own from backing (which then has an fd).  Returns 0 or -errno.  The data
+ * pointer changes: the caller excludes every other use meanwhile. */
+int shm_object_own_region (ShmObject *obj, const ShmBacking *backing, const char *path);
 
 gboolean shm_object_is_typed (const ShmObject *obj);
 /* The type; NULL when untyped. */
 const ShmType *shm_object_get_type (const ShmObject *obj);
 /* Bytes of the value; 0 when untyped. */
 guint64 shm_object_get_nbytes (const ShmObject *obj);
-/* The backing fd, or -1 when untyped. */
+/* The backing fd, or -1 when untyped or kept in a slab slot. */
 int shm_object_get_fd (const ShmObject *obj);
 /* The daemon's shared mapping of the bytes; NULL when untyped. */
 guint8 *shm_object_get_data (const ShmObject *obj);

@@ -13,6 +13,7 @@ struct _ShmTree {
   guint64       next_id;
   guint64       used_bytes;
   ShmNode      *root;
+  ShmSlab      *slab;         /* small objects, with the default backing */
 };
 
 struct _ShmNode {
@@ -83,7 +84,10 @@ shm_tree_new (const ShmTreeConfig *config)
 
   tree->config = *config;
   if (tree->config.backing == NULL)
-    tree->config.backing = shm_backing_memfd ();
+    {
+      tree->config.backing = shm_backing_memfd ();
+      tree->slab = shm_slab_new ();
+    }
   if (tree->config.clock == NULL)
     tree->config.clock = realtime_clock;
   tree->nodes = g_hash_table_new (g_int64_hash, g_int64_equal);
@@ -128,6 +132,7 @@ shm_tree_free (ShmTree *tree)
       node_free (value);
     }
   g_hash_table_unref (tree->nodes);
+  shm_slab_unref (tree->slab);
   g_free (tree);
 }
 
@@ -333,7 +338,7 @@ shm_tree_set_type (ShmTree *tree, ShmNode *node, const ShmType *type)
       (nbytes > tree->config.capacity || tree->used_bytes > tree->config.capacity - nbytes))
     return -ENOSPC;
   path = shm_node_dup_path (node);
-  err = shm_object_set_type (node->object, type, tree->config.backing, path);
+  err = shm_object_set_type (node->object, type, tree->config.backing, tree->slab, path);
   if (err < 0)
     return err;
   tree->used_bytes += nbytes;

@@ -25,7 +25,7 @@ typedef struct {
   mode_t   root_mode;      /* permission bits of the root directory */
   uid_t    root_uid;
   gid_t    root_gid;
-  const ShmBacking *backing;  /* NULL: shm_backing_memfd () */
+  const ShmBacking *backing;  /* NULL: shm_backing_memfd (), small objects in a slab */
   guint64  capacity;       /* bytes of typed objects at most; 0: unlimited */
   ShmClock clock;          /* NULL: CLOCK_REALTIME */
   gpointer clock_data;

@@ -218,10 +218,19 @@ shmfs_sync_forget_cache (ShmfsSync *sync)
 }
 
 void
-shmfs_sync_client_read (ShmfsSync *sync, guint64 off, guint64 len)
+shmfs_sync_client_read (ShmfsSync *sync, guint64 off, guint64 len, void *buf)
 {
   g_mutex_lock (&sync->data_lock);
+  memcpy (buf, shm_object_get_data (sync->obj) + off, len);
   mark_cached_locked (sync, off, len);
+  g_mutex_unlock (&sync->data_lock);
+}
+
+void
+shmfs_sync_copy (ShmfsSync *sync, void *buf)
+{
+  g_mutex_lock (&sync->data_lock);
+  memcpy (buf, shm_object_get_data (sync->obj), shm_object_get_nbytes (sync->obj));
   g_mutex_unlock (&sync->data_lock);
 }
 
@@ -256,6 +265,13 @@ shmfs_sync_backing_open (ShmfsSync *sync, fuse_req_t req)
   int id;
 
   g_mutex_lock (&sync->data_lock);
+  /* Small objects live in slab slots: passthrough needs a file of their own. */
+  if (shm_object_get_fd (sync->obj) < 0 &&
+      shm_object_own_region (sync->obj, shm_backing_memfd (), NULL) < 0)
+    {
+      g_mutex_unlock (&sync->data_lock);
+      return -ENOMEM;
+    }
   if (sync->backing_opens == 0)
     sync->backing_id = fuse_passthrough_open (req, shm_object_get_fd (sync->obj));
   id = sync->backing_id;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,6 +134,27 @@ choose_mode (const char *mode, ShmfsMode *out)
   return 0;
 }
 
+/* Each typed object holds one file descriptor: allow as many as we may. */
+static void
+raise_fd_limit (void)
+{
+  g_autofree char *nr_open = NULL;
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) < 0)
+    return;
+  /* Privileged: up to the kernel's ceiling; otherwise up to the hard limit. */
+  if (g_file_get_contents ("/proc/sys/fs/nr_open", &nr_open, NULL, NULL))
+    {
+      struct rlimit most = { g_ascii_strtoull (nr_open, NULL, 10), 0 };
+      most.rlim_max = most.rlim_cur;
+      if (most.rlim_cur > rl.rlim_max && setrlimit (RLIMIT_NOFILE, &most) == 0)
+        return;
+    }
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit (RLIMIT_NOFILE, &rl);
+}
+
 static void
 log_skipped (gpointer user_data, const char *path, const char *why)
 {
@@ -212,6 +234,7 @@ main (int argc, char *argv[])
   if (fuse_opt_add_arg (&args, "-odefault_permissions,fsname=shmfs,subtype=shmfs") != 0)
     goto out_args;
 
+  raise_fd_limit ();
   if (config.store != NULL)
     {
       /* A regular file cannot be sealed against growing, which passthrough

@@ -929,6 +929,7 @@ shmfs_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   Shmfs *fs = shmfs_from_req (req);
   ShmfsHandle *h = handle_of (fi);
   ShmObject *obj = shm_node_get_object (h->node);
+  g_autofree char *buf = NULL;
   guint64 nbytes;
 
   if (!h->raw)
@@ -938,8 +939,9 @@ shmfs_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   if (off < 0 || (guint64) off >= nbytes)
     return (void) fuse_reply_buf (req, NULL, 0);
   size = MIN (size, nbytes - (guint64) off);
-  shmfs_sync_client_read (shmfs_node_state (h->node)->sync, off, size);
-  fuse_reply_buf (req, (const char *) shm_object_get_data (obj) + off, size);
+  buf = g_malloc (size);
+  shmfs_sync_client_read (shmfs_node_state (h->node)->sync, off, size, buf);
+  fuse_reply_buf (req, buf, size);
 }
 
 static void
@@ -1246,7 +1248,10 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     err = bind_lifetime (fs, req, node, value, size);
   if (node != NULL)
     {
-      if (err < 0 && err != -ENOTSUP)
+      if (err == -EMFILE || err == -ENFILE)
+        shmfs_log_rejected (fs, node, err, "no file descriptor left for another object "
+                            "(each holds one; raise RLIMIT_NOFILE)");
+      else if (err < 0 && err != -ENOTSUP)
         shmfs_log_rejected (fs, node, err, "setting %s to \"%.*s\"", name,
                             (int) MIN (size, 64), value);
       else if (err == 0)

@@ -89,6 +89,7 @@ shmfs_text_size (Shmfs *fs, ShmNode *node)
   const ShmType *type = node_type (fs, node);
   guint64 version = shm_object_get_version (obj);
   g_autoptr (GString) text = NULL;
+  g_autofree guint8 *bytes = NULL;
 
   if (type == NULL)
     return 0;
@@ -102,8 +103,10 @@ shmfs_text_size (Shmfs *fs, ShmNode *node)
   g_mutex_unlock (&fs->tree_lock);
 
   /* The daemon's copy: stores still in dirty mapped pages are not counted. */
+  bytes = g_malloc (shm_type_nbytes (type));
+  shmfs_sync_copy (state->sync, bytes);
   text = g_string_new (NULL);
-  shm_codec_format (type, shm_object_get_data (obj), text);
+  shm_codec_format (type, bytes, text);
   g_mutex_lock (&fs->tree_lock);
   state->text_size_version = version;
   state->text_size = text->len;

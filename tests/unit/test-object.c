@@ -38,7 +38,7 @@ test_type_once (void)
   guint64 v0 = shm_object_get_version (obj);
   struct stat st;
 
-  g_assert_cmpint (shm_object_set_type (obj, &f64x3, shm_backing_memfd (), "x"), ==, 0);
+  g_assert_cmpint (shm_object_set_type (obj, &f64x3, shm_backing_memfd (), NULL, "x"), ==, 0);
   g_assert_true (shm_object_is_typed (obj));
   g_assert_cmpuint (shm_object_get_nbytes (obj), ==, 24);
   g_assert_cmpuint (shm_object_get_version (obj), >, v0);
@@ -48,7 +48,7 @@ test_type_once (void)
     g_assert_cmpint (shm_object_get_data (obj)[i], ==, 0);
 
   /* The type is fixed once set. */
-  g_assert_cmpint (shm_object_set_type (obj, &i8, shm_backing_memfd (), "x"), ==, -EPERM);
+  g_assert_cmpint (shm_object_set_type (obj, &i8, shm_backing_memfd (), NULL, "x"), ==, -EPERM);
   g_assert_cmpuint (shm_object_get_nbytes (obj), ==, 24);
   shm_object_unref (obj);
 }
@@ -60,7 +60,7 @@ test_memfd_sealed (void)
   ShmType t = parse ("u8[4096]");
   int fd;
 
-  g_assert_cmpint (shm_object_set_type (obj, &t, shm_backing_memfd (), "x"), ==, 0);
+  g_assert_cmpint (shm_object_set_type (obj, &t, shm_backing_memfd (), NULL, "x"), ==, 0);
   fd = shm_object_get_fd (obj);
   g_assert_cmpint (fcntl (fd, F_GET_SEALS) & (F_SEAL_GROW | F_SEAL_SHRINK),
                    ==, F_SEAL_GROW | F_SEAL_SHRINK);
@@ -90,11 +90,11 @@ test_backing_error (void)
   ShmObject *obj = shm_object_new ();
   ShmType t = parse ("i32");
 
-  g_assert_cmpint (shm_object_set_type (obj, &t, &failing, "x"), ==, -ENOSPC);
+  g_assert_cmpint (shm_object_set_type (obj, &t, &failing, NULL, "x"), ==, -ENOSPC);
   g_assert_cmpint (calls, ==, 1);
   g_assert_false (shm_object_is_typed (obj));
   /* A later attempt may still succeed. */
-  g_assert_cmpint (shm_object_set_type (obj, &t, shm_backing_memfd (), "x"), ==, 0);
+  g_assert_cmpint (shm_object_set_type (obj, &t, shm_backing_memfd (), NULL, "x"), ==, 0);
   shm_object_unref (obj);
 }
 
@@ -104,7 +104,7 @@ test_refcount (void)
   ShmObject *obj = shm_object_new ();
   ShmType t = parse ("u64");
 
-  g_assert_cmpint (shm_object_set_type (obj, &t, shm_backing_memfd (), "x"), ==, 0);
+  g_assert_cmpint (shm_object_set_type (obj, &t, shm_backing_memfd (), NULL, "x"), ==, 0);
   shm_object_ref (obj);
   shm_object_unref (obj);
   g_assert_cmpint (fcntl (shm_object_get_fd (obj), F_GETFD), >=, 0);
