@@ -20,9 +20,12 @@ c_locale (void)
 
   if (g_once_init_enter (&once))
     {
+      /* glibc returns its static C locale; this cannot fail. */
       locale_t loc = newlocale (LC_ALL_MASK, "C", (locale_t) 0);
 
-      g_once_init_leave (&once, (gsize) (loc ? loc : LC_GLOBAL_LOCALE));
+      if (loc == (locale_t) 0)
+        g_error ("newlocale (\"C\"): %s", g_strerror (errno));
+      g_once_init_leave (&once, (gsize) loc);
     }
   return (locale_t) once;
 }
@@ -44,15 +47,22 @@ trim (const char **text, gsize *len)
 
 /* ---- Text out ---- */
 
+/* Writes v's decimal digits to end at end; returns where they start. */
+static char *
+u64_digits (guint64 v, char *end)
+{
+  do
+    *--end = (char) ('0' + v % 10);
+  while ((v /= 10) != 0);
+  return end;
+}
+
 static void
 append_u64 (GString *out, guint64 v, gboolean negative)
 {
   char buf[24];
-  char *p = buf + sizeof buf;
+  char *p = u64_digits (v, buf + sizeof buf);
 
-  do
-    *--p = (char) ('0' + v % 10);
-  while ((v /= 10) != 0);
   if (negative)
     *--p = '-';
   g_string_append_len (out, p, buf + sizeof buf - p);
@@ -129,11 +139,8 @@ static void
 digits_from_u64 (guint64 v, Digits *dg)
 {
   char buf[24];
-  char *p = buf + sizeof buf;
+  char *p = u64_digits (v, buf + sizeof buf);
 
-  do
-    *--p = (char) ('0' + v % 10);
-  while ((v /= 10) != 0);
   dg->n = buf + sizeof buf - p;
   dg->exp = dg->n - 1;
   memcpy (dg->d, p, dg->n);

@@ -92,7 +92,8 @@ shm_slab_alloc (ShmSlab *slab, gsize size)
   gsize slot_size;
   gpointer slot = NULL;
 
-  g_return_val_if_fail (size > 0 && size <= SHM_SLAB_MAX, NULL);
+  if (size == 0 || size > SHM_SLAB_MAX)
+    return NULL;
   c = size_class (size);
   slot_size = (gsize) SHM_SLAB_ALIGN << c;
 

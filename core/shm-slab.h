@@ -20,8 +20,8 @@ ShmSlab *shm_slab_new (void);
 ShmSlab *shm_slab_ref (ShmSlab *slab);
 void shm_slab_unref (ShmSlab *slab);
 
-/* Returns a zero-filled slot of at least size bytes (1..SHM_SLAB_MAX), or
- * NULL when no memory could be mapped. */
+/* Returns a zero-filled slot of at least size bytes, or NULL when size is
+ * not within 1..SHM_SLAB_MAX or no memory could be mapped. */
 gpointer shm_slab_alloc (ShmSlab *slab, gsize size);
 /* Gives a slot of that size back. */
 void shm_slab_release (ShmSlab *slab, gpointer slot, gsize size);

@@ -632,6 +632,11 @@ test_float_locale (void)
   assert_format ("f64", &x, "1.5\n");
   x = 1e-7;
   assert_format ("f64", &x, "1e-07\n");
+  /* Subnormals take the snprintf path. */
+  x = 2.2250738585072009e-308;
+  assert_format ("f64", &x, "2.225073858507201e-308\n");
+  g_assert_cmpint (parse ("f64", "2.225073858507201e-308", &x), ==, 0);
+  g_assert_cmpfloat (x, ==, 2.2250738585072009e-308);
   setlocale (LC_ALL, "C");
 }
 
