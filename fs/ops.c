@@ -54,7 +54,6 @@ attach_state (ShmNode *node)
 {
   ShmfsNode *state = g_new0 (ShmfsNode, 1);
 
-  state->text_size_version = G_MAXUINT64;
   if (!shm_node_is_dir (node))
     state->sync = shmfs_sync_new (shm_node_get_object (node), shmfs_ino (node, TRUE));
   shm_node_set_data (node, state, node_state_free);
@@ -693,8 +692,9 @@ add_dirent (DirFill *d, const char *name, ShmNode *node, gboolean raw, off_t nex
       e.ino = shmfs_ino (node, raw);
       e.attr_timeout = attr_timeout (d->fs, node, raw);
       e.entry_timeout = d->raw ? 0.0 : d->fs->timeout;
-      /* A text size costs a rendering; readdirplus reports the cached one. */
-      fill_stat_locked (d->fs, node, raw, shmfs_node_state (node)->text_size, &e.attr);
+      /* A text size costs a rendering: readdirplus leaves it to getattr
+       * (the text view has no attribute cache time). */
+      fill_stat_locked (d->fs, node, raw, 0, &e.attr);
       /* The kernel takes no lookup for "." and "..": count = FALSE. */
       need = fuse_add_direntry_plus (d->req, d->buf + d->pos, d->size - d->pos, name, &e, next);
       if (need > d->size - d->pos)

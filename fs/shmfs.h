@@ -40,8 +40,6 @@ typedef struct {
 typedef struct {
   guint64    nlookup[2];          /* kernel references, main and raw; tree_lock */
   ShmfsSync *sync;                /* objects only: coherence of the bytes */
-  guint64    text_size_version;   /* version the cached text size is for */
-  guint64    text_size;
   pid_t      bound_pid;           /* removed when it exits; 0: not bound */
 } ShmfsNode;
 

@@ -84,33 +84,11 @@ render (Shmfs *fs, ShmNode *node, GString *out)
 guint64
 shmfs_text_size (Shmfs *fs, ShmNode *node)
 {
-  ShmObject *obj = shm_node_get_object (node);
-  ShmfsNode *state = shmfs_node_state (node);
-  const ShmType *type = node_type (fs, node);
-  guint64 version = shm_object_get_version (obj);
-  g_autoptr (GString) text = NULL;
-  g_autofree guint8 *bytes = NULL;
+  g_autoptr (GString) text = g_string_new (NULL);
 
-  if (type == NULL)
-    return 0;
-  g_mutex_lock (&fs->tree_lock);
-  if (state->text_size_version == version)
-    {
-      guint64 size = state->text_size;
-      g_mutex_unlock (&fs->tree_lock);
-      return size;
-    }
-  g_mutex_unlock (&fs->tree_lock);
-
-  /* The daemon's copy: stores still in dirty mapped pages are not counted. */
-  bytes = g_malloc (shm_type_nbytes (type));
-  shmfs_sync_copy (state->sync, bytes);
-  text = g_string_new (NULL);
-  shm_codec_format (type, bytes, text);
-  g_mutex_lock (&fs->tree_lock);
-  state->text_size_version = version;
-  state->text_size = text->len;
-  g_mutex_unlock (&fs->tree_lock);
+  /* Rendered afresh: in passthrough mode and through mappings the value
+   * changes without the daemon hearing of it. */
+  render (fs, node, text);
   return text->len;
 }
 
