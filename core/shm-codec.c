@@ -42,7 +42,10 @@ trim (const char **text, gsize *len)
   while (*len > 0 && g_ascii_isspace ((*text)[*len - 1]))
     (*len)--;
   while (*len > 0 && g_ascii_isspace ((*text)[0]))
-    (*text)++, (*len)--;
+    {
+      (*text)++;
+      (*len)--;
+    }
 }
 
 /* ---- Text out ---- */
@@ -178,7 +181,7 @@ digits_read_back (const Digits *dg, double x, gboolean single)
             dg->exp);
   if (single)
     {
-      float y = strtof_l (buf, NULL, c_locale ()), fx = x;
+      float y = strtof_l (buf, NULL, c_locale ()), fx = (float) x;
 
       return memcmp (&y, &fx, sizeof y) == 0;
     }
@@ -328,7 +331,7 @@ target_init (Target *tg, double x, gboolean single)
 
   if (single)
     {
-      float f = x;
+      float f = (float) x;
       guint32 b;
 
       memcpy (&b, &f, sizeof b);
@@ -419,7 +422,7 @@ shortest_digits (double x, gboolean single, Digits *dg)
 {
   Target tg;
 
-  /* Small integers are exact and so short enough already. */
+  /* An integer of at most DIG digits is its own shortest text. */
   if (x < (single ? 1e6 : 1e15) && (double) (guint64) x == x)
     digits_from_u64 ((guint64) x, dg);
   else if (!target_init (&tg, x, single))
@@ -473,13 +476,20 @@ append_digits (GString *out, const Digits *dg)
     }
   else
     {
+      char buf[8];
+      char *p = u64_digits ((guint64) ABS (e), buf + sizeof buf);
+
+      if (ABS (e) < 10)
+        *--p = '0';
+      *--p = e < 0 ? '-' : '+';
+      *--p = 'e';
       g_string_append_c (out, dg->d[0]);
       if (n > 1)
         {
           g_string_append_c (out, '.');
           g_string_append_len (out, dg->d + 1, n - 1);
         }
-      g_string_append_printf (out, "e%c%02d", e < 0 ? '-' : '+', ABS (e));
+      g_string_append_len (out, p, buf + sizeof buf - p);
     }
 }
 
@@ -628,9 +638,9 @@ static const struct {
 static void
 store_bits (void *dst, guint64 bits, gsize size)
 {
-  guint8 b8 = bits;
-  guint16 b16 = bits;
-  guint32 b32 = bits;
+  guint8 b8 = (guint8) bits;
+  guint16 b16 = (guint16) bits;
+  guint32 b32 = (guint32) bits;
 
   switch (size)
     {
@@ -938,7 +948,10 @@ shm_codec_infer (const char *text, gsize len, ShmType *out)
   if (list != (text[len - 1] == ']'))
     return -EINVAL;
   if (list)
-    text++, len -= 2;
+    {
+      text++;
+      len -= 2;
+    }
   if (memchr (text, '[', len) || memchr (text, ']', len))
     return -EINVAL;
 
@@ -974,7 +987,8 @@ shm_codec_infer (const char *text, gsize len, ShmType *out)
 /* ---- Incremental scan ---- */
 
 void
-shm_codec_scan (const ShmType *t, ShmCodecScan *scan, const char *text, gsize len)
+shm_codec_scan (const ShmType *t, ShmCodecScan *scan, const char *text,
+                gsize len)
 {
   gboolean lines = t->elem == SHM_ELEM_CHAR;
 

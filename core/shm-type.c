@@ -120,7 +120,10 @@ shm_type_parse (const char *spec, gsize len, ShmType *out)
   while (len > 0 && g_ascii_isspace (spec[len - 1]))
     len--;
   while (len > 0 && g_ascii_isspace (spec[0]))
-    spec++, len--;
+    {
+      spec++;
+      len--;
+    }
   if (len == 0 || len > SHM_TYPE_MAX_SPEC)
     return -EINVAL;
 
@@ -139,7 +142,7 @@ shm_type_parse (const char *spec, gsize len, ShmType *out)
         return -EINVAL;
       if (n > 0 && nums[0] > G_MAXUINT32)
         return -EINVAL;
-      t.char_len = n == 0 ? 1 : nums[first++];
+      t.char_len = n == 0 ? 1 : (guint32) nums[first++];
     }
   if (n - first > SHM_TYPE_MAX_DIMS)
     return -EINVAL;

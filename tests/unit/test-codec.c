@@ -360,7 +360,8 @@ test_f64_shortest (void)
     { 9007199254740994.0, "9007199254740994\n" },
     { 0.0001, "0.0001\n" }, { 0.00012, "0.00012\n" }, { 1e-5, "1e-05\n" },
     { 1.25e-7, "1.25e-07\n" }, { 1e300, "1e+300\n" }, { 1e-300, "1e-300\n" },
-    { 2.5, "2.5\n" }, { 0.5, "0.5\n" }, { 1024.0 * 1024 * 1024, "1073741824\n" },
+    { 2.5, "2.5\n" }, { 0.5, "0.5\n" },
+    { 1024.0 * 1024 * 1024, "1073741824\n" },
     { DBL_MAX, "1.7976931348623157e+308\n" },
     { DBL_MIN, "2.2250738585072014e-308\n" },
     { 4.9406564584124654e-324, "5e-324\n" },
@@ -582,7 +583,8 @@ test_float_edges (void)
         memcpy (&x, &bits, sizeof x);
         g_string_truncate (out, 0);
         shm_codec_format (&t64, &x, out);
-        g_assert_cmpint (shm_codec_parse (&t64, out->str, out->len, &back), ==, 0);
+        g_assert_cmpint (shm_codec_parse (&t64, out->str, out->len, &back),
+                         ==, 0);
         g_assert_cmpfloat (back, ==, x);
         if (!isinf (x))
           assert_shortest_digits (out->str, x, FALSE);
@@ -603,7 +605,8 @@ test_float_edges (void)
         memcpy (&f, &bits, sizeof f);
         g_string_truncate (out, 0);
         shm_codec_format (&t32, &f, out);
-        g_assert_cmpint (shm_codec_parse (&t32, out->str, out->len, &back), ==, 0);
+        g_assert_cmpint (shm_codec_parse (&t32, out->str, out->len, &back),
+                         ==, 0);
         g_assert_cmpfloat (back, ==, f);
         if (f != 0 && !isinf (f))
           assert_shortest_digits (out->str, f, TRUE);
@@ -929,14 +932,17 @@ test_infer (void)
     OK ("42", "i64"), OK ("-7", "i64"), OK ("0x10", "i64"), OK ("010", "i64"),
     OK ("+3", "i64"), OK (" 42\n", "i64"), OK ("0", "i64"), OK ("1", "i64"),
     OK ("9223372036854775807", "i64"), OK ("-9223372036854775808", "i64"),
-    OK ("3.14", "f64"), OK ("1e3", "f64"), OK ("inf", "f64"), OK ("-inf", "f64"),
+    OK ("3.14", "f64"), OK ("1e3", "f64"), OK ("inf", "f64"),
+    OK ("-inf", "f64"),
     OK ("nan", "f64"), OK ("NaN", "f64"), OK ("0x1p3", "f64"), OK ("1.", "f64"),
     OK (".5", "f64"), OK ("1e-400", "f64"),
     OK ("true", "bool"), OK ("false", "bool"), OK ("TRUE", "bool"),
     OK ("False\n", "bool"),
-    OK ("1 2 3", "i64[3]"), OK ("[1, 2, 3]", "i64[3]"), OK ("[1 2 3]\n", "i64[3]"),
+    OK ("1 2 3", "i64[3]"), OK ("[1, 2, 3]", "i64[3]"),
+    OK ("[1 2 3]\n", "i64[3]"),
     OK ("1,2", "i64[2]"), OK ("[5]", "i64[1]"), OK ("[1, 2.5]", "f64[2]"),
-    OK ("[1, inf]", "f64[2]"), OK ("1.5 2 3", "f64[3]"), OK ("[0x10, 1]", "i64[2]"),
+    OK ("[1, inf]", "f64[2]"), OK ("1.5 2 3", "f64[3]"),
+    OK ("[0x10, 1]", "i64[2]"),
     OK ("[1.5, 99999999999999999999]", "f64[2]"),
     FAIL ("9223372036854775808", -ERANGE),
     FAIL ("-9223372036854775809", -ERANGE),
