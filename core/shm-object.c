@@ -27,7 +27,9 @@ memfd_backing_create (gpointer user_data, const char *path, const ShmType *type)
   int fd = memfd_create ("shmfs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0)
     return -errno;
+  /* Allocated now, so no mapping can meet SIGBUS for want of memory. */
   if (ftruncate (fd, (off_t) nbytes) < 0 ||
+      fallocate (fd, 0, 0, (off_t) nbytes) < 0 ||
       fcntl (fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
     {
       int err = -errno;

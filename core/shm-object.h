@@ -20,7 +20,8 @@ typedef struct {
   gpointer user_data;
 } ShmBacking;
 
-/* The default backing: a sealed memfd (F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL). */
+/* The default backing: a memfd, its pages allocated, sealed
+ * (F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL). */
 const ShmBacking *shm_backing_memfd (void);
 
 /* Returns a new untyped object with one reference. */

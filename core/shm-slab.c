@@ -70,7 +70,7 @@ add_chunk (ShmSlab *slab)
 
   if (fd < 0)
     return FALSE;
-  if (ftruncate (fd, CHUNK_SIZE) < 0)
+  if (ftruncate (fd, CHUNK_SIZE) < 0 || fallocate (fd, 0, 0, CHUNK_SIZE) < 0)
     {
       close (fd);
       return FALSE;
