@@ -3,6 +3,7 @@
 
 #include "shm-slab.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
