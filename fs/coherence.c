@@ -32,7 +32,13 @@ struct _ShmfsCoherence {
   size_t      max_chunk;
   gboolean    passthrough;        /* clients use the memfds themselves */
   GThreadPool *resync_pool;
+  GThreadPool *entry_pool;        /* entry invalidations, off the request path */
 };
+
+typedef struct {
+  fuse_ino_t parent;
+  char       name[];
+} EntryJob;
 
 struct _ShmfsSync {
   gint        ref_count;
@@ -67,6 +73,7 @@ typedef struct {
 static gsize page_size;
 
 static void resync_job (gpointer data, gpointer user_data);
+static void entry_job (gpointer data, gpointer user_data);
 static void resync (ShmfsCoherence *c, ShmfsSync *sync);
 
 ShmfsCoherence *
@@ -81,6 +88,7 @@ shmfs_coherence_new (void)
   c->next_cookie = 1;
   c->max_chunk = 128 * 1024;
   c->resync_pool = g_thread_pool_new (resync_job, c, 1, FALSE, NULL);
+  c->entry_pool = g_thread_pool_new (entry_job, c, 1, FALSE, NULL);
   return c;
 }
 
@@ -113,6 +121,7 @@ shmfs_coherence_free (ShmfsCoherence *c)
     return;
   shmfs_coherence_stop (c);
   g_thread_pool_free (c->resync_pool, TRUE, TRUE);
+  g_thread_pool_free (c->entry_pool, TRUE, TRUE);
   g_hash_table_unref (c->requests);
   g_cond_clear (&c->cond);
   g_mutex_clear (&c->lock);
@@ -130,6 +139,31 @@ session (ShmfsCoherence *c)
   se = c->se;
   g_mutex_unlock (&c->lock);
   return se;
+}
+
+/* Takes the parent's inode lock: so never inside a request handler, where
+ * the kernel may hold it, or another lock ordered against it. */
+static void
+entry_job (gpointer data, gpointer user_data)
+{
+  ShmfsCoherence *c = user_data;
+  EntryJob *job = data;
+  struct fuse_session *se = session (c);
+
+  if (se != NULL)
+    fuse_lowlevel_notify_inval_entry (se, job->parent, job->name, strlen (job->name));
+  g_free (job);
+}
+
+void
+shmfs_coherence_forget_entry (ShmfsCoherence *c, fuse_ino_t parent, const char *name)
+{
+  gsize len = strlen (name);
+  EntryJob *job = g_malloc (sizeof *job + len + 1);
+
+  job->parent = parent;
+  memcpy (job->name, name, len + 1);
+  g_thread_pool_push (c->entry_pool, job, NULL);
 }
 
 ShmfsSync *

@@ -617,6 +617,8 @@ remove_entry (fuse_req_t req, fuse_ino_t parent, const char *name, gboolean is_d
       if (child != NULL && kernel_holds_locked (child, TRUE))
         raw_ino = shmfs_ino (child, TRUE);
       err = shm_tree_remove (fs->tree, dir, name, is_dir);
+      if (err == 0)
+        shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (dir, TRUE), name);
       if (err == 0 && fs->store != NULL)
         {
           g_autofree char *path = child_path_locked (dir, name);
@@ -657,6 +659,11 @@ shmfs_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
     err = -EEXIST;
   if (err == 0)
     err = shm_tree_rename (fs->tree, olddir, name, newdir, newname, flags, NULL);
+  if (err == 0)
+    {
+      shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (olddir, TRUE), name);
+      shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (newdir, TRUE), newname);
+    }
   if (err == 0 && fs->store != NULL)
     {
       g_autofree char *from = child_path_locked (olddir, name);
@@ -1154,8 +1161,10 @@ shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid)
     }
   shm_node_unref (node);
   g_mutex_unlock (&fs->tree_lock);
-  /* The daemon removed it: the kernel must forget the name. */
+  /* The daemon removed it: the kernel must forget the name, in both trees. */
   fuse_lowlevel_notify_delete (fs->se, parent_ino, child_ino, name, strlen (name));
+  shmfs_coherence_forget_entry (fs->coherence, parent_ino == FUSE_ROOT_ID ?
+                                SHMFS_RAW_DIR_INO : parent_ino + 1, name);
   if (fs->verbose)
     fprintf (stderr, "shmfs: removed %s: process %d exited\n", path, (int) pid);
 }

@@ -1,0 +1,407 @@
+"""Helpers for the shmfs integration tests: running the daemon, file I/O that
+reports errnos, child processes, xattrs and renameat2.
+
+The daemon is run in the foreground (-f) with G_DEBUG=fatal-warnings and its
+stdout/stderr captured to a log file.  A mount is never leaked: every started
+daemon is remembered until it has been stopped, and an atexit hook unmounts
+whatever is left (e.g. after a second Ctrl-C).
+"""
+
+import atexit
+import contextlib
+import ctypes
+import errno
+import mmap
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHMFS_BIN = os.environ.get('SHMFS_BIN') or os.path.join(
+    HERE, '..', '..', 'build', 'fs', 'shmfs')
+PYTHON = sys.executable
+
+# A daemon line matching this fails the test unless the test expected it.
+SUSPICIOUS = re.compile(
+    r'error|warning|crash|^==[0-9]+==|runtime error|AddressSanitizer',
+    re.IGNORECASE)
+REJECTED = re.compile(r'^shmfs: rejected')
+
+TYPE = 'user.shmfs.type'
+XATTRS = ('user.shmfs.type', 'user.shmfs.dtype', 'user.shmfs.shape',
+          'user.shmfs.nbytes', 'user.shmfs.version')
+
+MODES = ('cached', 'passthrough')
+# Runs a test once per coherence mode (DESIGN.md section 6).
+both_modes = pytest.mark.parametrize(
+    'shmfs', [('-o', f'mode={m}') for m in MODES], ids=MODES, indirect=True)
+
+_live = set()
+
+
+def _emergency_cleanup():
+    for daemon in list(_live):
+        daemon.force_stop()
+
+
+atexit.register(_emergency_cleanup)
+
+
+def fusermount_u(mnt, lazy=False):
+    cmd = ['fusermount3', '-u'] + (['-z'] if lazy else []) + [mnt]
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+
+
+class Daemon:
+    """One shmfs process mounted on its own mountpoint."""
+
+    def __init__(self, mnt, log_path, args=()):
+        self.path = mnt
+        self.raw = os.path.join(mnt, '.raw')
+        self.log_path = log_path
+        self.args = list(args)
+        self.proc = None
+        self.expected = []
+
+    # -- life cycle ---------------------------------------------------------
+    def start(self):
+        env = dict(os.environ, G_DEBUG='fatal-warnings')
+        with open(self.log_path, 'wb') as log:
+            self.proc = subprocess.Popen(
+                [SHMFS_BIN, '-f'] + self.args + [self.path],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env)
+        _live.add(self)
+
+    def wait_for_mount(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while not os.path.ismount(self.path):
+            rc = self.proc.poll()
+            if rc is not None:
+                raise AssertionError(
+                    f'shmfs exited with {rc} before mounting:\n{self.log()}')
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f'shmfs did not mount within {timeout} s:\n{self.log()}')
+            time.sleep(0.1)
+
+    def stop(self):
+        """Unmounts and reaps the daemon; returns a list of problems."""
+        problems = []
+        if os.path.ismount(self.path):
+            r = fusermount_u(self.path)
+            if r.returncode != 0:
+                problems.append('fusermount3 -u failed: '
+                                + r.stderr.decode(errors='replace').strip())
+                fusermount_u(self.path, lazy=True)
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            problems.append('shmfs did not exit after unmount')
+            self.proc.terminate()
+            try:
+                rc = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+        _live.discard(self)
+        if os.path.ismount(self.path):
+            problems.append('mountpoint still mounted after teardown')
+            fusermount_u(self.path, lazy=True)
+        if rc != 0:
+            problems.append(f'shmfs exited with status {rc}')
+        problems += [f'unexpected daemon output: {line!r}'
+                     for line in self.suspicious_lines()]
+        return problems
+
+    def force_stop(self):
+        if os.path.ismount(self.path):
+            fusermount_u(self.path, lazy=True)
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        _live.discard(self)
+
+    # -- output ---------------------------------------------------------------
+    def expect_output(self, pattern):
+        """Registers a regex for daemon lines this test expects to be
+        suspicious-looking (matched with re.search, case-insensitive)."""
+        self.expected.append(re.compile(pattern, re.IGNORECASE))
+
+    def log(self):
+        try:
+            with open(self.log_path, 'rb') as f:
+                return f.read().decode(errors='replace')
+        except FileNotFoundError:
+            return ''
+
+    def suspicious_lines(self):
+        return [line for line in self.log().splitlines()
+                if SUSPICIOUS.search(line)
+                and not any(p.search(line) for p in self.expected)]
+
+    def rejected_count(self):
+        return sum(1 for line in self.log().splitlines()
+                   if REJECTED.match(line))
+
+    def wait_rejected(self, before, timeout=2):
+        """True once the log holds more "shmfs: rejected" lines than before."""
+        deadline = time.monotonic() + timeout
+        while self.rejected_count() <= before:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    # -- state --------------------------------------------------------------
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None and os.path.ismount(self.path)
+
+    def mode(self):
+        """The coherence mode in force, from the root's user.shmfs.mode."""
+        return os.getxattr(self.path, 'user.shmfs.mode').decode()
+
+    def p(self, name):
+        return os.path.join(self.path, name)
+
+    def r(self, name):
+        return os.path.join(self.raw, name)
+
+    def memfd_count(self):
+        """Memfds the daemon holds, by an fd or by a mapping."""
+        seen = set()
+        for kind in ('fd', 'map_files'):
+            where = f'/proc/{self.pid}/{kind}'
+            for entry in os.listdir(where):
+                link = os.path.join(where, entry)
+                try:
+                    if not os.readlink(link).startswith('/memfd:'):
+                        continue
+                    st = os.stat(link)
+                except OSError:         # closed or unmapped meanwhile
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+        return len(seen)
+
+
+def make_mountpoint():
+    """A fresh empty directory that every user can traverse."""
+    d = tempfile.mkdtemp(prefix='shmfs-mnt-', dir='/tmp')
+    os.chmod(d, 0o755)
+    return d
+
+
+# -- errno-reporting file I/O -------------------------------------------------
+
+def errno_of(fn, *args, **kw):
+    """Runs fn; returns 0 or the errno of the OSError it raised."""
+    try:
+        fn(*args, **kw)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def ename(e):
+    return errno.errorcode.get(e, str(e)) if e else 'success'
+
+
+def _b(data):
+    return data.encode() if isinstance(data, str) else data
+
+
+def write_text(path, data, create=False):
+    """Writes data in one write(2) on a fresh O_WRONLY|O_TRUNC open, like
+    `echo` does; raises OSError from write or close."""
+    data = _b(data)
+    flags = os.O_WRONLY | os.O_TRUNC | (os.O_CREAT if create else 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        n = os.write(fd, data)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        raise
+    os.close(fd)
+    assert n == len(data), f'short text write {n} of {len(data)} to {path}'
+
+
+def try_write_text(path, data):
+    """One write(2) then close; returns (errno of write, errno of close)."""
+    data = _b(data)
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    werr = 0
+    try:
+        n = os.write(fd, data)
+        assert n == len(data), f'short text write {n} of {len(data)}'
+    except OSError as e:
+        werr = e.errno
+    cerr = errno_of(os.close, fd)
+    return werr, cerr
+
+
+def read_bytes(path):
+    with open(path, 'rb', buffering=0) as f:
+        chunks = []
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return b''.join(chunks)
+            chunks.append(b)
+
+
+def read_text(path):
+    return read_bytes(path).decode()
+
+
+def set_type(path, spec):
+    os.setxattr(path, TYPE, _b(spec))
+
+
+def xattr(path, name):
+    return os.getxattr(path, name).decode()
+
+
+def new_object(mount, name, spec, text=None):
+    """Creates MNT/name, types it and optionally writes its first value."""
+    path = mount.p(name)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    set_type(path, spec)
+    if text is not None:
+        write_text(path, text)
+    return path
+
+
+@contextlib.contextmanager
+def mapped(path, length=None, prot=mmap.PROT_READ | mmap.PROT_WRITE):
+    """MAP_SHARED mapping of path (its whole size by default)."""
+    flags = os.O_RDWR if prot & mmap.PROT_WRITE else os.O_RDONLY
+    fd = os.open(path, flags)
+    try:
+        if length is None:
+            length = os.fstat(fd).st_size
+        m = mmap.mmap(fd, length, mmap.MAP_SHARED, prot)
+    finally:
+        os.close(fd)
+    try:
+        yield m
+    finally:
+        m.close()
+
+
+@contextlib.contextmanager
+def opened(path, flags=os.O_RDWR):
+    """An fd for the with block; close() errors raise unless the block did."""
+    fd = os.open(path, flags)
+    try:
+        yield fd
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        raise
+    os.close(fd)
+
+
+def pread_all(fd, size):
+    out = bytearray()
+    while len(out) < size:
+        b = os.pread(fd, size - len(out), len(out))
+        if not b:
+            break
+        out += b
+    return bytes(out)
+
+
+# -- processes ----------------------------------------------------------------
+
+def sh(cmd, cwd=None, input=None, timeout=60, user=None):
+    """Runs a shell command line; returns CompletedProcess with str output."""
+    return subprocess.run(['sh', '-c', cmd], cwd=cwd,
+                          input='' if input is None else input,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, errors='surrogateescape', timeout=timeout,
+                          user=user)
+
+
+def sh_args(script, *args, user=None):
+    """Runs `sh -c script sh ARGS...` (arguments as $1, $2 ...)."""
+    return subprocess.run(['sh', '-c', script, 'sh'] + [str(a) for a in args],
+                          stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, errors='surrogateescape', timeout=60,
+                          user=user)
+
+
+def echo(path, value):
+    """`printf '%s\\n' VALUE > PATH`: echo without escape handling."""
+    return sh_args('printf "%s\\n" "$1" > "$2"', value, path)
+
+
+def cat(path):
+    r = sh_args('cat "$1"', path)
+    assert r.returncode == 0, f'cat {path}: {r.stderr.strip()}'
+    return r.stdout
+
+
+def sh_ok(cmd, cwd=None, input=None):
+    r = sh(cmd, cwd=cwd, input=input)
+    assert r.returncode == 0, \
+        f'`{cmd}` failed ({r.returncode}): {r.stderr.strip()}'
+    return r.stdout
+
+
+def child(code, *args, input=None, timeout=60):
+    """Runs python code in a separate process; returns its stdout (str).
+    The code sees its arguments in sys.argv[1:]."""
+    r = subprocess.run([PYTHON, '-c', code] + [str(a) for a in args],
+                       input='' if input is None else input,
+                       stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=timeout)
+    assert r.returncode == 0, \
+        f'child process failed ({r.returncode}):\n{r.stderr}'
+    return r.stdout
+
+
+# -- renameat2 ----------------------------------------------------------------
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_SYS_renameat2 = {'x86_64': 316, 'aarch64': 276}
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def renameat2(old, new, flags):
+    """renameat2(2) through libc's syscall(), as glibc < 2.28 lacks it."""
+    nr = _SYS_renameat2[os.uname().machine]
+    at = ctypes.c_int(_AT_FDCWD)
+    if _libc.syscall(ctypes.c_long(nr),
+                     at, ctypes.c_char_p(os.fsencode(old)),
+                     at, ctypes.c_char_p(os.fsencode(new)),
+                     ctypes.c_uint(flags)) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), old, None, new)
+
+
+def poll_until(predicate, timeout=2.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
