@@ -97,12 +97,11 @@ run 'od -An -tf8 .raw/pi'
 run 'od -An -td4 .raw/grid'
 run 'printf "\xff\xff\xff\xff" | dd of=.raw/grid bs=4 seek=5 conv=notrunc status=none'
 run 'cat grid'
-# Errors come from the write itself and change nothing.  (An array given too
-# few elements is only known to be short at close(2), whose error bash
-# ignores, so the shell cannot report it; the value still stays unchanged.)
+# Errors come from the write itself and change nothing.
 fails 'echo abc > count'
 fails 'echo 99999999999999999999 > count'
 fails 'echo 1 2 3 4 > v'
+fails 'echo 1 2 > v'
 run 'cat count v'
 fails 'setfattr -n user.shmfs.type -v i32 count'
 fails 'touch .raw/new'
