@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "lifetime.h"
+#include "locks.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,20 +40,6 @@ watch_free (gpointer data)
   close (w->pidfd);
   g_array_unref (w->node_ids);
   g_free (w);
-}
-
-/* The process a thread id belongs to (FUSE passes the caller's thread id). */
-static pid_t
-thread_group_of (pid_t tid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) tid);
-  g_autofree char *status = NULL;
-  const char *line;
-
-  if (!g_file_get_contents (path, &status, NULL, NULL) ||
-      (line = strstr (status, "\nTgid:")) == NULL)
-    return tid;
-  return (pid_t) g_ascii_strtoll (line + 6, NULL, 10);
 }
 
 static gpointer
@@ -148,7 +135,7 @@ shmfs_lifetimes_bind (ShmfsLifetimes *l, guint64 node_id, pid_t pid, pid_t *tgid
 
   if (pid <= 0)
     return -ESRCH;
-  *tgid = thread_group_of (pid);
+  *tgid = shmfs_thread_group_of (pid);
 
   g_mutex_lock (&l->lock);
   w = g_hash_table_lookup (l->watches, GINT_TO_POINTER (*tgid));

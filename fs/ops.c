@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ node_state_free (gpointer data)
   ShmfsNode *state = data;
 
   shmfs_sync_unref (state->sync);
+  shmfs_locks_free (state->locks);
   g_free (state);
 }
 
@@ -54,6 +56,7 @@ attach_state (ShmNode *node)
 {
   ShmfsNode *state = g_new0 (ShmfsNode, 1);
 
+  state->locks = shmfs_locks_new ();
   if (!shm_node_is_dir (node))
     state->sync = shmfs_sync_new (shm_node_get_object (node), shmfs_ino (node, TRUE));
   shm_node_set_data (node, state, node_state_free);
@@ -992,12 +995,16 @@ shmfs_flush (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   Shmfs *fs = shmfs_from_req (req);
   ShmfsHandle *h = handle_of (fi);
 
+  /* A close drops the closing process's record locks (POSIX). */
+  shmfs_locks_release (shmfs_node_state (h->node)->locks, fi->lock_owner);
   fuse_reply_err (req, h->raw ? 0 : -shmfs_text_flush (fs, h));
 }
 
 static void
 shmfs_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+  if (fi->flock_release)
+    shmfs_locks_release (shmfs_node_state (handle_of (fi)->node)->locks, fi->lock_owner);
   handle_free (shmfs_from_req (req), req, handle_of (fi));
   fuse_reply_err (req, 0);
 }
@@ -1019,6 +1026,38 @@ shmfs_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info
       err = shm_store_sync_object (fs->store, obj);
     }
   fuse_reply_err (req, -err);
+}
+
+/* ---- locks ------------------------------------------------------------- */
+
+static void
+shmfs_flock (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+  ShmfsHandle *h = handle_of (fi);
+  int type = (op & LOCK_SH) ? F_RDLCK : (op & LOCK_EX) ? F_WRLCK : F_UNLCK;
+
+  shmfs_locks_set (shmfs_node_state (h->node)->locks, req, fi->lock_owner,
+                   fuse_req_ctx (req)->pid, type, !(op & LOCK_NB));
+}
+
+static void
+shmfs_getlk (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)
+{
+  ShmfsHandle *h = handle_of (fi);
+
+  shmfs_locks_test (shmfs_node_state (h->node)->locks, fi->lock_owner, lock->l_type, lock);
+  fuse_reply_lock (req, lock);
+}
+
+static void
+shmfs_setlk (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+             struct flock *lock, int sleep)
+{
+  ShmfsHandle *h = handle_of (fi);
+
+  shmfs_locks_set (shmfs_node_state (h->node)->locks, req, fi->lock_owner,
+                   lock->l_pid > 0 ? lock->l_pid : fuse_req_ctx (req)->pid,
+                   lock->l_type, sleep);
 }
 
 static void
@@ -1326,4 +1365,7 @@ const struct fuse_lowlevel_ops shmfs_ops = {
   .listxattr      = shmfs_listxattr,
   .removexattr    = shmfs_removexattr,
   .retrieve_reply = shmfs_retrieve_reply,
+  .flock          = shmfs_flock,
+  .getlk          = shmfs_getlk,
+  .setlk          = shmfs_setlk,
 };

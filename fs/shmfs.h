@@ -10,6 +10,7 @@
 #include "shm-tree.h"
 #include "coherence.h"
 #include "lifetime.h"
+#include "locks.h"
 
 /* Inode numbers: every node has two, its main view (2*id) and its raw
  * twin (2*id + 1).  The root's main view is FUSE_ROOT_ID; its raw twin is
@@ -41,6 +42,7 @@ typedef struct {
   guint64    nlookup[2];          /* kernel references, main and raw; tree_lock */
   ShmfsSync *sync;                /* objects only: coherence of the bytes */
   pid_t      bound_pid;           /* removed when it exits; 0: not bound */
+  ShmfsLocks *locks;              /* flock and fcntl locks of both views */
 } ShmfsNode;
 
 /* Open file state. */

@@ -1,0 +1,41 @@
+/* locks.h — one lock per object, whichever view was locked.
+ *
+ * flock(2) and fcntl(2) locks are kept by the daemon in one table per
+ * object, so a shell's `flock MNT/x` excludes a program locking .raw/x.
+ * Record locks cover the whole object (a value is one record).  A blocking
+ * request waits in a queue and is answered when granted or interrupted,
+ * never holding a worker thread.
+ */
+#pragma once
+
+#define FUSE_USE_VERSION 317
+#include <fuse_lowlevel.h>
+#include <glib.h>
+#include <sys/types.h>
+
+typedef struct _ShmfsLocks ShmfsLocks;
+
+ShmfsLocks *shmfs_locks_new (void);
+/* Frees the table; waiters still queued are answered EINTR. */
+void shmfs_locks_free (ShmfsLocks *locks);
+
+/* Takes (F_RDLCK, F_WRLCK) or drops (F_UNLCK) owner's lock and replies to
+ * req: at once, or, when wait is TRUE and another owner conflicts, once
+ * granted (or EINTR when interrupted).  Without wait a conflict is EAGAIN
+ * (EWOULDBLOCK for flock).  pid is the process, for getlk and atomics. */
+void shmfs_locks_set (ShmfsLocks *locks, fuse_req_t req, guint64 owner, pid_t pid,
+                      int type, gboolean wait);
+
+/* Fills *lock with a lock of another owner that conflicts with type, or
+ * sets l_type to F_UNLCK when none does. */
+void shmfs_locks_test (ShmfsLocks *locks, guint64 owner, int type, struct flock *lock);
+
+/* Drops whatever owner holds (at close), granting waiters. */
+void shmfs_locks_release (ShmfsLocks *locks, guint64 owner);
+
+/* Waits until no process but pid holds the object locked exclusively
+ * (atomic operations compose with lock-based read-modify-write). */
+void shmfs_locks_wait_unlocked (ShmfsLocks *locks, pid_t pid);
+
+/* The process a thread id belongs to. */
+pid_t shmfs_thread_group_of (pid_t tid);
