@@ -552,6 +552,46 @@ push_to_page_cache_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guin
     }
 }
 
+gboolean
+shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len,
+                        gboolean (*modify) (guint8 *bytes, gpointer user_data),
+                        gpointer user_data)
+{
+  gboolean changed;
+
+  if (c->passthrough)
+    {
+      /* The memfd is what clients map: modify it in place (data_lock only
+       * keeps a small object from moving to its own memfd meanwhile). */
+      g_mutex_lock (&sync->data_lock);
+      changed = modify (shm_object_get_data (sync->obj), user_data);
+      if (changed)
+        sync->stores++;
+      g_mutex_unlock (&sync->data_lock);
+    }
+  else
+    {
+      guint64 nbytes = shm_object_get_nbytes (sync->obj);
+      g_autofree guint8 *buf = g_malloc (nbytes);
+
+      g_mutex_lock (&sync->store_lock);
+      snapshot_locked (c, sync, buf, NULL);
+      changed = modify (buf, user_data);
+      if (changed)
+        {
+          g_mutex_lock (&sync->data_lock);
+          memcpy (shm_object_get_data (sync->obj) + off, buf + off, len);
+          sync->stores++;
+          g_mutex_unlock (&sync->data_lock);
+          push_to_page_cache_locked (c, sync, off, len);
+        }
+      g_mutex_unlock (&sync->store_lock);
+    }
+  if (changed)
+    shm_object_bump_version (sync->obj);
+  return changed;
+}
+
 void
 shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
                        const void *data, guint64 len)

@@ -256,6 +256,7 @@ main (int argc, char *argv[])
     }
 
   g_mutex_init (&fs.tree_lock);
+  g_mutex_init (&fs.poll_lock);
   fs.timeout = 86400.0;
   fs.verbose = opts.foreground;
   fs.coherence = shmfs_coherence_new ();
@@ -324,6 +325,7 @@ out_fs:
   shm_tree_free (fs.tree);
   shm_store_free (fs.store);
   g_mutex_clear (&fs.tree_lock);
+  g_mutex_clear (&fs.poll_lock);
 out_args:
   free (opts.mountpoint);
 out_config:

@@ -27,11 +27,14 @@
 #include "config.h"
 
 #include "shmfs.h"
+#include "shmfs-ioctl.h"
+#include "shm-atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -45,6 +48,9 @@ static void
 node_state_free (gpointer data)
 {
   ShmfsNode *state = data;
+
+  if (state->pollers != NULL)
+    g_ptr_array_free (state->pollers, TRUE);
 
   shmfs_sync_unref (state->sync);
   shmfs_locks_free (state->locks);
@@ -175,6 +181,7 @@ shmfs_node_changed (Shmfs *fs, ShmNode *node)
   shm_node_touch (fs->tree, node, FALSE, TRUE, TRUE);
   g_mutex_unlock (&fs->tree_lock);
   inval_twin (fs, node, FALSE);
+  shmfs_node_wake_pollers (fs, node);
 }
 
 static guint64
@@ -987,6 +994,7 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
   shm_node_touch (fs->tree, h->node, FALSE, TRUE, TRUE);
   g_mutex_unlock (&fs->tree_lock);
   fuse_reply_write (req, size);
+  shmfs_node_wake_pollers (fs, h->node);
 }
 
 static void
@@ -1017,6 +1025,10 @@ shmfs_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info
   ShmObject *obj = shm_node_get_object (h->node);
   int err = 0;
 
+  /* fsync is how a process that stored through a mapping says so: in
+   * passthrough mode nothing else reaches the daemon. */
+  shm_object_bump_version (obj);
+  shmfs_node_wake_pollers (fs, h->node);
   if (fs->store != NULL)
     {
       /* The raw view's dirty pages were written back before this request;
@@ -1026,6 +1038,140 @@ shmfs_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info
       err = shm_store_sync_object (fs->store, obj);
     }
   fuse_reply_err (req, -err);
+}
+
+/* ---- atomic operations and change notification ------------------------- */
+
+/* Wakes the pollers of the node's text view (the value changed). */
+void
+shmfs_node_wake_pollers (Shmfs *fs, ShmNode *node)
+{
+  ShmfsNode *state = shmfs_node_state (node);
+  GPtrArray *handles;
+
+  g_mutex_lock (&fs->poll_lock);
+  handles = state->pollers;
+  state->pollers = NULL;
+  g_mutex_unlock (&fs->poll_lock);
+  if (handles == NULL)
+    return;
+  for (guint i = 0; i < handles->len; i++)
+    {
+      fuse_lowlevel_notify_poll (handles->pdata[i]);
+      fuse_pollhandle_destroy (handles->pdata[i]);
+    }
+  g_ptr_array_unref (handles);
+}
+
+static void
+shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmfsHandle *h = handle_of (fi);
+  ShmfsNode *state = shmfs_node_state (h->node);
+  guint64 version = shm_object_get_version (shm_node_get_object (h->node));
+  unsigned revents = POLLIN | POLLRDNORM | (h->raw ? POLLOUT | POLLWRNORM : POLLOUT);
+
+  /* Like sysfs_notify: POLLPRI|POLLERR once the value changed after the
+   * last read at offset 0 of this open file. */
+  if (!h->raw && version != h->seen_version)
+    revents |= POLLPRI | POLLERR;
+  if (ph != NULL)
+    {
+      g_mutex_lock (&fs->poll_lock);
+      if (state->pollers == NULL)
+        state->pollers = g_ptr_array_new ();
+      g_ptr_array_add (state->pollers, ph);
+      g_mutex_unlock (&fs->poll_lock);
+      /* A change between the version read and the registration. */
+      if (version != shm_object_get_version (shm_node_get_object (h->node)))
+        shmfs_node_wake_pollers (fs, h->node);
+    }
+  fuse_reply_poll (req, revents);
+}
+
+static gboolean
+apply_atomic (guint8 *bytes, gpointer user_data)
+{
+  gpointer *args = user_data;
+
+  return shm_atomic_apply (args[0], bytes, args[1]);
+}
+
+static int
+atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct shmfs_atomic *io)
+{
+  ShmfsNode *state = shmfs_node_state (h->node);
+  const ShmType *type;
+  ShmAtomic a = { 0 };
+  gpointer args[2];
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  type = shm_object_get_type (shm_node_get_object (h->node));
+  g_mutex_unlock (&fs->tree_lock);
+  if (type == NULL)
+    return -ENODATA;
+  a.op = (ShmAtomicOp) io->op;
+  a.is_float = (io->flags & SHMFS_ATOMIC_FLOAT) != 0;
+  a.index = io->index;
+  a.operand.u = io->operand.u;
+  a.expected.u = io->expected.u;
+  if (io->op > SHMFS_ATOMIC_CAS || (io->flags & ~SHMFS_ATOMIC_FLOAT) != 0)
+    err = -EINVAL;
+  else
+    err = shm_atomic_check (type, &a);
+  if (err < 0)
+    {
+      shmfs_log_rejected (fs, h->node, err, "atomic operation %u on element %" G_GUINT64_FORMAT,
+                          io->op, io->index);
+      return err;
+    }
+
+  /* Composes with lock-based read-modify-write: wait for the lock. */
+  shmfs_locks_wait_unlocked (state->locks, fuse_req_ctx (req)->pid);
+  args[0] = (gpointer) type;
+  args[1] = &a;
+  if (shmfs_coherence_modify (fs->coherence, state->sync, shm_atomic_offset (type, a.index),
+                              shm_type_elem_size (type), apply_atomic, args))
+    {
+      shmfs_node_changed (fs, h->node);
+    }
+  io->result.u = a.old.u;
+  io->swapped = a.swapped;
+  return 0;
+}
+
+static void
+shmfs_ioctl (fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+             struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+             size_t in_bufsz, size_t out_bufsz)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmfsHandle *h = handle_of (fi);
+  struct shmfs_atomic io;
+  int err;
+
+  if (flags & FUSE_IOCTL_COMPAT)
+    return (void) fuse_reply_err (req, ENOSYS);
+  switch (cmd)
+    {
+    case SHMFS_IOC_ATOMIC:
+      if (in_bufsz < sizeof io || out_bufsz < sizeof io)
+        return (void) fuse_reply_err (req, EINVAL);
+      memcpy (&io, in_buf, sizeof io);
+      if ((err = atomic_op (fs, req, h, &io)) < 0)
+        return (void) fuse_reply_err (req, -err);
+      fuse_reply_ioctl (req, 0, &io, sizeof io);
+      return;
+    case SHMFS_IOC_NOTIFY:
+      shm_object_bump_version (shm_node_get_object (h->node));
+      shmfs_node_changed (fs, h->node);
+      fuse_reply_ioctl (req, 0, NULL, 0);
+      return;
+    default:
+      fuse_reply_err (req, ENOTTY);
+    }
 }
 
 /* ---- locks ------------------------------------------------------------- */
@@ -1366,6 +1512,8 @@ const struct fuse_lowlevel_ops shmfs_ops = {
   .removexattr    = shmfs_removexattr,
   .retrieve_reply = shmfs_retrieve_reply,
   .flock          = shmfs_flock,
+  .ioctl          = shmfs_ioctl,
+  .poll           = shmfs_poll,
   .getlk          = shmfs_getlk,
   .setlk          = shmfs_setlk,
 };

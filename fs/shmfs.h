@@ -31,6 +31,7 @@ typedef struct {
   ShmStore      *store;           /* -o store=DIR, or NULL; calls under tree_lock */
   ShmfsCoherence *coherence;
   ShmfsLifetimes *lifetimes;
+  GMutex         poll_lock;       /* the pollers of every node */
   ShmfsMode      mode;            /* wanted before init, in force after */
   gboolean       init_failed;     /* the kernel refused the mode asked for */
   double         timeout;         /* entry/attr cache time of stable things */
@@ -43,6 +44,7 @@ typedef struct {
   ShmfsSync *sync;                /* objects only: coherence of the bytes */
   pid_t      bound_pid;           /* removed when it exits; 0: not bound */
   ShmfsLocks *locks;              /* flock and fcntl locks of both views */
+  GPtrArray  *pollers;            /* fuse_pollhandle*; Shmfs.poll_lock */
 } ShmfsNode;
 
 /* Open file state. */
@@ -58,6 +60,7 @@ typedef struct {
   gboolean   pending_dirty;       /* pending holds text not yet committed */
   gboolean   pending_failed;      /* the text being written was rejected */
   gboolean   committed;           /* pending was committed as a value */
+  guint64    seen_version;        /* version rendered by the last read at 0 */
   gboolean   line_wise;           /* pending comes a line (element/row) at a time */
 } ShmfsHandle;
 
@@ -96,6 +99,8 @@ guint64 shmfs_text_size (Shmfs *fs, ShmNode *node);
  * gives it a size; a store, a new mtime). */
 void shmfs_node_typed (Shmfs *fs, ShmNode *node);
 void shmfs_node_changed (Shmfs *fs, ShmNode *node);
+/* Wakes poll(2)ers of the node's text view. */
+void shmfs_node_wake_pollers (Shmfs *fs, ShmNode *node);
 
 /* Logs one line about rejected input when verbose. */
 void shmfs_log_rejected (Shmfs *fs, ShmNode *node, int err, const char *fmt, ...) G_GNUC_PRINTF (4, 5);

@@ -1,0 +1,136 @@
+/* shm-atomic.c — one element's read-modify-write with CPU atomics. */
+#include "config.h"
+
+#include "shm-atomic.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+static gboolean
+is_signed (ShmElem e)
+{
+  return e == SHM_ELEM_I8 || e == SHM_ELEM_I16 || e == SHM_ELEM_I32 || e == SHM_ELEM_I64;
+}
+
+static gboolean
+fits (const ShmType *t, const ShmAtomicValue *v, gboolean is_float)
+{
+  gsize bits = shm_type_elem_size (t) * 8;
+
+  if (shm_type_is_float (t))
+    return TRUE;   /* any number converts, as a C assignment does */
+  if (is_float)
+    return FALSE;
+  if (t->elem == SHM_ELEM_BOOL)
+    return v->u <= 1;
+  if (bits == 64)
+    return TRUE;
+  if (is_signed (t->elem))
+    return v->i >= -(G_GINT64_CONSTANT (1) << (bits - 1)) &&
+           v->i < (G_GINT64_CONSTANT (1) << (bits - 1));
+  return v->u < (G_GUINT64_CONSTANT (1) << bits);
+}
+
+int
+shm_atomic_check (const ShmType *t, const ShmAtomic *a)
+{
+  if (a->op > SHM_ATOMIC_CAS || a->index >= shm_type_count (t) || t->elem == SHM_ELEM_CHAR)
+    return -EINVAL;
+  if (a->is_float && !shm_type_is_float (t))
+    return -EINVAL;
+  if ((a->op == SHM_ATOMIC_ADD || a->op == SHM_ATOMIC_SUB) && t->elem == SHM_ELEM_BOOL)
+    return -EINVAL;
+  if ((a->op == SHM_ATOMIC_XCHG || a->op == SHM_ATOMIC_CAS) && !fits (t, &a->operand, a->is_float))
+    return -ERANGE;
+  return 0;
+}
+
+guint64
+shm_atomic_offset (const ShmType *t, guint64 index)
+{
+  return index * shm_type_elem_size (t);
+}
+
+static double
+as_double (const ShmAtomicValue *v, gboolean is_float)
+{
+  return is_float ? v->f : (double) v->i;
+}
+
+/* Integers: the operation on the element's bits, in unsigned arithmetic
+ * so that add and sub wrap. */
+#define INT_APPLY(type, p, a)                                                  \
+  do {                                                                         \
+    type *ptr_ = (type *) (p), old_, arg_ = (type) (a)->operand.u;            \
+    switch ((a)->op)                                                           \
+      {                                                                        \
+      case SHM_ATOMIC_LOAD: old_ = __atomic_load_n (ptr_, __ATOMIC_SEQ_CST); break; \
+      case SHM_ATOMIC_ADD: old_ = __atomic_fetch_add (ptr_, arg_, __ATOMIC_SEQ_CST); break; \
+      case SHM_ATOMIC_SUB: old_ = __atomic_fetch_sub (ptr_, arg_, __ATOMIC_SEQ_CST); break; \
+      case SHM_ATOMIC_XCHG: old_ = __atomic_exchange_n (ptr_, arg_, __ATOMIC_SEQ_CST); break; \
+      default:                                                                 \
+        old_ = (type) (a)->expected.u;                                         \
+        (a)->swapped = __atomic_compare_exchange_n (ptr_, &old_, arg_, FALSE,  \
+                                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); \
+        break;                                                                 \
+      }                                                                        \
+    bits = old_;                                                               \
+  } while (0)
+
+/* Floats: a compare-and-swap loop on the bits. */
+#define FLOAT_APPLY(ftype, itype, p, a)                                        \
+  do {                                                                         \
+    itype *ptr_ = (itype *) (p), cur_, next_;                                  \
+    ftype value_, arg_ = (ftype) as_double (&(a)->operand, (a)->is_float);     \
+    cur_ = __atomic_load_n (ptr_, __ATOMIC_SEQ_CST);                           \
+    for (;;)                                                                   \
+      {                                                                        \
+        memcpy (&value_, &cur_, sizeof value_);                                \
+        if ((a)->op == SHM_ATOMIC_LOAD)                                        \
+          break;                                                               \
+        if ((a)->op == SHM_ATOMIC_CAS)                                         \
+          {                                                                    \
+            ftype want_ = (ftype) as_double (&(a)->expected, (a)->is_float);  \
+            if (value_ != want_)                                               \
+              break;                                                           \
+          }                                                                    \
+        ftype new_ = (a)->op == SHM_ATOMIC_ADD ? value_ + arg_ :              \
+                     (a)->op == SHM_ATOMIC_SUB ? value_ - arg_ : arg_;         \
+        memcpy (&next_, &new_, sizeof next_);                                  \
+        if (__atomic_compare_exchange_n (ptr_, &cur_, next_, FALSE,           \
+                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) \
+          {                                                                    \
+            (a)->swapped = (a)->op == SHM_ATOMIC_CAS;                          \
+            break;                                                             \
+          }                                                                    \
+      }                                                                        \
+    (a)->old.f = value_;                                                       \
+  } while (0)
+
+gboolean
+shm_atomic_apply (const ShmType *t, guint8 *data, ShmAtomic *a)
+{
+  guint8 *p = data + shm_atomic_offset (t, a->index);
+  guint64 bits = 0;
+
+  a->swapped = FALSE;
+  switch (t->elem)
+    {
+    case SHM_ELEM_F32: FLOAT_APPLY (float, guint32, p, a); break;
+    case SHM_ELEM_F64: FLOAT_APPLY (double, guint64, p, a); break;
+    case SHM_ELEM_I8: case SHM_ELEM_U8: case SHM_ELEM_BOOL: INT_APPLY (guint8, p, a); break;
+    case SHM_ELEM_I16: case SHM_ELEM_U16: INT_APPLY (guint16, p, a); break;
+    case SHM_ELEM_I32: case SHM_ELEM_U32: INT_APPLY (guint32, p, a); break;
+    default: INT_APPLY (guint64, p, a); break;
+    }
+
+  if (!shm_type_is_float (t))
+    {
+      gsize width = shm_type_elem_size (t) * 8;
+      if (is_signed (t->elem) && width < 64 && (bits >> (width - 1)) & 1)
+        bits |= ~G_GUINT64_CONSTANT (0) << width;   /* sign-extend */
+      a->old.u = bits;
+    }
+  return a->op != SHM_ATOMIC_LOAD && (a->op != SHM_ATOMIC_CAS || a->swapped);
+}

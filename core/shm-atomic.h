@@ -1,0 +1,48 @@
+/* shm-atomic.h — read-modify-write of one element, with CPU atomics.
+ *
+ * Values travel widened to 64 bits: signed integers in .i, unsigned and
+ * bool in .u, floats in .f.  Integer add/sub wrap at the element's width,
+ * as C atomics do; a value to store (xchg, cas) outside the element's
+ * range is -ERANGE.
+ */
+#pragma once
+
+#include <glib.h>
+#include "shm-type.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  SHM_ATOMIC_LOAD, SHM_ATOMIC_ADD, SHM_ATOMIC_SUB, SHM_ATOMIC_XCHG, SHM_ATOMIC_CAS,
+} ShmAtomicOp;
+
+typedef union {
+  gint64  i;
+  guint64 u;
+  double  f;
+} ShmAtomicValue;
+
+typedef struct {
+  ShmAtomicOp    op;
+  gboolean       is_float;   /* operand and expected are doubles */
+  guint64        index;      /* the element, in C order */
+  ShmAtomicValue operand;
+  ShmAtomicValue expected;   /* cas */
+  ShmAtomicValue old;        /* out: the element before */
+  gboolean       swapped;    /* out: cas */
+} ShmAtomic;
+
+/* Checks a against type t: 0, or -EINVAL (unknown op, index out of
+ * bounds, a float operand for an integer element, add/sub on bool, any op
+ * on char[N]) or -ERANGE (a value to store that the element cannot hold). */
+int shm_atomic_check (const ShmType *t, const ShmAtomic *a);
+
+/* Applies a checked a to the value at data with CPU atomics (so it is
+ * atomic with other CPU atomics on the same memory); fills old, swapped.
+ * Returns TRUE when the element may have changed. */
+gboolean shm_atomic_apply (const ShmType *t, guint8 *data, ShmAtomic *a);
+
+/* Byte offset of element index. */
+guint64 shm_atomic_offset (const ShmType *t, guint64 index);
+
+G_END_DECLS

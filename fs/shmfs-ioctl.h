@@ -1,0 +1,62 @@
+/* shmfs-ioctl.h — atomic operations on shmfs objects, for any language.
+ *
+ * Open either view of an object (MNT/PATH or MNT/.raw/PATH) and call
+ * ioctl(fd, SHMFS_IOC_ATOMIC, &op) with a struct shmfs_atomic.  The daemon
+ * waits while another process holds the object's lock exclusively (flock or
+ * fcntl), then applies the operation to one element:
+ *
+ *   SHMFS_ATOMIC_LOAD   result = element
+ *   SHMFS_ATOMIC_ADD    result = element; element += operand
+ *   SHMFS_ATOMIC_SUB    result = element; element -= operand
+ *   SHMFS_ATOMIC_XCHG   result = element; element = operand
+ *   SHMFS_ATOMIC_CAS    result = element; if element == expected: element =
+ *                       operand, swapped = 1; else swapped = 0
+ *
+ * Values travel widened to 64 bits: integers (and bool) as int64/uint64 in
+ * .i/.u, floats as double in .f.  Set SHMFS_ATOMIC_FLOAT in flags when
+ * operand/expected are doubles; that is EINVAL on an integer element.
+ * Integer arithmetic wraps at the element's width, as C atomics do.  add/sub
+ * on bool and anything on char[N] are EINVAL; an index past the last
+ * element is EINVAL; an untyped object is ENODATA.
+ *
+ * In passthrough mode the daemon uses CPU atomics on the very pages clients
+ * map, so these compose with __atomic operations on mappings; in cached mode
+ * they are atomic with respect to every file interface.
+ *
+ * ioctl(fd, SHMFS_IOC_NOTIFY) tells the daemon the value changed through a
+ * mapping, waking poll(2)ers of the text view (see README).
+ */
+#pragma once
+
+#include <linux/ioctl.h>
+#include <stdint.h>
+
+enum {
+  SHMFS_ATOMIC_LOAD = 0,
+  SHMFS_ATOMIC_ADD  = 1,
+  SHMFS_ATOMIC_SUB  = 2,
+  SHMFS_ATOMIC_XCHG = 3,
+  SHMFS_ATOMIC_CAS  = 4,
+};
+
+#define SHMFS_ATOMIC_FLOAT 0x1u
+
+union shmfs_value {
+  int64_t  i;
+  uint64_t u;
+  double   f;
+};
+
+struct shmfs_atomic {
+  uint32_t op;
+  uint32_t flags;
+  uint64_t index;
+  union shmfs_value operand;
+  union shmfs_value expected;
+  union shmfs_value result;    /* out */
+  uint32_t swapped;            /* out */
+  uint32_t reserved;
+};
+
+#define SHMFS_IOC_ATOMIC _IOWR ('S', 1, struct shmfs_atomic)
+#define SHMFS_IOC_NOTIFY _IO ('S', 2)
