@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "shmfs.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -31,9 +32,10 @@ static const struct fuse_opt config_spec[] = {
 };
 
 static void
-usage (const char *prog)
+usage (void)
 {
-  printf ("usage: %s [options] MOUNTPOINT\n\n"
+  printf ("usage: shmfs [mount] [options] MOUNTPOINT\n"
+          "       shmfs VERB ARGS...\n\n"
           "Shared typed values and arrays as files.  MOUNTPOINT/PATH is the\n"
           "text view of an object, MOUNTPOINT/.raw/PATH its bytes (mmap them).\n\n"
           "shmfs options:\n"
@@ -42,7 +44,9 @@ usage (const char *prog)
           "    -o mode=MODE           auto (default), cached or passthrough\n"
           "    -o size=SIZE           capacity in bytes (suffix k, m, g) or N%% of memory\n"
           "    -o store=DIR           keep objects in DIR across unmounts (cached mode)\n"
-          "\n", prog);
+          "\n");
+  shmfs_cli_usage ();
+  printf ("\n");
   fuse_cmdline_help ();
   fuse_lowlevel_help ();
 }
@@ -60,6 +64,30 @@ log_to_stderr (enum fuse_log_level level, const char *fmt, va_list ap)
     fputs ("shmfs: ", stderr);
   fputs (at_line_start && g_str_has_prefix (msg, "fuse: ") ? msg + 6 : msg, stderr);
   at_line_start = g_str_has_suffix (msg, "\n");
+}
+
+/* mount(8) runs a FUSE helper as "shmfs SOURCE MOUNTPOINT -o OPTS" (fstab
+ * "shmfs /mnt fuse.shmfs ..." through mount.fuse3): the source says nothing
+ * to us.  Drops the first of two positional arguments. */
+static void
+drop_mount_source (struct fuse_args *args)
+{
+  int positional[3], n = 0;
+
+  for (int i = 1; i < args->argc && n < 3; i++)
+    {
+      const char *a = args->argv[i];
+      if (a[0] != '-')
+        positional[n++] = i;
+      else if (strcmp (a, "-o") == 0)
+        i++;   /* its value */
+    }
+  if (n == 2)
+    {
+      memmove (args->argv + positional[0], args->argv + positional[0] + 1,
+               (size_t) (args->argc - positional[0]) * sizeof *args->argv);
+      args->argc--;
+    }
 }
 
 /* Parses a tmpfs-style size: bytes with an optional k/m/g suffix, or a
@@ -196,6 +224,20 @@ main (int argc, char *argv[])
   Shmfs fs = { 0 };
   int ret = 1, res;
 
+  /* "shmfs VERB ..." is the command line; "shmfs [mount] ... MOUNTPOINT"
+   * the daemon. */
+  if ((ret = shmfs_cli_run (argc, argv)) >= 0)
+    return ret;
+  ret = 1;
+  if (argc > 1 && strcmp (argv[1], "mount") == 0)
+    {
+      argv[1] = argv[0];
+      args.argc--;
+      args.argv++;
+    }
+
+  drop_mount_source (&args);
+
   fuse_set_log_func (log_to_stderr);
   config.mode = strdup ("auto");
   if (fuse_opt_parse (&args, &config, config_spec, NULL) != 0)
@@ -210,7 +252,7 @@ main (int argc, char *argv[])
     }
   if (opts.show_help)
     {
-      usage (argv[0]);
+      usage ();
       ret = 0;
       goto out_args;
     }
