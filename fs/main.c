@@ -66,6 +66,36 @@ log_to_stderr (enum fuse_log_level level, const char *fmt, va_list ap)
   at_line_start = g_str_has_suffix (msg, "\n");
 }
 
+/* The kernel holds a FUSE mount's dirty pages to a strict share of its
+ * dirty limit (tens of MiB) and reads ahead 128 KiB: in cached mode that
+ * throttles a process streaming stores through a big mapping to the pace of
+ * writeback.  Where allowed (root), let this mount's pages be like any
+ * filesystem's (read-ahead is set at init, which would lower it again).
+ * Returns the device ("MAJ:MIN"), or NULL. */
+static char *
+tune_backing_device (const char *mountpoint)
+{
+  g_autofree char *mountinfo = NULL;
+  g_autofree char *real = realpath (mountpoint, NULL);
+  g_auto (GStrv) lines = NULL;
+  const char *dev = NULL;
+
+  if (real == NULL || !g_file_get_contents ("/proc/self/mountinfo", &mountinfo, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (mountinfo, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto (GStrv) f = g_strsplit (lines[i], " ", 6);
+      if (g_strv_length (f) >= 5 && strcmp (f[4], real) == 0)
+        dev = g_intern_string (f[2]);   /* the last mount there is ours */
+    }
+  if (dev == NULL)
+    return NULL;
+  shmfs_set_bdi (dev, "strict_limit", "0");
+  shmfs_set_bdi (dev, "max_ratio", "100");
+  return g_strdup (dev);
+}
+
 /* mount(8) runs a FUSE helper as "shmfs SOURCE MOUNTPOINT -o OPTS" (fstab
  * "shmfs /mnt fuse.shmfs ..." through mount.fuse3): the source says nothing
  * to us.  Drops the first of two positional arguments. */
@@ -330,6 +360,8 @@ main (int argc, char *argv[])
       fprintf (stderr, "shmfs: cannot mount on %s\n", opts.mountpoint);
       goto out_signals;
     }
+  if (fs.mode != SHMFS_MODE_PASSTHROUGH)
+    fs.bdi = tune_backing_device (opts.mountpoint);
   fuse_daemonize (opts.foreground);
 
   if (opts.singlethread)
@@ -368,6 +400,7 @@ out_fs:
   shm_store_free (fs.store);
   g_mutex_clear (&fs.tree_lock);
   g_mutex_clear (&fs.poll_lock);
+  g_free (fs.bdi);
 out_args:
   free (opts.mountpoint);
 out_config:

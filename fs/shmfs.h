@@ -35,6 +35,7 @@ typedef struct {
   ShmfsMode      mode;            /* wanted before init, in force after */
   gboolean       init_failed;     /* the kernel refused the mode asked for */
   double         timeout;         /* entry/attr cache time of stable things */
+  char          *bdi;             /* the mount's backing device "MAJ:MIN", or NULL */
   gboolean       verbose;         /* log rejected input on stderr */
 } Shmfs;
 
@@ -85,6 +86,8 @@ extern const struct fuse_lowlevel_ops shmfs_ops;
 void shmfs_attach_states (Shmfs *fs);
 /* Removes an object whose process exited (a ShmfsExpire). */
 void shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid);
+/* Writes a setting of the backing device dev in /sys/class/bdi. */
+void shmfs_set_bdi (const char *dev, const char *name, const char *value);
 /* "cached" or "passthrough", the mode in force. */
 const char *shmfs_mode_name (Shmfs *fs);
 
