@@ -67,15 +67,7 @@ shm_object_unref (ShmObject *obj)
 {
   if (obj == NULL || !g_atomic_int_dec_and_test (&obj->ref_count))
     return;
-  if (obj->slab != NULL)
-    {
-      shm_slab_release (obj->slab, obj->data, obj->nbytes);
-      shm_slab_unref (obj->slab);
-    }
-  else if (obj->data != NULL)
-    munmap (obj->data, obj->nbytes);
-  if (obj->fd >= 0)
-    close (obj->fd);
+  shm_object_drop_bytes (obj);
   g_free (obj);
 }
 
@@ -149,6 +141,54 @@ shm_object_own_region (ShmObject *obj, const ShmBacking *backing, const char *pa
   obj->data = data;
   obj->fd = fd;
   return 0;
+}
+
+void
+shm_object_close_fd (ShmObject *obj)
+{
+  if (obj->slab == NULL && obj->fd >= 0)
+    {
+      close (obj->fd);
+      obj->fd = -1;
+    }
+}
+
+int
+shm_object_reopen_fd (ShmObject *obj)
+{
+  gsize page = (gsize) sysconf (_SC_PAGESIZE);
+  guintptr start = (guintptr) obj->data;
+  guintptr end = start + ((obj->nbytes + page - 1) / page) * page;
+  g_autofree char *path = NULL;
+
+  if (obj->fd >= 0)
+    return obj->fd;
+  if (obj->slab != NULL || obj->data == NULL)
+    return -EINVAL;
+  /* The mapping keeps the file; its map_files entry opens it again. */
+  path = g_strdup_printf ("/proc/self/map_files/%lx-%lx", (unsigned long) start,
+                          (unsigned long) end);
+  obj->fd = open (path, O_RDWR | O_CLOEXEC);
+  return obj->fd >= 0 ? obj->fd : -errno;
+}
+
+guint64
+shm_object_drop_bytes (ShmObject *obj)
+{
+  guint64 nbytes = obj->nbytes;
+
+  if (obj->slab != NULL)
+    shm_slab_release (obj->slab, obj->data, obj->nbytes);
+  else if (obj->data != NULL)
+    munmap (obj->data, obj->nbytes);
+  if (obj->fd >= 0)
+    close (obj->fd);
+  g_clear_pointer (&obj->slab, shm_slab_unref);
+  obj->fd = -1;
+  obj->data = NULL;
+  obj->nbytes = 0;
+  obj->typed = FALSE;
+  return nbytes;
 }
 
 gboolean

@@ -41,6 +41,18 @@ int shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *
  * pointer changes: the caller excludes every other use meanwhile. */
 int shm_object_own_region (ShmObject *obj, const ShmBacking *backing, const char *path);
 
+/* Closes the fd of an object with a region of its own; the daemon's
+ * mapping keeps the region.  Many objects may then be kept without an fd
+ * each. */
+void shm_object_close_fd (ShmObject *obj);
+/* Opens the region's fd again (through /proc/self/map_files, which needs
+ * CAP_SYS_ADMIN) if it was closed; returns it or -errno. */
+int shm_object_reopen_fd (ShmObject *obj);
+
+/* Frees the bytes of an object no one can reach any more (unlinked and
+ * closed); it is left untyped, with 0 bytes.  Returns how many it had. */
+guint64 shm_object_drop_bytes (ShmObject *obj);
+
 gboolean shm_object_is_typed (const ShmObject *obj);
 /* The type; NULL when untyped. */
 const ShmType *shm_object_get_type (const ShmObject *obj);

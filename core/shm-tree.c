@@ -367,6 +367,13 @@ shm_tree_foreach_child (ShmNode *dir, guint64 after_id,
       break;
 }
 
+void
+shm_tree_release_bytes (ShmTree *tree, ShmNode *node)
+{
+  if (node->object != NULL)
+    tree->used_bytes -= shm_object_drop_bytes (node->object);
+}
+
 guint64
 shm_tree_get_used_bytes (ShmTree *tree)
 {
@@ -402,7 +409,7 @@ node_free (ShmNode *node)
     node->data_destroy (node->data);
   if (node->object != NULL)
     {
-      tree->used_bytes -= shm_object_get_nbytes (node->object);
+      shm_tree_release_bytes (tree, node);
       shm_object_unref (node->object);
     }
   if (node->is_dir)

@@ -75,6 +75,11 @@ int shm_tree_rename (ShmTree *tree, ShmNode *olddir, const char *oldname,
  * 0, -EPERM (typed already, or a directory), -ENOSPC, or a backing -errno. */
 int shm_tree_set_type (ShmTree *tree, ShmNode *node, const ShmType *type);
 
+/* Frees the bytes of an unlinked object no one has open any more, before
+ * the last reference to its node goes (the kernel forgets it later), and
+ * gives them back to the capacity. */
+void shm_tree_release_bytes (ShmTree *tree, ShmNode *node);
+
 /* Calls fn on the children of dir with ids greater than after_id, in id
  * order, until fn returns FALSE.  Ids are stable, so they serve as readdir
  * offsets that survive concurrent changes. */

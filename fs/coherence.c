@@ -307,7 +307,10 @@ shmfs_sync_backing_open (ShmfsSync *sync, fuse_req_t req)
       return -ENOMEM;
     }
   if (sync->backing_opens == 0)
-    sync->backing_id = fuse_passthrough_open (req, shm_object_get_fd (sync->obj));
+    {
+      int fd = shm_object_reopen_fd (sync->obj);
+      sync->backing_id = fd >= 0 ? fuse_passthrough_open (req, fd) : 0;
+    }
   id = sync->backing_id;
   if (id > 0)
     sync->backing_opens++;
@@ -325,6 +328,9 @@ shmfs_sync_backing_release (ShmfsSync *sync, fuse_req_t req)
     {
       fuse_passthrough_close (req, sync->backing_id);
       sync->backing_id = 0;
+      /* Mappings may outlive every open (a passthrough mapping holds the
+       * memfd itself), so the bytes stay where they are; only the fd goes. */
+      shm_object_close_fd (sync->obj);
     }
   g_mutex_unlock (&sync->data_lock);
 }

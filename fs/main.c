@@ -376,7 +376,11 @@ main (int argc, char *argv[])
     }
   shmfs_lifetimes_free (fs.lifetimes);   /* before the session goes */
   fs.lifetimes = NULL;
-  /* A signal ends the loop with its number: a clean unmount. */
+  /* A signal ends the loop with its number: a clean unmount.  So does the
+   * kernel ending the connection as the last user of a lazily unmounted
+   * filesystem goes (ENODEV, or ECONNABORTED if requests were in flight). */
+  if (res == -ECONNABORTED || res == -ENODEV)
+    res = 0;
   ret = res < 0 || fs.init_failed ? 1 : 0;
   if (res < 0)
     fprintf (stderr, "shmfs: session ended: %s\n", g_strerror (-res));

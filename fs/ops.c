@@ -144,6 +144,16 @@ kernel_holds_locked (ShmNode *node, gboolean raw)
   return shmfs_node_state (node)->nlookup[raw] > 0;
 }
 
+/* Frees the bytes of a node that is unlinked and closed: the kernel's
+ * lookup references alone cannot reach them.  tree_lock held. */
+static void
+release_if_unreachable_locked (Shmfs *fs, ShmNode *node)
+{
+  if (shm_node_get_parent (node) == NULL && shm_node_get_id (node) != SHM_TREE_ROOT_ID &&
+      shmfs_node_state (node)->handles == 0)
+    shm_tree_release_bytes (fs->tree, node);
+}
+
 static void
 inval_attr (Shmfs *fs, fuse_ino_t ino)
 {
@@ -648,7 +658,15 @@ remove_entry (fuse_req_t req, fuse_ino_t parent, const char *name, gboolean is_d
       child = shm_tree_lookup (dir, name);
       if (child != NULL && kernel_holds_locked (child, TRUE))
         raw_ino = shmfs_ino (child, TRUE);
+      if (child != NULL)
+        shm_node_ref (child);
       err = shm_tree_remove (fs->tree, dir, name, is_dir);
+      if (child != NULL)
+        {
+          if (err == 0)
+            release_if_unreachable_locked (fs, child);
+          shm_node_unref (child);
+        }
       if (err == 0)
         shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (dir, TRUE), name);
       if (err == 0 && fs->store != NULL)
@@ -680,7 +698,7 @@ shmfs_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
               fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
   Shmfs *fs = shmfs_from_req (req);
-  ShmNode *olddir, *newdir;
+  ShmNode *olddir, *newdir, *replaced = NULL;
   int err;
 
   g_mutex_lock (&fs->tree_lock);
@@ -690,7 +708,12 @@ shmfs_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
   if (err == 0 && is_raw_dir_name (newdir, FALSE, newname))
     err = -EEXIST;
   if (err == 0)
-    err = shm_tree_rename (fs->tree, olddir, name, newdir, newname, flags, NULL);
+    err = shm_tree_rename (fs->tree, olddir, name, newdir, newname, flags, &replaced);
+  if (replaced != NULL)
+    {
+      release_if_unreachable_locked (fs, replaced);
+      shm_node_unref (replaced);
+    }
   if (err == 0)
     {
       shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (olddir, TRUE), name);
@@ -838,6 +861,8 @@ handle_new_locked (ShmNode *node, gboolean raw, int flags)
 {
   ShmfsHandle *h = g_new0 (ShmfsHandle, 1);
 
+  shmfs_node_state (node)->handles++;
+
   h->node = shm_node_ref (node);
   h->raw = raw;
   h->writer = (flags & O_ACCMODE) != O_RDONLY;
@@ -852,9 +877,11 @@ handle_free (Shmfs *fs, fuse_req_t req, ShmfsHandle *h)
 
   if (h->backing)
     shmfs_sync_backing_release (sync, req);
-  else if (h->raw && h->writer)
+  else if (h->counted_writer)
     shmfs_sync_writer_close (sync);
   g_mutex_lock (&fs->tree_lock);
+  shmfs_node_state (h->node)->handles--;
+  release_if_unreachable_locked (fs, h->node);
   shm_node_unref (h->node);
   g_mutex_unlock (&fs->tree_lock);
   if (h->snapshot)
@@ -892,7 +919,10 @@ set_open_flags (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct fuse_file_info
       fi->keep_cache = 1;   /* one page cache, shared by every open and map */
       fi->direct_io = 0;
       if (h->writer)
-        shmfs_sync_writer_open (sync);
+        {
+          shmfs_sync_writer_open (sync);
+          h->counted_writer = TRUE;
+        }
     }
   else
     {
@@ -1362,7 +1392,8 @@ shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid)
   path = shmfs_node_path (fs, node);
   g_mutex_lock (&fs->tree_lock);
   if ((parent = shm_node_get_parent (node)) != NULL &&
-      shm_tree_remove (fs->tree, parent, name, FALSE) == 0 && fs->store != NULL)
+      shm_tree_remove (fs->tree, parent, name, FALSE) == 0 &&
+      (release_if_unreachable_locked (fs, node), fs->store != NULL))
     {
       g_autofree char *rel = child_path_locked (parent, name);
       store_result (fs, "remove", rel, shm_store_remove (fs->store, rel, FALSE));

@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
   guint64    nlookup[2];          /* kernel references, main and raw; tree_lock */
   ShmfsSync *sync;                /* objects only: coherence of the bytes */
+  guint      handles;             /* open files of either view; tree_lock */
   pid_t      bound_pid;           /* removed when it exits; 0: not bound */
   ShmfsLocks *locks;              /* flock and fcntl locks of both views */
   GPtrArray  *pollers;            /* fuse_pollhandle*; Shmfs.poll_lock */
@@ -54,6 +55,7 @@ typedef struct {
   gboolean   raw;
   gboolean   writer;
   gboolean   backing;             /* passthrough open holding the backing */
+  gboolean   counted_writer;      /* cached raw writer, counted in its sync */
   GMutex     lock;                /* protects the text fields below */
   GString   *snapshot;            /* text read state */
   GString   *pending;             /* text write state */

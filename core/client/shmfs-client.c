@@ -1,0 +1,504 @@
+/* shmfs-client.c — libshmfs: mapping, creating, locking and atomic
+ * operations on the objects of a mounted shmfs, through its files only.
+ *
+ * Types are read with core's shm_type_parse; glib comes in only through
+ * it.  The library holds no global state: a ShmfsMap owns its fd (the lock
+ * and the ioctls go through it) and its mapping.
+ */
+#include "shmfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "shm-type.h"
+#include "shmfs-ioctl.h"
+
+#define XA_TYPE "user.shmfs.type"
+#define XA_MODE "user.shmfs.mode"
+#define RAW_DIR ".raw"
+
+struct _ShmfsMap {
+  int      fd;                            /* the binary view */
+  void    *data;
+  size_t   nbytes;
+  size_t   count;
+  size_t   elem_size;
+  ShmfsElem elem;
+  gboolean is_float;
+  unsigned ndim;
+  size_t   shape[SHM_TYPE_MAX_DIMS];
+  char    *spec;                          /* canonical, malloc'ed */
+};
+
+/* ---- finding the mount ------------------------------------------------ */
+
+static gboolean
+has_mode_xattr (const char *dir)
+{
+  return getxattr (dir, XA_MODE, NULL, 0) >= 0;
+}
+
+/* Cuts abs (an absolute path) after its parent directory: "/a/b" -> "/a",
+ * "/a" -> "/".  Returns FALSE at "/". */
+static gboolean
+cut_to_parent (char *abs)
+{
+  char *slash = strrchr (abs, '/');
+
+  if (abs[1] == '\0')
+    return FALSE;
+  if (slash == abs)
+    slash[1] = '\0';
+  else
+    *slash = '\0';
+  return TRUE;
+}
+
+/* Fills *root_len with the length of the mount root's prefix of abs (the
+ * real path of an existing non-directory on device dev): the topmost
+ * ancestor on the same device with user.shmfs.mode.  That is MNT, not
+ * MNT/.raw, which carries the xattr too.  Returns 0 or -ENOTSUP. */
+static int
+find_root (const char *abs, dev_t dev, size_t *root_len)
+{
+  char *dir = strdup (abs);
+  gboolean found = FALSE;
+  struct stat st;
+
+  if (dir == NULL)
+    return -ENOMEM;
+  while (cut_to_parent (dir) && stat (dir, &st) == 0 && st.st_dev == dev)
+    if (has_mode_xattr (dir))
+      {
+        found = TRUE;
+        *root_len = strlen (dir);
+      }
+  free (dir);
+  return found ? 0 : -ENOTSUP;
+}
+
+/* The binary view of path (a text or binary view inside a shmfs mount);
+ * free() it. */
+static int
+raw_path_of (const char *path, char **out)
+{
+  char *abs, *raw;
+  const char *rel;
+  struct stat st;
+  size_t root_len;
+  int err;
+
+  if (stat (path, &st) < 0)
+    return -errno;
+  if (S_ISDIR (st.st_mode))
+    return -EISDIR;
+  if ((abs = realpath (path, NULL)) == NULL)
+    return -errno;
+  if ((err = find_root (abs, st.st_dev, &root_len)) < 0)
+    {
+      free (abs);
+      return err;
+    }
+  rel = abs + root_len + (root_len > 1);   /* past "MNT/" ("/" alone: past it) */
+  if (strncmp (rel, RAW_DIR "/", strlen (RAW_DIR "/")) == 0)
+    {
+      *out = abs;
+      return 0;
+    }
+  if (asprintf (&raw, "%.*s/" RAW_DIR "/%s", (int) (root_len > 1 ? root_len : 0), abs, rel) < 0)
+    raw = NULL;
+  free (abs);
+  if (raw == NULL)
+    return -ENOMEM;
+  *out = raw;
+  return 0;
+}
+
+/* ---- mapping ---------------------------------------------------------- */
+
+static ShmfsElem
+public_elem (ShmElem e)
+{
+  switch (e)
+    {
+    case SHM_ELEM_I8:   return SHMFS_ELEM_I8;
+    case SHM_ELEM_U8:   return SHMFS_ELEM_U8;
+    case SHM_ELEM_I16:  return SHMFS_ELEM_I16;
+    case SHM_ELEM_U16:  return SHMFS_ELEM_U16;
+    case SHM_ELEM_I32:  return SHMFS_ELEM_I32;
+    case SHM_ELEM_U32:  return SHMFS_ELEM_U32;
+    case SHM_ELEM_I64:  return SHMFS_ELEM_I64;
+    case SHM_ELEM_U64:  return SHMFS_ELEM_U64;
+    case SHM_ELEM_F32:  return SHMFS_ELEM_F32;
+    case SHM_ELEM_F64:  return SHMFS_ELEM_F64;
+    case SHM_ELEM_BOOL: return SHMFS_ELEM_BOOL;
+    case SHM_ELEM_CHAR: break;
+    }
+  return SHMFS_ELEM_CHAR;
+}
+
+/* Reads the open view's type into *t.  Returns 0, -ENODATA (untyped) or
+ * -EIO (a spec this library cannot read: a newer daemon). */
+static int
+read_type (int fd, ShmType *t)
+{
+  char spec[SHM_TYPE_MAX_SPEC + 1];
+  ssize_t len = fgetxattr (fd, XA_TYPE, spec, sizeof spec);
+
+  if (len < 0)
+    return errno == ERANGE ? -EIO : -errno;
+  return shm_type_parse (spec, (gsize) len, t) < 0 ? -EIO : 0;
+}
+
+/* Fills map's type fields from t. */
+static int
+set_type (ShmfsMap *map, const ShmType *t)
+{
+  guint64 nbytes = shm_type_nbytes (t);
+  char *spec;
+
+  if (nbytes > SIZE_MAX)
+    return -EFBIG;
+  map->nbytes = (size_t) nbytes;
+  map->count = (size_t) shm_type_count (t);
+  map->elem_size = shm_type_elem_size (t);
+  map->elem = public_elem (t->elem);
+  map->is_float = shm_type_is_float (t);
+  map->ndim = t->ndim;
+  for (unsigned i = 0; i < t->ndim; i++)
+    map->shape[i] = (size_t) t->dims[i];
+  spec = shm_type_to_string (t);   /* g_malloc'ed: copied, freed with the map */
+  map->spec = strdup (spec);
+  g_free (spec);
+  return map->spec == NULL ? -ENOMEM : 0;
+}
+
+int
+shmfs_map (const char *path, int flags, ShmfsMap **out)
+{
+  gboolean ro = (flags & SHMFS_MAP_READONLY) != 0;
+  ShmfsMap *map = NULL;
+  char *raw = NULL;
+  struct stat st;
+  ShmType t;
+  int err;
+
+  if ((flags & ~SHMFS_MAP_READONLY) != 0 || path == NULL || out == NULL)
+    return -EINVAL;
+  if ((err = raw_path_of (path, &raw)) < 0)
+    return err;
+  if ((map = calloc (1, sizeof *map)) == NULL)
+    {
+      err = -ENOMEM;
+      goto out;
+    }
+  map->data = MAP_FAILED;
+  map->fd = -1;
+  /* An untyped object has no bytes to map: say so without opening it. */
+  if (getxattr (raw, XA_TYPE, NULL, 0) < 0)
+    {
+      err = -errno;
+      goto out;
+    }
+  map->fd = open (raw, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  if (map->fd < 0)
+    {
+      err = -errno;
+      goto out;
+    }
+  if ((err = read_type (map->fd, &t)) < 0 || (err = set_type (map, &t)) < 0)
+    goto out;
+  if (fstat (map->fd, &st) < 0)
+    {
+      err = -errno;
+      goto out;
+    }
+  if ((guint64) st.st_size != map->nbytes)
+    {
+      err = -EIO;   /* not what the type says: not a shmfs binary view */
+      goto out;
+    }
+  map->data = mmap (NULL, map->nbytes, ro ? PROT_READ : PROT_READ | PROT_WRITE,
+                    MAP_SHARED, map->fd, 0);
+  if (map->data == MAP_FAILED)
+    {
+      err = -errno;
+      goto out;
+    }
+  *out = map;
+  map = NULL;
+
+out:
+  shmfs_unmap (map);
+  free (raw);
+  return err;
+}
+
+void
+shmfs_unmap (ShmfsMap *map)
+{
+  if (map == NULL)
+    return;
+  if (map->data != MAP_FAILED && map->data != NULL)
+    munmap (map->data, map->nbytes);
+  if (map->fd >= 0)
+    close (map->fd);
+  free (map->spec);
+  free (map);
+}
+
+void *shmfs_map_data (const ShmfsMap *map)         { return map->data; }
+size_t shmfs_map_nbytes (const ShmfsMap *map)      { return map->nbytes; }
+size_t shmfs_map_count (const ShmfsMap *map)       { return map->count; }
+ShmfsElem shmfs_map_elem (const ShmfsMap *map)     { return map->elem; }
+size_t shmfs_map_elem_size (const ShmfsMap *map)   { return map->elem_size; }
+unsigned shmfs_map_ndim (const ShmfsMap *map)      { return map->ndim; }
+const size_t *shmfs_map_shape (const ShmfsMap *map) { return map->shape; }
+const char *shmfs_map_type (const ShmfsMap *map)   { return map->spec; }
+int shmfs_map_fd (const ShmfsMap *map)             { return map->fd; }
+
+/* ---- creating --------------------------------------------------------- */
+
+/* Returns 0 when directory dir is inside a shmfs mount, else -ENOTSUP or
+ * the errno of finding it. */
+static int
+check_in_mount (const char *dir)
+{
+  char *probe, *abs = realpath (dir, NULL);
+  struct stat st;
+  size_t root_len;
+  int err;
+
+  if (abs == NULL)
+    return -errno;
+  if (stat (abs, &st) < 0)
+    err = -errno;
+  else if (!S_ISDIR (st.st_mode))
+    err = -ENOTDIR;
+  else if (asprintf (&probe, "%s/x", abs) < 0)
+    err = -ENOMEM;
+  else
+    {
+      err = find_root (probe, st.st_dev, &root_len);   /* walks up from abs itself */
+      free (probe);
+    }
+  free (abs);
+  return err;
+}
+
+int
+shmfs_create (const char *path, const char *spec, mode_t mode)
+{
+  char *dir = NULL, *tmp = NULL;
+  const char *base;
+  struct stat st;
+  ShmType t;
+  int fd = -1, err = 0;
+
+  if (path == NULL || spec == NULL || shm_type_parse (spec, strlen (spec), &t) < 0)
+    return -EINVAL;
+  base = strrchr (path, '/');
+  base = base ? base + 1 : path;
+  if (base[0] == '\0' || strcmp (base, ".") == 0 || strcmp (base, "..") == 0)
+    return -EINVAL;
+  if (lstat (path, &st) == 0)
+    return -EEXIST;
+  if (errno != ENOENT)
+    return -errno;
+  if (asprintf (&dir, "%.*s", (int) (base - path), path) < 0)   /* "" or ends in '/' */
+    return -ENOMEM;
+  if ((err = check_in_mount (dir[0] ? dir : ".")) < 0)
+    goto out;
+
+  for (int tries = 0; fd < 0; tries++)
+    {
+      unsigned int rnd = 0;
+
+      if (getrandom (&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
+        rnd = (unsigned int) getpid () * 2654435761u + (unsigned int) tries;
+      free (tmp);
+      if (asprintf (&tmp, "%s.%s.new-%08x", dir, base, rnd) < 0)
+        {
+          tmp = NULL;
+          err = -ENOMEM;
+          goto out;
+        }
+      fd = open (tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+      if (fd < 0 && (errno != EEXIST || tries >= 100))
+        {
+          err = -errno;
+          goto out;
+        }
+    }
+  if (fsetxattr (fd, XA_TYPE, spec, strlen (spec), 0) < 0)
+    err = -errno;
+  if (close (fd) < 0 && err == 0)
+    err = -errno;
+  if (err == 0 && renameat2 (AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
+    err = -errno;
+  if (err < 0)
+    unlink (tmp);   /* nothing left behind */
+
+out:
+  free (tmp);
+  free (dir);
+  return err;
+}
+
+/* ---- locking ---------------------------------------------------------- */
+
+static int
+do_flock (ShmfsMap *map, int op)
+{
+  return flock (map->fd, op) < 0 ? -errno : 0;
+}
+
+int
+shmfs_lock (ShmfsMap *map, bool exclusive)
+{
+  return do_flock (map, exclusive ? LOCK_EX : LOCK_SH);
+}
+
+int
+shmfs_trylock (ShmfsMap *map, bool exclusive)
+{
+  return do_flock (map, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+}
+
+int
+shmfs_unlock (ShmfsMap *map)
+{
+  return do_flock (map, LOCK_UN);
+}
+
+/* ---- atomic operations ------------------------------------------------ */
+
+/* Runs op on element index through the daemon; io carries the operands
+ * in and the result out.  Integer ops need an integer (or bool) element and
+ * float ops a float one: the widened result is read accordingly. */
+static int
+atomic (ShmfsMap *map, uint32_t op, gboolean is_float, size_t index, struct shmfs_atomic *io)
+{
+  if (map->is_float != is_float)
+    return -EINVAL;
+  io->op = op;
+  io->flags = is_float ? SHMFS_ATOMIC_FLOAT : 0;
+  io->index = index;
+  return ioctl (map->fd, SHMFS_IOC_ATOMIC, io) < 0 ? -errno : 0;
+}
+
+static int
+atomic_int (ShmfsMap *map, uint32_t op, size_t index, int64_t operand, int64_t expected,
+            int64_t *old)
+{
+  struct shmfs_atomic io = { .operand.i = operand, .expected.i = expected };
+  int err = atomic (map, op, FALSE, index, &io);
+
+  if (err < 0)
+    return err;
+  if (old != NULL)
+    *old = io.result.i;
+  return op == SHMFS_ATOMIC_CAS ? (io.swapped != 0) : 0;
+}
+
+static int
+atomic_f64 (ShmfsMap *map, uint32_t op, size_t index, double operand, double expected,
+            double *old)
+{
+  struct shmfs_atomic io = { .operand.f = operand, .expected.f = expected };
+  int err = atomic (map, op, TRUE, index, &io);
+
+  if (err < 0)
+    return err;
+  if (old != NULL)
+    *old = io.result.f;
+  return op == SHMFS_ATOMIC_CAS ? (io.swapped != 0) : 0;
+}
+
+int
+shmfs_atomic_load (ShmfsMap *map, size_t index, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_LOAD, index, 0, 0, old);
+}
+
+int
+shmfs_atomic_add (ShmfsMap *map, size_t index, int64_t delta, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_ADD, index, delta, 0, old);
+}
+
+int
+shmfs_atomic_sub (ShmfsMap *map, size_t index, int64_t delta, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_SUB, index, delta, 0, old);
+}
+
+int
+shmfs_atomic_xchg (ShmfsMap *map, size_t index, int64_t value, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_XCHG, index, value, 0, old);
+}
+
+int
+shmfs_atomic_cas (ShmfsMap *map, size_t index, int64_t expected, int64_t value, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_CAS, index, value, expected, old);
+}
+
+int
+shmfs_atomic_load_f64 (ShmfsMap *map, size_t index, double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_LOAD, index, 0, 0, old);
+}
+
+int
+shmfs_atomic_add_f64 (ShmfsMap *map, size_t index, double delta, double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_ADD, index, delta, 0, old);
+}
+
+int
+shmfs_atomic_sub_f64 (ShmfsMap *map, size_t index, double delta, double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_SUB, index, delta, 0, old);
+}
+
+int
+shmfs_atomic_xchg_f64 (ShmfsMap *map, size_t index, double value, double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_XCHG, index, value, 0, old);
+}
+
+int
+shmfs_atomic_cas_f64 (ShmfsMap *map, size_t index, double expected, double value, double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_CAS, index, value, expected, old);
+}
+
+int
+shmfs_notify (ShmfsMap *map)
+{
+  return ioctl (map->fd, SHMFS_IOC_NOTIFY) < 0 ? -errno : 0;
+}
+
+const char *
+shmfs_strerror (int err)
+{
+  switch (err)
+    {
+    case -ENOTSUP: return "not inside a shmfs mount";
+    case -ENODATA: return "the object has no type yet";
+    default:       return strerror (err < 0 ? -err : err);
+    }
+}

@@ -1,0 +1,442 @@
+"""libshmfs, the C client (core/client/shmfs.h), and examples/c/counter.c.
+
+Exact totals under contention: in passthrough mode, C processes doing
+__atomic_fetch_add on their mappings while this process (and the CLI) add
+through the atomic-operation ioctl; in either mode, a C process doing a
+plain read-modify-write of its mapping under shmfs_lock() while a shell
+increments through the text view under `flock`.  Then the library itself,
+called through ctypes: shmfs_map's type, shape and bytes, shmfs_create,
+locks against other processes, the atomic operations, and bad input -- a
+path outside any shmfs mount, an untyped object, a directory, an index past
+the end.
+
+The programs: $SHMFS_COUNTER (build/examples/counter) and
+$SHMFS_CLIENT_LIB (build/core/client/libshmfs.so) when meson sets them,
+otherwise both are compiled here from the sources with gcc and glib's
+pkg-config."""
+
+import ctypes
+import errno
+import fcntl
+import os
+import shutil
+import struct
+import subprocess
+import time
+
+import pytest
+
+import util
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.path.join(HERE, '..', '..'))
+SHMFS_CLI = util.SHMFS_BIN
+
+PASSTHROUGH = pytest.mark.parametrize(
+    'shmfs', [('-o', 'mode=passthrough')], ids=['passthrough'], indirect=True)
+
+# struct shmfs_atomic (fs/shmfs-ioctl.h): op, flags, index, operand,
+# expected, result, swapped, reserved -- 48 bytes, no padding.
+ATOMIC = struct.Struct('=IIQqqqII')
+SHMFS_ATOMIC_ADD = 1
+_IOC_WRITE, _IOC_READ = 1, 2
+SHMFS_IOC_ATOMIC = ((_IOC_READ | _IOC_WRITE) << 30) | (ATOMIC.size << 16) \
+    | (ord('S') << 8) | 1
+
+
+# -- building -------------------------------------------------------------
+
+def _gcc(out, *args, shared=False):
+    if shutil.which('gcc') is None:
+        pytest.skip('gcc is needed to build the client (or set SHMFS_COUNTER '
+                    'and SHMFS_CLIENT_LIB)')
+    glib = subprocess.run(['pkg-config', '--cflags', '--libs', 'glib-2.0'],
+                          stdout=subprocess.PIPE, text=True, check=True)
+    cmd = (['gcc', '-std=gnu11', '-D_GNU_SOURCE', '-O2', '-Wall', '-Werror']
+           + (['-shared', '-fPIC'] if shared else [])
+           + ['-I' + os.path.join(SRC, d) for d in ('core/client', 'core', 'fs')]
+           + ['-o', out] + [os.path.join(SRC, a) for a in args]
+           + glib.stdout.split())
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    assert r.returncode == 0, f'{" ".join(cmd)}\n{r.stdout}'
+    return out
+
+
+LIB_SOURCES = ('core/client/shmfs-client.c', 'core/shm-type.c')
+
+
+@pytest.fixture(scope='session')
+def counter(tmp_path_factory):
+    """The counter example's path."""
+    built = os.environ.get('SHMFS_COUNTER')
+    if built:
+        return built
+    out = str(tmp_path_factory.mktemp('client') / 'counter')
+    return _gcc(out, 'examples/c/counter.c', *LIB_SOURCES)
+
+
+class Lib:
+    """libshmfs through ctypes; each call returns what the C call does."""
+
+    def __init__(self, path):
+        c = self.c = ctypes.CDLL(path, use_errno=True)
+        P, I, Z = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+        I64, D = ctypes.c_int64, ctypes.c_double
+        protos = {
+            'shmfs_map': (I, [ctypes.c_char_p, I, ctypes.POINTER(P)]),
+            'shmfs_unmap': (None, [P]),
+            'shmfs_map_data': (P, [P]),
+            'shmfs_map_nbytes': (Z, [P]),
+            'shmfs_map_count': (Z, [P]),
+            'shmfs_map_elem': (I, [P]),
+            'shmfs_map_elem_size': (Z, [P]),
+            'shmfs_map_ndim': (ctypes.c_uint, [P]),
+            'shmfs_map_shape': (ctypes.POINTER(Z), [P]),
+            'shmfs_map_type': (ctypes.c_char_p, [P]),
+            'shmfs_map_fd': (I, [P]),
+            'shmfs_create': (I, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]),
+            'shmfs_lock': (I, [P, ctypes.c_bool]),
+            'shmfs_trylock': (I, [P, ctypes.c_bool]),
+            'shmfs_unlock': (I, [P]),
+            'shmfs_notify': (I, [P]),
+            'shmfs_strerror': (ctypes.c_char_p, [I]),
+            'shmfs_atomic_load': (I, [P, Z, ctypes.POINTER(I64)]),
+            'shmfs_atomic_add': (I, [P, Z, I64, ctypes.POINTER(I64)]),
+            'shmfs_atomic_sub': (I, [P, Z, I64, ctypes.POINTER(I64)]),
+            'shmfs_atomic_xchg': (I, [P, Z, I64, ctypes.POINTER(I64)]),
+            'shmfs_atomic_cas': (I, [P, Z, I64, I64, ctypes.POINTER(I64)]),
+            'shmfs_atomic_load_f64': (I, [P, Z, ctypes.POINTER(D)]),
+            'shmfs_atomic_add_f64': (I, [P, Z, D, ctypes.POINTER(D)]),
+            'shmfs_atomic_sub_f64': (I, [P, Z, D, ctypes.POINTER(D)]),
+            'shmfs_atomic_xchg_f64': (I, [P, Z, D, ctypes.POINTER(D)]),
+            'shmfs_atomic_cas_f64': (I, [P, Z, D, D, ctypes.POINTER(D)]),
+        }
+        for name, (res, args) in protos.items():
+            fn = getattr(c, name)
+            fn.restype, fn.argtypes = res, args
+
+    def map(self, path, flags=0):
+        """(0, map) or (-errno, None)."""
+        m = ctypes.c_void_p()
+        err = self.c.shmfs_map(os.fsencode(path), flags, ctypes.byref(m))
+        return err, (m if err == 0 else None)
+
+    def atomic(self, name, m, index, *args, f64=False):
+        """(return value, old value) of shmfs_atomic_NAME[_f64]."""
+        old = (ctypes.c_double if f64 else ctypes.c_int64)(-12345)
+        fn = getattr(self.c, f'shmfs_atomic_{name}' + ('_f64' if f64 else ''))
+        return fn(m, index, *args, ctypes.byref(old)), old.value
+
+    def strerror(self, err):
+        return self.c.shmfs_strerror(err).decode()
+
+
+@pytest.fixture(scope='session')
+def lib(tmp_path_factory):
+    built = os.environ.get('SHMFS_CLIENT_LIB')
+    if not built:
+        out = str(tmp_path_factory.mktemp('client') / 'libshmfs.so')
+        built = _gcc(out, *LIB_SOURCES, shared=True)
+    return Lib(built)
+
+
+def run_counter(counter, *args):
+    return subprocess.Popen([counter] + [str(a) for a in args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish(proc, timeout=120):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, (proc.args, out, err)
+    return out
+
+
+def ioctl_add(fd, delta, index=0):
+    buf = bytearray(ATOMIC.pack(SHMFS_ATOMIC_ADD, 0, index, delta, 0, 0, 0, 0))
+    fcntl.ioctl(fd, SHMFS_IOC_ATOMIC, buf, True)
+    return ATOMIC.unpack(buf)[5]
+
+
+def value(shmfs, name):
+    return int(util.cat(shmfs.p(name)))
+
+
+# -- exact totals under contention ----------------------------------------
+
+CLI_ADDS = 'for i in $(seq "$2"); do "$3" add "$1" 1 >/dev/null || exit 1; done'
+
+
+@PASSTHROUGH
+def test_mmap_atomics_compose_with_the_ioctl(shmfs, counter):
+    """Two C counters (__atomic_fetch_add on their own mappings; whichever
+    comes first creates the object), one doing shmfs_atomic_add, a shell
+    running `shmfs add`, and this process doing the ioctl on the text view
+    for as long as they run: not one increment is lost."""
+    assert shmfs.mode() == 'passthrough'
+    path = shmfs.p('count')
+    n_cpu, n_ioctl, n_cli = 2_000_000, 2000, 50
+    procs = [run_counter(counter, path, n_cpu) for _ in range(2)]
+    procs.append(run_counter(counter, '--ioctl', path, n_ioctl))
+    assert util.poll_until(lambda: os.path.exists(path), 10)
+    shell = subprocess.Popen(['sh', '-c', CLI_ADDS, 'sh', path, str(n_cli), SHMFS_CLI],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    mine = 0
+    deadline = time.monotonic() + 120
+    # Add while any of them runs (and at least 500 times), so that the
+    # kinds of atomics really interleave.
+    with util.opened(path, os.O_RDONLY) as fd:
+        while mine < 500 or any(p.poll() is None for p in procs + [shell]):
+            ioctl_add(fd, 1)
+            mine += 1
+            assert time.monotonic() < deadline, 'the counters did not finish'
+    outs = [finish(p) for p in procs + [shell]]
+    total = 2 * n_cpu + n_ioctl + n_cli + mine
+    assert value(shmfs, 'count') == total
+    assert sum('with mmap atomics' in o for o in outs) == 2
+    assert sum(o.startswith('counter: created ' + path) for o in outs) == 1
+    with util.mapped(shmfs.r('count')) as m:
+        assert struct.unpack('=q', m[:8])[0] == total
+
+
+SHELL_INCREMENTS = '''
+i=0
+while [ $i -lt "$2" ]; do
+    flock "$1" sh -c 'v=$(cat "$1"); echo $((v + 1)) > "$1"' sh "$1" || exit 1
+    i=$((i + 1))
+done
+'''
+
+
+@util.both_modes
+def test_lock_composes_with_shell_flock(shmfs, counter):
+    """A plain (non-atomic) increment of the mapping under shmfs_lock in C,
+    against `flock PATH sh -c 'v=$(cat PATH); echo $((v+1)) > PATH'`: the
+    daemon's one lock per object makes both exact, and each side sees the
+    other's stores at once (mapping vs text view)."""
+    path = shmfs.p('count')
+    assert util.sh_ok(f'"{SHMFS_CLI}" new "{path}" i64') == ''
+    n_c, n_sh = 3000, 200
+    shells = [subprocess.Popen(['sh', '-c', SHELL_INCREMENTS, 'sh', path, str(n_sh)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    # The shells are under way before the counters start.
+    assert util.poll_until(lambda: util.cat(path) != '0\n', 10)
+    procs = [run_counter(counter, '--lock', path, n_c) for _ in range(2)]
+    outs = [finish(p) for p in procs]
+    for s in shells:
+        out, err = s.communicate(timeout=120)
+        assert s.returncode == 0, err
+    assert all('under the object\'s lock' in o for o in outs)
+    assert value(shmfs, 'count') == 2 * n_c + 2 * n_sh
+
+
+@util.both_modes
+def test_counter_refuses_bad_objects(shmfs, counter, tmp_path):
+    shmfs.expect_output(r'^shmfs: rejected')
+    outside = tmp_path / 'plain'
+    outside.write_text('0\n')
+    util.new_object(shmfs, 'f', 'f64')
+    os.close(os.open(shmfs.p('untyped'), os.O_CREAT | os.O_WRONLY, 0o644))
+    os.mkdir(shmfs.p('dir'))
+    for path, message in [
+            (str(outside), f'counter: {outside}: not inside a shmfs mount'),
+            (shmfs.p('untyped'), 'the object has no type yet'),
+            (shmfs.p('dir'), 'Is a directory'),
+            (shmfs.p('f'), 'has type f64, not i64'),
+            (shmfs.p('nodir/x'), 'No such file or directory')]:
+        p = run_counter(counter, path, 1)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 1, (path, out, err)
+        assert message in err, (path, err)
+    assert util.read_bytes(shmfs.p('f')) == b'0\n'   # untouched
+    p = run_counter(counter, shmfs.p('f'), 'many')
+    assert p.communicate(timeout=60)[1].endswith('not a count\n')
+    assert p.returncode == 2
+
+
+# -- the library through ctypes -------------------------------------------
+
+@util.both_modes
+def test_map_reports_type_and_shares_bytes(shmfs, lib):
+    path = util.new_object(shmfs, 'm', 'i32[3,4]')
+    err, m = lib.map(path)
+    assert err == 0, lib.strerror(err)
+    try:
+        c = lib.c
+        assert c.shmfs_map_type(m) == b'i32[3][4]'
+        assert c.shmfs_map_nbytes(m) == 48
+        assert c.shmfs_map_count(m) == 12
+        assert c.shmfs_map_elem(m) == 4            # SHMFS_ELEM_I32
+        assert c.shmfs_map_elem_size(m) == 4
+        assert c.shmfs_map_ndim(m) == 2
+        shape = c.shmfs_map_shape(m)
+        assert (shape[0], shape[1]) == (3, 4)
+        data = (ctypes.c_int32 * 12).from_address(c.shmfs_map_data(m))
+        assert list(data) == [0] * 12
+        # A text write shows in the mapping, a store in the mapping in cat.
+        util.write_text(path, ' '.join(str(i) for i in range(12)) + '\n')
+        assert list(data) == list(range(12))
+        data[11] = -7
+        assert util.cat(path).split()[-1] == '-7'
+        assert lib.c.shmfs_notify(m) == 0
+        fd = c.shmfs_map_fd(m)
+        assert os.fstat(fd).st_size == 48
+        os.fsync(fd)
+    finally:
+        lib.c.shmfs_unmap(m)
+
+    # The binary view's path maps the same object; read-only maps read.
+    err, m = lib.map(shmfs.r('m'), 1)                # SHMFS_MAP_READONLY
+    assert err == 0, lib.strerror(err)
+    data = (ctypes.c_int32 * 12).from_address(lib.c.shmfs_map_data(m))
+    assert data[11] == -7
+    lib.c.shmfs_unmap(m)
+    # A scalar: rank 0, one element.
+    err, m = lib.map(util.new_object(shmfs, 's', 'char[16]'))
+    assert err == 0
+    assert (lib.c.shmfs_map_ndim(m), lib.c.shmfs_map_count(m),
+            lib.c.shmfs_map_elem_size(m), lib.c.shmfs_map_elem(m)) == (0, 1, 16, 11)
+    lib.c.shmfs_unmap(m)
+    lib.c.shmfs_unmap(None)
+
+
+@util.both_modes
+def test_map_bad_paths(shmfs, lib, tmp_path):
+    outside = tmp_path / 'plain'
+    outside.write_bytes(b'\0' * 8)
+    err, m = lib.map(outside)
+    assert (err, m) == (-errno.ENOTSUP, None)
+    assert lib.strerror(err) == 'not inside a shmfs mount'
+    assert lib.map(tmp_path)[0] == -errno.EISDIR
+    assert lib.map('/')[0] == -errno.EISDIR
+    assert lib.map(shmfs.p('absent'))[0] == -errno.ENOENT
+    assert lib.map(shmfs.path)[0] == -errno.EISDIR
+    assert lib.map(shmfs.raw)[0] == -errno.EISDIR
+    os.close(os.open(shmfs.p('untyped'), os.O_CREAT | os.O_WRONLY, 0o644))
+    err, m = lib.map(shmfs.p('untyped'))
+    assert (err, m) == (-errno.ENODATA, None)
+    assert lib.strerror(err) == 'the object has no type yet'
+    assert lib.map(shmfs.r('untyped'))[0] == -errno.ENODATA
+    util.new_object(shmfs, 'ok', 'u8')
+    assert lib.map(shmfs.p('ok'), 0x100)[0] == -errno.EINVAL
+    assert lib.strerror(-errno.ENOENT) == os.strerror(errno.ENOENT)
+
+
+@util.both_modes
+def test_create(shmfs, lib, tmp_path):
+    os.mkdir(shmfs.p('d'))
+    path = shmfs.p('d/v')
+    assert lib.c.shmfs_create(os.fsencode(path), b'f64[2]', 0o640) == 0
+    assert util.xattr(path, util.TYPE) == 'f64[2]'
+    assert util.cat(path) == '0 0\n'
+    assert os.stat(path).st_mode & 0o777 == 0o640 & ~_umask()
+    assert lib.c.shmfs_create(os.fsencode(path), b'i8', 0o644) == -errno.EEXIST
+    assert util.xattr(path, util.TYPE) == 'f64[2]'
+    assert lib.c.shmfs_create(os.fsencode(shmfs.p('bad')), b'i9', 0o644) == -errno.EINVAL
+    assert lib.c.shmfs_create(os.fsencode(str(tmp_path / 'x')), b'i8', 0o644) \
+        == -errno.ENOTSUP
+    assert lib.c.shmfs_create(os.fsencode(shmfs.p('nodir/x')), b'i8', 0o644) \
+        == -errno.ENOENT
+    assert not os.path.exists(tmp_path / 'x')
+    # Nothing left behind: no temporary names, no untyped 'bad'.
+    assert sorted(os.listdir(shmfs.p('d'))) == ['v']
+    assert sorted(os.listdir(shmfs.path)) == ['d']
+
+
+def _umask():
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+@util.both_modes
+def test_lock_excludes_other_processes(shmfs, lib):
+    path = util.new_object(shmfs, 'l', 'i64')
+    err, m = lib.map(path)
+    assert err == 0
+    try:
+        # Another process holds it (on the text view): we may not.
+        holder = subprocess.Popen(['flock', path, 'sh', '-c', 'echo held; read x'],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        assert holder.stdout.readline() == 'held\n'
+        assert lib.c.shmfs_trylock(m, True) == -errno.EWOULDBLOCK
+        assert lib.c.shmfs_trylock(m, False) == -errno.EWOULDBLOCK
+        holder.communicate('\n', timeout=30)
+        assert holder.returncode == 0
+        assert lib.c.shmfs_trylock(m, True) == 0
+        # Now we hold it: flock -n on either view fails, for others.
+        r = util.sh(f'flock -n "{path}" true; echo $?')
+        assert r.stdout.strip() == '1'
+        r = util.sh(f'flock -n "{shmfs.r("l")}" true; echo $?')
+        assert r.stdout.strip() == '1'
+        assert lib.c.shmfs_unlock(m) == 0
+        assert util.sh(f'flock -n "{path}" true; echo $?').stdout.strip() == '0'
+        # Shared locks share.
+        assert lib.c.shmfs_lock(m, False) == 0
+        assert util.sh(f'flock -s -n "{path}" true; echo $?').stdout.strip() == '0'
+        assert util.sh(f'flock -n "{path}" true; echo $?').stdout.strip() == '1'
+        assert lib.c.shmfs_unlock(m) == 0
+    finally:
+        lib.c.shmfs_unmap(m)
+
+
+@util.both_modes
+def test_atomics(shmfs, lib):
+    shmfs.expect_output(r'^shmfs: rejected')
+    ints = util.new_object(shmfs, 'i', 'i16[3]', '1 2 3')
+    err, m = lib.map(ints)
+    assert err == 0
+    try:
+        assert lib.atomic('load', m, 2) == (0, 3)
+        assert lib.atomic('add', m, 0, 10) == (0, 1)
+        assert lib.atomic('sub', m, 1, 5) == (0, 2)
+        assert lib.atomic('xchg', m, 2, -300) == (0, 3)
+        assert lib.atomic('cas', m, 2, 0, 9) == (0, -300)        # not swapped
+        assert lib.atomic('cas', m, 2, -300, 9) == (1, -300)     # swapped
+        assert lib.atomic('add', m, 0, 32767) == (0, 11)         # wraps
+        assert util.cat(ints) == '-32758 -3 9\n'
+        # Bad input: errnos, nothing changed.
+        assert lib.atomic('add', m, 3, 1) == (-errno.EINVAL, -12345)   # index == count
+        assert lib.atomic('load', m, 1 << 40) == (-errno.EINVAL, -12345)
+        assert lib.atomic('add', m, 0, 1.0, f64=True)[0] == -errno.EINVAL
+        assert lib.atomic('xchg', m, 0, 1 << 20)[0] == -errno.ERANGE
+        assert util.cat(ints) == '-32758 -3 9\n'
+    finally:
+        lib.c.shmfs_unmap(m)
+
+    floats = util.new_object(shmfs, 'f', 'f64', '1.5')
+    err, m = lib.map(floats)
+    assert err == 0
+    try:
+        assert lib.atomic('add', m, 0, 0.25, f64=True) == (0, 1.5)
+        assert lib.atomic('sub', m, 0, 1.0, f64=True) == (0, 1.75)
+        assert lib.atomic('xchg', m, 0, 3.1415926, f64=True) == (0, 0.75)
+        assert lib.atomic('cas', m, 0, 1.0, 2.0, f64=True) == (0, 3.1415926)
+        assert lib.atomic('cas', m, 0, 3.1415926, 2.0, f64=True) == (1, 3.1415926)
+        assert lib.atomic('load', m, 0, f64=True) == (0, 2.0)
+        assert lib.atomic('add', m, 0, 1)[0] == -errno.EINVAL      # integer variant
+        assert lib.atomic('load', m, 1, f64=True)[0] == -errno.EINVAL
+        assert util.cat(floats) == '2\n'
+    finally:
+        lib.c.shmfs_unmap(m)
+
+    util.new_object(shmfs, 'b', 'bool', 'true')
+    err, m = lib.map(shmfs.p('b'))
+    assert err == 0
+    try:
+        assert lib.atomic('xchg', m, 0, 0) == (0, 1)
+        assert lib.atomic('add', m, 0, 1)[0] == -errno.EINVAL
+        assert lib.atomic('xchg', m, 0, 2)[0] == -errno.ERANGE
+    finally:
+        lib.c.shmfs_unmap(m)
+    u = util.new_object(shmfs, 'u', 'u64', '18446744073709551615')
+    err, m = lib.map(u)
+    assert err == 0
+    try:   # an unsigned element's value is its bits
+        assert lib.atomic('add', m, 0, 2) == (0, -1)
+        assert util.cat(u) == '1\n'
+    finally:
+        lib.c.shmfs_unmap(m)
