@@ -15,6 +15,9 @@
 #include "coherence.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,6 +34,12 @@ struct _ShmfsCoherence {
   guint64     next_cookie;        /* lock */
   size_t      max_chunk;
   gboolean    passthrough;        /* clients use the memfds themselves */
+  int         inotify_fd;         /* passthrough: writes to open memfds */
+  int         inotify_wake;       /* eventfd: stop the inotify thread */
+  GThread    *inotify_thread;
+  GHashTable *watches;            /* wd -> ShmfsSync* (referenced); lock */
+  void      (*changed) (gpointer user_data, gpointer owner);
+  gpointer    changed_data;
   GThreadPool *resync_pool;
   GThreadPool *entry_pool;        /* entry invalidations, off the request path */
 };
@@ -55,6 +64,8 @@ struct _ShmfsSync {
   gsize       n_pages;
   int         backing_id;         /* passthrough: registered memfd; data_lock */
   guint       backing_opens;      /* data_lock */
+  int         wd;                 /* inotify watch of the memfd, or -1; data_lock */
+  gpointer    owner;              /* passed to the changed callback */
 };
 
 typedef struct {
@@ -85,6 +96,9 @@ shmfs_coherence_new (void)
   g_mutex_init (&c->lock);
   g_cond_init (&c->cond);
   c->requests = g_hash_table_new (g_int64_hash, g_int64_equal);
+  c->watches = g_hash_table_new (NULL, NULL);
+  c->inotify_fd = -1;
+  c->inotify_wake = -1;
   c->next_cookie = 1;
   c->max_chunk = 128 * 1024;
   c->resync_pool = g_thread_pool_new (resync_job, c, 1, FALSE, NULL);
@@ -92,13 +106,58 @@ shmfs_coherence_new (void)
   return c;
 }
 
+/* In passthrough mode the kernel writes memfds without the daemon; inotify
+ * tells it, so that pollers wake (mapped stores make no event). */
+static gpointer
+inotify_thread (gpointer data)
+{
+  ShmfsCoherence *c = data;
+  char buf[4096] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  struct pollfd fds[2] = { { c->inotify_fd, POLLIN, 0 }, { c->inotify_wake, POLLIN, 0 } };
+
+  for (;;)
+    {
+      ssize_t n;
+
+      if (poll (fds, 2, -1) < 0 && errno != EINTR)
+        return NULL;
+      if (fds[1].revents != 0)
+        return NULL;   /* stopping */
+      n = read (c->inotify_fd, buf, sizeof buf);
+      for (char *p = buf; n > 0 && p < buf + n;)
+        {
+          struct inotify_event *ev = (struct inotify_event *) p;
+          ShmfsSync *sync;
+
+          p += sizeof *ev + ev->len;
+          g_mutex_lock (&c->lock);
+          sync = g_hash_table_lookup (c->watches, GINT_TO_POINTER (ev->wd));
+          if (sync != NULL)
+            shmfs_sync_ref (sync);
+          g_mutex_unlock (&c->lock);
+          if (sync == NULL)
+            continue;   /* unwatched meanwhile, or IN_IGNORED */
+          shm_object_bump_version (sync->obj);
+          c->changed (c->changed_data, sync->owner);
+          shmfs_sync_unref (sync);
+        }
+    }
+}
+
 void
 shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_write,
-                       gboolean passthrough)
+                       gboolean passthrough,
+                       void (*changed) (gpointer user_data, gpointer owner), gpointer user_data)
 {
   g_mutex_lock (&c->lock);
   c->se = se;
   c->passthrough = passthrough;
+  c->changed = changed;
+  c->changed_data = user_data;
+  if (passthrough && c->inotify_fd < 0 &&
+      (c->inotify_fd = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK)) >= 0 &&
+      (c->inotify_wake = eventfd (0, EFD_CLOEXEC)) >= 0)
+    c->inotify_thread = g_thread_new ("shmfs-inotify", inotify_thread, c);
   if (max_write >= page_size)
     c->max_chunk = max_write - max_write % page_size;
   g_mutex_unlock (&c->lock);
@@ -120,6 +179,17 @@ shmfs_coherence_free (ShmfsCoherence *c)
   if (c == NULL)
     return;
   shmfs_coherence_stop (c);
+  if (c->inotify_thread != NULL)
+    {
+      guint64 one = 1;
+      if (write (c->inotify_wake, &one, sizeof one) == sizeof one)
+        g_thread_join (c->inotify_thread);
+    }
+  if (c->inotify_fd >= 0)
+    close (c->inotify_fd);
+  if (c->inotify_wake >= 0)
+    close (c->inotify_wake);
+  g_hash_table_unref (c->watches);
   g_thread_pool_free (c->resync_pool, TRUE, TRUE);
   g_thread_pool_free (c->entry_pool, TRUE, TRUE);
   g_hash_table_unref (c->requests);
@@ -167,11 +237,13 @@ shmfs_coherence_forget_entry (ShmfsCoherence *c, fuse_ino_t parent, const char *
 }
 
 ShmfsSync *
-shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino)
+shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino, gpointer owner)
 {
   ShmfsSync *sync = g_new0 (ShmfsSync, 1);
 
   sync->ref_count = 1;
+  sync->owner = owner;
+  sync->wd = -1;
   sync->obj = shm_object_ref (obj);
   sync->raw_ino = raw_ino;
   g_mutex_init (&sync->store_lock);
@@ -293,8 +365,42 @@ shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
     g_thread_pool_push (c->resync_pool, shmfs_sync_ref (sync), NULL);
 }
 
+/* data_lock held. */
+static void
+watch_memfd (ShmfsCoherence *c, ShmfsSync *sync, int fd)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/self/fd/%d", fd);
+
+  if (c->inotify_fd < 0)
+    return;
+  sync->wd = inotify_add_watch (c->inotify_fd, path, IN_MODIFY);
+  if (sync->wd < 0)
+    return;   /* out of watches: such writes wake no poller (README) */
+  g_mutex_lock (&c->lock);
+  g_hash_table_insert (c->watches, GINT_TO_POINTER (sync->wd), shmfs_sync_ref (sync));
+  g_mutex_unlock (&c->lock);
+}
+
+/* data_lock held. */
+static void
+unwatch_memfd (ShmfsCoherence *c, ShmfsSync *sync)
+{
+  ShmfsSync *watched;
+
+  if (sync->wd < 0)
+    return;
+  inotify_rm_watch (c->inotify_fd, sync->wd);
+  g_mutex_lock (&c->lock);
+  watched = g_hash_table_lookup (c->watches, GINT_TO_POINTER (sync->wd));
+  g_hash_table_remove (c->watches, GINT_TO_POINTER (sync->wd));
+  g_mutex_unlock (&c->lock);
+  sync->wd = -1;
+  if (watched != NULL)
+    g_atomic_int_add (&watched->ref_count, -1);   /* never the last: the caller holds one */
+}
+
 int
-shmfs_sync_backing_open (ShmfsSync *sync, fuse_req_t req)
+shmfs_sync_backing_open (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req)
 {
   int id;
 
@@ -310,6 +416,8 @@ shmfs_sync_backing_open (ShmfsSync *sync, fuse_req_t req)
     {
       int fd = shm_object_reopen_fd (sync->obj);
       sync->backing_id = fd >= 0 ? fuse_passthrough_open (req, fd) : 0;
+      if (sync->backing_id > 0)
+        watch_memfd (c, sync, fd);
     }
   id = sync->backing_id;
   if (id > 0)
@@ -319,7 +427,7 @@ shmfs_sync_backing_open (ShmfsSync *sync, fuse_req_t req)
 }
 
 void
-shmfs_sync_backing_release (ShmfsSync *sync, fuse_req_t req)
+shmfs_sync_backing_release (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req)
 {
   g_mutex_lock (&sync->data_lock);
   g_warn_if_fail (sync->backing_opens > 0);
@@ -328,6 +436,7 @@ shmfs_sync_backing_release (ShmfsSync *sync, fuse_req_t req)
     {
       fuse_passthrough_close (req, sync->backing_id);
       sync->backing_id = 0;
+      unwatch_memfd (c, sync);
       /* Mappings may outlive every open (a passthrough mapping holds the
        * memfd itself), so the bytes stay where they are; only the fd goes. */
       shm_object_close_fd (sync->obj);

@@ -27,9 +27,12 @@ typedef struct _ShmfsSync ShmfsSync;
 
 ShmfsCoherence *shmfs_coherence_new (void);
 /* Starts serving se (at init).  In passthrough mode clients reach the
- * memfds directly and nothing needs notifying. */
+ * memfds directly and nothing needs notifying; changed(user_data, owner) is
+ * called when a client wrote an object's memfd with write(2). */
 void shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_write,
-                            gboolean passthrough);
+                            gboolean passthrough,
+                            void (*changed) (gpointer user_data, gpointer owner),
+                            gpointer user_data);
 /* Stops notifications and wakes every waiter (at unmount). */
 void shmfs_coherence_stop (ShmfsCoherence *c);
 void shmfs_coherence_free (ShmfsCoherence *c);
@@ -43,15 +46,17 @@ void shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offs
                                      struct fuse_bufvec *bufv);
 
 /* Per-object state: locks, writers of the raw view, pages maybe cached. */
-ShmfsSync *shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino);
+/* owner is handed to the changed callback; it must outlive the object's
+ * open binary views. */
+ShmfsSync *shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino, gpointer owner);
 ShmfsSync *shmfs_sync_ref (ShmfsSync *sync);
 void shmfs_sync_unref (ShmfsSync *sync);
 
 /* Passthrough: registers the memfd as the backing of an open (shared by
  * every open of the object); returns the backing id or -errno. */
-int shmfs_sync_backing_open (ShmfsSync *sync, fuse_req_t req);
+int shmfs_sync_backing_open (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req);
 /* Drops an open's hold on the backing; the last one unregisters it. */
-void shmfs_sync_backing_release (ShmfsSync *sync, fuse_req_t req);
+void shmfs_sync_backing_release (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req);
 
 /* A raw-view handle that can write (and so mmap writably) opened/closed. */
 void shmfs_sync_writer_open (ShmfsSync *sync);

@@ -227,23 +227,26 @@ shmfs_locks_release (ShmfsLocks *locks, guint64 owner)
 }
 
 static gboolean
-locked_by_other_locked (ShmfsLocks *locks, pid_t pid)
+held_by_other_locked (ShmfsLocks *locks, pid_t pid)
 {
   for (guint i = 0; i < locks->held->len; i++)
-    {
-      Holder *h = &g_array_index (locks->held, Holder, i);
-      if (h->type == F_WRLCK && h->pid != pid)
-        return TRUE;
-    }
+    if (g_array_index (locks->held, Holder, i).pid != pid)
+      return TRUE;
   return FALSE;
 }
 
-void
-shmfs_locks_wait_unlocked (ShmfsLocks *locks, pid_t pid)
+guint64
+shmfs_locks_hold (ShmfsLocks *locks, pid_t pid)
 {
-  pid = shmfs_thread_group_of (pid);
+  static guint64 next_token = 0;
+  Holder me = { 0, shmfs_thread_group_of (pid), F_WRLCK };
+
   g_mutex_lock (&locks->lock);
-  while (locked_by_other_locked (locks, pid))
+  while (held_by_other_locked (locks, me.pid))
     g_cond_wait (&locks->changed, &locks->lock);
+  /* Tokens count down from the top: no kernel lock owner is that large. */
+  me.owner = G_MAXUINT64 - __atomic_fetch_add (&next_token, 1, __ATOMIC_RELAXED);
+  g_array_append_val (locks->held, me);
   g_mutex_unlock (&locks->lock);
+  return me.owner;
 }

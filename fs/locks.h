@@ -33,9 +33,11 @@ void shmfs_locks_test (ShmfsLocks *locks, guint64 owner, int type, struct flock 
 /* Drops whatever owner holds (at close), granting waiters. */
 void shmfs_locks_release (ShmfsLocks *locks, guint64 owner);
 
-/* Waits until no process but pid holds the object locked exclusively
- * (atomic operations compose with lock-based read-modify-write). */
-void shmfs_locks_wait_unlocked (ShmfsLocks *locks, pid_t pid);
+/* Takes the object's lock exclusively for process pid, waiting until no
+ * other process holds it (in any mode), so that an atomic operation runs
+ * inside the lock like any lock-based read-modify-write.  The caller's own
+ * locks do not count.  Returns the owner to pass to shmfs_locks_release(). */
+guint64 shmfs_locks_hold (ShmfsLocks *locks, pid_t pid);
 
 /* The process a thread id belongs to. */
 pid_t shmfs_thread_group_of (pid_t tid);

@@ -66,7 +66,7 @@ attach_state (ShmNode *node)
 
   state->locks = shmfs_locks_new ();
   if (!shm_node_is_dir (node))
-    state->sync = shmfs_sync_new (shm_node_get_object (node), shmfs_ino (node, TRUE));
+    state->sync = shmfs_sync_new (shm_node_get_object (node), shmfs_ino (node, TRUE), node);
   shm_node_set_data (node, state, node_state_free);
 }
 
@@ -342,6 +342,13 @@ shmfs_mode_name (Shmfs *fs)
   return fs->mode == SHMFS_MODE_PASSTHROUGH ? "passthrough" : "cached";
 }
 
+/* A client wrote a passthrough object with write(2). */
+static void
+memfd_written (gpointer user_data, gpointer owner)
+{
+  shmfs_node_changed (user_data, owner);
+}
+
 static void
 shmfs_init (void *userdata, struct fuse_conn_info *conn)
 {
@@ -387,7 +394,7 @@ shmfs_init (void *userdata, struct fuse_conn_info *conn)
   if (fs->verbose && !fs->init_failed)
     fprintf (stderr, "shmfs: mounted, mode %s\n", shmfs_mode_name (fs));
   shmfs_coherence_start (fs->coherence, fs->se, conn->max_write,
-                         fs->mode == SHMFS_MODE_PASSTHROUGH);
+                         fs->mode == SHMFS_MODE_PASSTHROUGH, memfd_written, fs);
 }
 
 static void
@@ -876,7 +883,7 @@ handle_free (Shmfs *fs, fuse_req_t req, ShmfsHandle *h)
   ShmfsSync *sync = shmfs_node_state (h->node)->sync;
 
   if (h->backing)
-    shmfs_sync_backing_release (sync, req);
+    shmfs_sync_backing_release (fs->coherence, sync, req);
   else if (h->counted_writer)
     shmfs_sync_writer_close (sync);
   g_mutex_lock (&fs->tree_lock);
@@ -906,7 +913,7 @@ set_open_flags (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct fuse_file_info
           fi->direct_io = 1;   /* no bytes yet: nothing to pass through to */
           return 0;
         }
-      int id = shmfs_sync_backing_open (sync, req);
+      int id = shmfs_sync_backing_open (fs->coherence, sync, req);
       if (id < 0)
         return id;
       h->backing = TRUE;
@@ -1158,6 +1165,8 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct shmfs_atomic *io)
   const ShmType *type;
   ShmAtomic a = { 0 };
   gpointer args[2];
+  gboolean changed;
+  guint64 owner;
   int err;
 
   g_mutex_lock (&fs->tree_lock);
@@ -1181,15 +1190,15 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct shmfs_atomic *io)
       return err;
     }
 
-  /* Composes with lock-based read-modify-write: wait for the lock. */
-  shmfs_locks_wait_unlocked (state->locks, fuse_req_ctx (req)->pid);
+  /* Inside the object's lock, as a lock-based read-modify-write would be. */
+  owner = shmfs_locks_hold (state->locks, fuse_req_ctx (req)->pid);
   args[0] = (gpointer) type;
   args[1] = &a;
-  if (shmfs_coherence_modify (fs->coherence, state->sync, shm_atomic_offset (type, a.index),
-                              shm_type_elem_size (type), apply_atomic, args))
-    {
-      shmfs_node_changed (fs, h->node);
-    }
+  changed = shmfs_coherence_modify (fs->coherence, state->sync, shm_atomic_offset (type, a.index),
+                                    shm_type_elem_size (type), apply_atomic, args);
+  shmfs_locks_release (state->locks, owner);
+  if (changed)
+    shmfs_node_changed (fs, h->node);
   io->result.u = a.old.u;
   io->swapped = a.swapped;
   return 0;
