@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -130,13 +131,16 @@ inotify_thread (gpointer data)
           ShmfsSync *sync;
 
           p += sizeof *ev + ev->len;
+          /* IN_IGNORED of a removed watch may name a number reused since. */
+          if (!(ev->mask & IN_MODIFY))
+            continue;
           g_mutex_lock (&c->lock);
           sync = g_hash_table_lookup (c->watches, GINT_TO_POINTER (ev->wd));
           if (sync != NULL)
             shmfs_sync_ref (sync);
           g_mutex_unlock (&c->lock);
           if (sync == NULL)
-            continue;   /* unwatched meanwhile, or IN_IGNORED */
+            continue;   /* unwatched meanwhile */
           shm_object_bump_version (sync->obj);
           c->changed (c->changed_data, sync->owner);
           shmfs_sync_unref (sync);
