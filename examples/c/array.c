@@ -7,18 +7,20 @@
  *     p.start(); p.join()
  *     print(arr[:])
  *
- * becomes a file: MNT/array, typed i32[5].  The parent creates it and maps
- * its binary view MNT/.raw/array (5 native ints, C layout); a forked child
- * opens and maps that view on its own and fills it with plain stores.  The
- * parent then reads them from its own mapping (no msync, no pipe), and the
- * text view MNT/array shows the same ints to cat.
+ * becomes a file: MNT/array, typed i32[5].  The parent creates it with
+ * libshmfs's shmfs_create() and maps its binary view MNT/.raw/array (5
+ * native ints, C layout) with shmfs_map(), which finds the mount and reads
+ * the type; a forked child maps that view on its own and fills it with
+ * plain stores.  The parent then reads them from its own mapping (no msync,
+ * no pipe), and the text view MNT/array shows the same ints to cat.
  *
  * Usage: array [MNT]      MNT: argument, else $SHMFS_MNT, else /tmp/shm
  *
- * Meson builds it as build/examples/array; by hand, as below.  Run against
+ * Meson builds it as build/examples/array, linked with libshmfs
+ * (core/client); by hand, with libshmfs installed, as below.  Run against
  * a mount at /tmp/exmnt (started with: build/fs/shmfs /tmp/exmnt):
  *
- *   $ cc -std=gnu11 -o array examples/c/array.c
+ *   $ cc -std=gnu11 -o array examples/c/array.c $(pkg-config --cflags --libs shmfs)
  *   $ ./array /tmp/exmnt
  *   parent created /tmp/exmnt/array (i32[5]), its mapping reads [0, 0, 0, 0, 0]
  *   child 7825 stored 0..4 into its own mapping of /tmp/exmnt/.raw/array
@@ -31,13 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
-#define TYPE_XATTR "user.shmfs.type"
+#include "shmfs.h"
+
 #define LEN 5
 #define TYPE "i32[5]"
 
@@ -51,85 +52,63 @@ fail (const char *what)
   return 1;
 }
 
-/* Fails unless mnt is a shmfs mount: only shmfs has MNT/.raw. */
+/* Likewise for err, a -errno from libshmfs about what (a path under MNT);
+ * when that path is outside any shmfs mount, or MNT is no directory at
+ * all, says MNT is not a shmfs mount. */
 static int
-check_mount (const char *mnt)
+fail_shmfs (const char *mnt, const char *what, int err)
 {
-  char raw[4096];
   struct stat st;
 
-  snprintf (raw, sizeof raw, "%s/.raw", mnt);
-  if (stat (raw, &st) < 0 || !S_ISDIR (st.st_mode))
-    {
-      fprintf (stderr, "%s: %s is not a shmfs mount (no %s)\n", prog, mnt, raw);
-      return 1;
-    }
-  return 0;
+  if (err == -ENOTSUP)
+    fprintf (stderr, "%s: %s is not a shmfs mount\n", prog, mnt);
+  else if ((err == -ENOENT || err == -ENOTDIR) && (stat (mnt, &st) < 0 || !S_ISDIR (st.st_mode)))
+    fprintf (stderr, "%s: %s is not a shmfs mount (%s)\n", prog, mnt, strerror (-err));
+  else
+    fprintf (stderr, "%s: %s: %s\n", prog, what, shmfs_strerror (err));
+  return 1;
 }
 
-/* Creates MNT/array of type i32[5] atomically: under a temporary name, typed
- * (which zero-fills it, like Array('i', 5)), then renamed into place,
- * replacing any older MNT/array. */
+/* Creates MNT/array of type i32[5], zero-filled like Array('i', 5).
+ * shmfs_create() makes it typed under a temporary name (it never replaces
+ * a file), which then replaces any older MNT/array at once. */
 static int
 create_array (const char *mnt)
 {
   char tmp[4096], path[4096];
-  int fd;
+  int err;
 
-  snprintf (tmp, sizeof tmp, "%s/.array.tmpXXXXXX", mnt);
+  snprintf (tmp, sizeof tmp, "%s/.array.tmp%d", mnt, (int) getpid ());
   snprintf (path, sizeof path, "%s/array", mnt);
-  fd = mkstemp (tmp);
-  if (fd < 0)
-    return fail (tmp);
-  if (fsetxattr (fd, TYPE_XATTR, TYPE, strlen (TYPE), 0) < 0)
-    {
-      fail ("setting " TYPE_XATTR " to " TYPE);
-      goto err;
-    }
+  err = shmfs_create (tmp, TYPE, 0600);
+  if (err < 0)
+    return fail_shmfs (mnt, tmp, err);
   if (rename (tmp, path) < 0)
     {
       fail (path);
-      goto err;
-    }
-  close (fd);
-  return 0;
-
-err:
-  unlink (tmp);
-  close (fd);
-  return 1;
-}
-
-/* Maps the binary view MNT/.raw/array (LEN int32s) into *arr. */
-static int
-map_array (const char *mnt, int32_t **arr)
-{
-  char path[4096];
-  struct stat st;
-  void *p;
-  int fd;
-
-  snprintf (path, sizeof path, "%s/.raw/array", mnt);
-  fd = open (path, O_RDWR);
-  if (fd < 0)
-    return fail (path);
-  if (fstat (fd, &st) < 0)
-    {
-      close (fd);
-      return fail (path);
-    }
-  if (st.st_size != LEN * sizeof (int32_t))
-    {
-      fprintf (stderr, "%s: %s is %lld bytes, not %zu\n",
-               prog, path, (long long) st.st_size, LEN * sizeof (int32_t));
-      close (fd);
+      unlink (tmp);
       return 1;
     }
-  p = mmap (NULL, LEN * sizeof (int32_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close (fd);  /* the mapping keeps the object */
-  if (p == MAP_FAILED)
-    return fail (path);
-  *arr = p;
+  return 0;
+}
+
+/* Maps the binary view of MNT/array (which must hold LEN int32s) into *map. */
+static int
+map_array (const char *mnt, ShmfsMap **map)
+{
+  char path[4096];
+  int err;
+
+  snprintf (path, sizeof path, "%s/array", mnt);
+  err = shmfs_map (path, 0, map);
+  if (err < 0)
+    return fail_shmfs (mnt, path, err);
+  if (shmfs_map_elem (*map) != SHMFS_ELEM_I32 || shmfs_map_count (*map) != LEN)
+    {
+      fprintf (stderr, "%s: %s has type %s, not " TYPE "\n", prog, path, shmfs_map_type (*map));
+      shmfs_unmap (*map);
+      return 1;
+    }
   return 0;
 }
 
@@ -169,6 +148,7 @@ main (int argc, char **argv)
 {
   const char *mnt;
   char text[256];
+  ShmfsMap *map;
   int32_t *arr;
   pid_t pid;
   int status;
@@ -182,8 +162,9 @@ main (int argc, char **argv)
   if (mnt == NULL || mnt[0] == '\0')
     mnt = "/tmp/shm";
 
-  if (check_mount (mnt) != 0 || create_array (mnt) != 0 || map_array (mnt, &arr) != 0)
+  if (create_array (mnt) != 0 || map_array (mnt, &map) != 0)
     return 1;
+  arr = shmfs_map_data (map);
   printf ("parent created %s/array (" TYPE "), its mapping reads ", mnt);
   print_list (stdout, arr);
   fflush (stdout);
@@ -194,12 +175,13 @@ main (int argc, char **argv)
   if (pid == 0)
     {
       /* Like a fresh process: drop the inherited mapping, make our own. */
-      munmap (arr, LEN * sizeof *arr);
-      if (map_array (mnt, &arr) != 0)
+      shmfs_unmap (map);
+      if (map_array (mnt, &map) != 0)
         _exit (1);
+      arr = shmfs_map_data (map);
       for (int i = 0; i < LEN; i++)
         arr[i] = i;
-      munmap (arr, LEN * sizeof *arr);
+      shmfs_unmap (map);
       printf ("child %d stored 0..4 into its own mapping of %s/.raw/array\n",
               (int) getpid (), mnt);
       fflush (stdout);
@@ -226,6 +208,6 @@ main (int argc, char **argv)
         return 1;
       }
   print_list (stdout, arr);  /* print(arr[:]) */
-  munmap (arr, LEN * sizeof *arr);
+  shmfs_unmap (map);
   return 0;
 }

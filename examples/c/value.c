@@ -7,22 +7,25 @@
  *     p.start(); p.join()
  *     print(num.value)
  *
- * becomes a file: MNT/value, typed f64.  The parent creates it and maps its
- * binary view MNT/.raw/value; a forked child opens and maps that view on its
- * own and stores 3.1415926 with a plain assignment.  The parent then reads
- * the store from its own mapping (no msync, no pipe), and the text view
- * MNT/value shows the same bytes to cat.  "set" and "get" split the two
- * sides into separately started processes, which need not be related.
+ * becomes a file: MNT/value, typed f64.  The parent creates it with
+ * libshmfs's shmfs_create() and maps its binary view MNT/.raw/value with
+ * shmfs_map(), which finds the mount and reads the type; a forked child
+ * maps that view on its own and stores 3.1415926 with a plain assignment.
+ * The parent then reads the store from its own mapping (no msync, no pipe),
+ * and the text view MNT/value shows the same bytes to cat.  "set" and
+ * "get" split the two sides into separately started processes, which need
+ * not be related.
  *
  * Usage: value [set|get] [MNT]     MNT: argument, else $SHMFS_MNT, else /tmp/shm
  *   value MNT        create MNT/value = 0, fork the storing child, print the result
  *   value set MNT    store 3.1415926 from this process (creating MNT/value if absent)
  *   value get MNT    print MNT/value as read through this process's own mapping
  *
- * Meson builds it as build/examples/value; by hand, as below.  Run against
+ * Meson builds it as build/examples/value, linked with libshmfs
+ * (core/client); by hand, with libshmfs installed, as below.  Run against
  * a mount at /tmp/exmnt (started with: build/fs/shmfs /tmp/exmnt):
  *
- *   $ cc -std=gnu11 -o value examples/c/value.c
+ *   $ cc -std=gnu11 -o value examples/c/value.c $(pkg-config --cflags --libs shmfs)
  *   $ ./value /tmp/exmnt
  *   parent created /tmp/exmnt/value (f64), its mapping reads 0
  *   child 7810 stored 3.1415926 into its own mapping of /tmp/exmnt/.raw/value
@@ -36,19 +39,21 @@
  *   3.1415926
  *   $ cat /tmp/exmnt/value
  *   3.1415926
+ *   $ ./value /tmp
+ *   value: /tmp is not a shmfs mount
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
-#define TYPE_XATTR "user.shmfs.type"
+#include "shmfs.h"
+
 #define PI_ISH 3.1415926
 
 static const char *prog = "value";
@@ -61,102 +66,73 @@ fail (const char *what)
   return 1;
 }
 
-/* Fails unless mnt is a shmfs mount: only shmfs has MNT/.raw. */
+/* Likewise for err, a -errno from libshmfs about what (a path under MNT);
+ * when that path is outside any shmfs mount, or MNT is no directory at
+ * all, says MNT is not a shmfs mount. */
 static int
-check_mount (const char *mnt)
+fail_shmfs (const char *mnt, const char *what, int err)
 {
-  char raw[4096];
   struct stat st;
 
-  snprintf (raw, sizeof raw, "%s/.raw", mnt);
-  if (stat (raw, &st) < 0 || !S_ISDIR (st.st_mode))
-    {
-      fprintf (stderr, "%s: %s is not a shmfs mount (no %s)\n", prog, mnt, raw);
-      return 1;
-    }
-  return 0;
+  if (err == -ENOTSUP)
+    fprintf (stderr, "%s: %s is not a shmfs mount\n", prog, mnt);
+  else if ((err == -ENOENT || err == -ENOTDIR) && (stat (mnt, &st) < 0 || !S_ISDIR (st.st_mode)))
+    fprintf (stderr, "%s: %s is not a shmfs mount (%s)\n", prog, mnt, strerror (-err));
+  else if (err == -ENODATA)
+    fprintf (stderr, "%s: %s has no type yet\n", prog, what);
+  else
+    fprintf (stderr, "%s: %s: %s\n", prog, what, shmfs_strerror (err));
+  return 1;
 }
 
-/* Creates MNT/value of type f64 atomically: under a temporary name, typed
- * (which zero-fills it, so it reads 0 like Value('d', 0.0)), then renamed
- * into place, replacing any older MNT/value. */
+/* Creates MNT/value of type f64, zero-filled so it reads 0 like
+ * Value('d', 0.0).  shmfs_create() makes it typed under a temporary name
+ * (it never replaces a file), which then replaces any older MNT/value at
+ * once. */
 static int
 create_value (const char *mnt)
 {
   char tmp[4096], path[4096];
-  int fd;
+  int err;
 
-  snprintf (tmp, sizeof tmp, "%s/.value.tmpXXXXXX", mnt);
+  snprintf (tmp, sizeof tmp, "%s/.value.tmp%d", mnt, (int) getpid ());
   snprintf (path, sizeof path, "%s/value", mnt);
-  fd = mkstemp (tmp);
-  if (fd < 0)
-    return fail (tmp);
-  if (fsetxattr (fd, TYPE_XATTR, "f64", strlen ("f64"), 0) < 0)
-    {
-      fail ("setting " TYPE_XATTR " to f64");
-      goto err;
-    }
+  err = shmfs_create (tmp, "f64", 0600);
+  if (err < 0)
+    return fail_shmfs (mnt, tmp, err);
   if (rename (tmp, path) < 0)
     {
       fail (path);
-      goto err;
+      unlink (tmp);
+      return 1;
     }
-  close (fd);
   return 0;
-
-err:
-  unlink (tmp);
-  close (fd);
-  return 1;
 }
 
-/* Maps the binary view of MNT/value (which must be an f64) into *num. */
+/* Maps the binary view of MNT/value (which must be an f64) into *map; with
+ * create, creates MNT/value first if it is absent. */
 static int
-map_value (const char *mnt, double **num)
+map_value (const char *mnt, bool create, ShmfsMap **map)
 {
-  char path[4096], type[64];
-  struct stat st;
-  ssize_t len;
-  void *p;
-  int fd;
+  char path[4096];
+  int err;
 
   snprintf (path, sizeof path, "%s/value", mnt);
-  len = getxattr (path, TYPE_XATTR, type, sizeof type - 1);
-  if (len < 0 && errno == ENODATA)
+  err = shmfs_map (path, 0, map);
+  if (err == -ENOENT && create)
     {
-      fprintf (stderr, "%s: %s has no type yet\n", prog, path);
+      err = shmfs_create (path, "f64", 0600);
+      if (err == 0 || err == -EEXIST)   /* or another process did meanwhile */
+        err = shmfs_map (path, 0, map);
+    }
+  if (err < 0)
+    return fail_shmfs (mnt, path, err);
+  if (shmfs_map_elem (*map) != SHMFS_ELEM_F64 || shmfs_map_ndim (*map) != 0)
+    {
+      fprintf (stderr, "%s: %s has type %s, not f64\n", prog, path, shmfs_map_type (*map));
+      shmfs_unmap (*map);
       return 1;
     }
-  if (len < 0)
-    return fail (path);
-  type[len] = '\0';
-  if (strcmp (type, "f64") != 0)
-    {
-      fprintf (stderr, "%s: %s has type %s, not f64\n", prog, path, type);
-      return 1;
-    }
-
-  snprintf (path, sizeof path, "%s/.raw/value", mnt);
-  fd = open (path, O_RDWR);
-  if (fd < 0)
-    return fail (path);
-  if (fstat (fd, &st) < 0)
-    {
-      close (fd);
-      return fail (path);
-    }
-  if (st.st_size != sizeof (double))
-    {
-      fprintf (stderr, "%s: %s is %lld bytes, not %zu\n",
-               prog, path, (long long) st.st_size, sizeof (double));
-      close (fd);
-      return 1;
-    }
-  p = mmap (NULL, sizeof (double), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close (fd);  /* the mapping keeps the object */
-  if (p == MAP_FAILED)
-    return fail (path);
-  *num = p;
   return 0;
 }
 
@@ -196,31 +172,21 @@ read_text (const char *mnt, char *buf, size_t size)
 
 /* What the child (or "value set") does: its own mapping, one store. */
 static int
-store_pi (const char *mnt)
+store_pi (const char *mnt, bool create)
 {
-  double *num;
+  ShmfsMap *map;
 
-  if (map_value (mnt, &num) != 0)
+  if (map_value (mnt, create, &map) != 0)
     return 1;
-  *num = PI_ISH;
-  munmap (num, sizeof *num);
+  *(double *) shmfs_map_data (map) = PI_ISH;
+  shmfs_unmap (map);
   return 0;
 }
 
 static int
 run_set (const char *mnt)
 {
-  char path[4096];
-
-  snprintf (path, sizeof path, "%s/value", mnt);
-  if (access (path, F_OK) < 0)
-    {
-      if (errno != ENOENT)
-        return fail (path);
-      if (create_value (mnt) != 0)
-        return 1;
-    }
-  if (store_pi (mnt) != 0)
+  if (store_pi (mnt, true) != 0)
     return 1;
   printf ("pid %d stored 3.1415926 into its own mapping of %s/.raw/value\n",
           (int) getpid (), mnt);
@@ -230,13 +196,13 @@ run_set (const char *mnt)
 static int
 run_get (const char *mnt)
 {
+  ShmfsMap *map;
   char buf[64];
-  double *num;
 
-  if (map_value (mnt, &num) != 0)
+  if (map_value (mnt, false, &map) != 0)
     return 1;
-  printf ("%s\n", shortest (*num, buf, sizeof buf));
-  munmap (num, sizeof *num);
+  printf ("%s\n", shortest (*(const double *) shmfs_map_data (map), buf, sizeof buf));
+  shmfs_unmap (map);
   return 0;
 }
 
@@ -244,12 +210,14 @@ static int
 run_fork (const char *mnt)
 {
   char buf[64], text[64];
+  ShmfsMap *map;
   double *num;
   pid_t pid;
   int status;
 
-  if (create_value (mnt) != 0 || map_value (mnt, &num) != 0)
+  if (create_value (mnt) != 0 || map_value (mnt, false, &map) != 0)
     return 1;
+  num = shmfs_map_data (map);
   printf ("parent created %s/value (f64), its mapping reads %s\n",
           mnt, shortest (*num, buf, sizeof buf));
   fflush (stdout);
@@ -260,8 +228,8 @@ run_fork (const char *mnt)
   if (pid == 0)
     {
       /* Like a fresh process: drop the inherited mapping, make our own. */
-      munmap (num, sizeof *num);
-      if (store_pi (mnt) != 0)
+      shmfs_unmap (map);
+      if (store_pi (mnt, false) != 0)
         _exit (1);
       printf ("child %d stored 3.1415926 into its own mapping of %s/.raw/value\n",
               (int) getpid (), mnt);
@@ -288,7 +256,7 @@ run_fork (const char *mnt)
       return 1;
     }
   printf ("%s\n", shortest (*num, buf, sizeof buf));  /* print(num.value) */
-  munmap (num, sizeof *num);
+  shmfs_unmap (map);
   return 0;
 }
 
@@ -309,8 +277,6 @@ main (int argc, char **argv)
   if (mnt == NULL || mnt[0] == '\0')
     mnt = "/tmp/shm";
 
-  if (check_mount (mnt) != 0)
-    return 1;
   if (mode == NULL)
     return run_fork (mnt);
   if (strcmp (mode, "set") == 0)
