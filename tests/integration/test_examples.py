@@ -78,3 +78,18 @@ def test_examples_refuse_a_missing_mount(tmp_path):
                               timeout=60, text=True)
         assert proc.returncode == 1
         assert 'not a shmfs mount' in proc.stderr
+
+
+@util.both_modes
+def test_shell_counter(shmfs):
+    """shmfs new, watch, add and flock from a shell: an exact total."""
+    env = dict(os.environ, SHMFS=util.SHMFS_BIN)
+    proc = subprocess.run(['bash', os.path.join(EXAMPLES, 'shell', 'counter.sh'),
+                           shmfs.path, '20'], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == '4 workers x 20 increments: counter = 80'
+    # The watcher's last line is the final value.
+    assert lines[-2] == '80'
+    assert os.listdir(shmfs.path) == []
