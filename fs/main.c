@@ -329,6 +329,8 @@ main (int argc, char *argv[])
 
   g_mutex_init (&fs.tree_lock);
   g_mutex_init (&fs.poll_lock);
+  g_cond_init (&fs.released);
+  fs.handles = g_hash_table_new (NULL, NULL);
   fs.timeout = 86400.0;
   fs.verbose = opts.foreground;
   fs.coherence = shmfs_coherence_new ();
@@ -400,10 +402,15 @@ out_fs:
   shmfs_lifetimes_free (fs.lifetimes);
   fuse_loop_cfg_destroy (loop_config);
   shmfs_coherence_free (fs.coherence);
+  if (fs.handles != NULL)
+    shmfs_free_handles (&fs);
   shm_tree_free (fs.tree);
   shm_store_free (fs.store);
   g_mutex_clear (&fs.tree_lock);
   g_mutex_clear (&fs.poll_lock);
+  g_cond_clear (&fs.released);
+  if (fs.handles != NULL)
+    g_hash_table_unref (fs.handles);
   g_free (fs.bdi);
 out_args:
   free (opts.mountpoint);

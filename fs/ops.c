@@ -145,13 +145,46 @@ kernel_holds_locked (ShmNode *node, gboolean raw)
 }
 
 /* Frees the bytes of a node that is unlinked and closed: the kernel's
- * lookup references alone cannot reach them.  tree_lock held. */
+ * lookup references alone cannot reach them.  An unlinked node still open
+ * is counted until its last release, which may come a little after the
+ * close(2) that caused it.  tree_lock held. */
 static void
 release_if_unreachable_locked (Shmfs *fs, ShmNode *node)
 {
-  if (shm_node_get_parent (node) == NULL && shm_node_get_id (node) != SHM_TREE_ROOT_ID &&
-      shmfs_node_state (node)->handles == 0)
-    shm_tree_release_bytes (fs->tree, node);
+  ShmfsNode *state = shmfs_node_state (node);
+
+  if (shm_node_get_parent (node) != NULL || shm_node_get_id (node) == SHM_TREE_ROOT_ID)
+    return;
+  if (state->handles > 0)
+    {
+      if (!state->release_pending)
+        fs->releases_pending++;
+      state->release_pending = TRUE;
+      return;
+    }
+  shm_tree_release_bytes (fs->tree, node);
+  if (state->release_pending)
+    {
+      state->release_pending = FALSE;
+      fs->releases_pending--;
+      g_cond_broadcast (&fs->released);
+    }
+}
+
+int
+shmfs_set_type_locked (Shmfs *fs, ShmNode *node, const ShmType *type)
+{
+  gint64 deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
+  int err;
+
+  /* Past the capacity while unlinked objects still await their release
+   * (the kernel sends it after close returns): wait for them, briefly, as
+   * tmpfs would have freed them at the close. */
+  while ((err = shm_tree_set_type (fs->tree, node, type)) == -ENOSPC &&
+         fs->releases_pending > 0 &&
+         g_cond_wait_until (&fs->released, &fs->tree_lock, deadline))
+    ;
+  return err;
 }
 
 static void
@@ -864,10 +897,11 @@ shmfs_statfs (fuse_req_t req, fuse_ino_t ino)
 /* ---- files ------------------------------------------------------------- */
 
 static ShmfsHandle *
-handle_new_locked (ShmNode *node, gboolean raw, int flags)
+handle_new_locked (Shmfs *fs, ShmNode *node, gboolean raw, int flags)
 {
   ShmfsHandle *h = g_new0 (ShmfsHandle, 1);
 
+  g_hash_table_add (fs->handles, h);
   shmfs_node_state (node)->handles++;
 
   h->node = shm_node_ref (node);
@@ -875,6 +909,17 @@ handle_new_locked (ShmNode *node, gboolean raw, int flags)
   h->writer = (flags & O_ACCMODE) != O_RDONLY;
   g_mutex_init (&h->lock);
   return h;
+}
+
+static void
+handle_destroy (ShmfsHandle *h)
+{
+  if (h->snapshot)
+    g_string_free (h->snapshot, TRUE);
+  if (h->pending)
+    g_string_free (h->pending, TRUE);
+  g_mutex_clear (&h->lock);
+  g_free (h);
 }
 
 static void
@@ -887,16 +932,28 @@ handle_free (Shmfs *fs, fuse_req_t req, ShmfsHandle *h)
   else if (h->counted_writer)
     shmfs_sync_writer_close (sync);
   g_mutex_lock (&fs->tree_lock);
+  g_hash_table_remove (fs->handles, h);
   shmfs_node_state (h->node)->handles--;
   release_if_unreachable_locked (fs, h->node);
   shm_node_unref (h->node);
   g_mutex_unlock (&fs->tree_lock);
-  if (h->snapshot)
-    g_string_free (h->snapshot, TRUE);
-  if (h->pending)
-    g_string_free (h->pending, TRUE);
-  g_mutex_clear (&h->lock);
-  g_free (h);
+  handle_destroy (h);
+}
+
+void
+shmfs_free_handles (Shmfs *fs)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  g_mutex_lock (&fs->tree_lock);
+  g_hash_table_iter_init (&iter, fs->handles);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      g_hash_table_iter_remove (&iter);
+      handle_destroy (key);   /* its node reference goes with the tree */
+    }
+  g_mutex_unlock (&fs->tree_lock);
 }
 
 /* Sets up how the kernel serves an open; returns 0 or -errno. */
@@ -955,7 +1012,7 @@ shmfs_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
       g_mutex_unlock (&fs->tree_lock);
       return (void) fuse_reply_err (req, node == NULL ? ESTALE : EISDIR);
     }
-  h = handle_new_locked (node, raw, fi->flags);
+  h = handle_new_locked (fs, node, raw, fi->flags);
   g_mutex_unlock (&fs->tree_lock);
   if ((err = set_open_flags (fs, req, h, fi)) < 0)
     {
@@ -980,7 +1037,7 @@ shmfs_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     return (void) fuse_reply_err (req, -err);
   g_mutex_lock (&fs->tree_lock);
   fill_entry_locked (fs, node, FALSE, 0, FALSE, &e);
-  h = handle_new_locked (node, FALSE, fi->flags);
+  h = handle_new_locked (fs, node, FALSE, fi->flags);
   shm_node_unref (node);
   g_mutex_unlock (&fs->tree_lock);
   set_open_flags (fs, req, h, fi);   /* a text view: cannot fail */
@@ -1496,7 +1553,7 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
   else if (flags & XATTR_REPLACE)
     err = -ENODATA;
   else if ((err = shm_type_parse (value, size, &type)) == 0)
-    err = shm_tree_set_type (fs->tree, node, &type);
+    err = shmfs_set_type_locked (fs, node, &type);
   if (node != NULL)
     shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);

@@ -32,6 +32,9 @@ typedef struct {
   ShmfsCoherence *coherence;
   ShmfsLifetimes *lifetimes;
   GMutex         poll_lock;       /* the pollers of every node */
+  GCond          released;        /* an unlinked object's bytes were freed */
+  guint          releases_pending;/* unlinked objects still open; tree_lock */
+  GHashTable    *handles;         /* every open ShmfsHandle; tree_lock */
   ShmfsMode      mode;            /* wanted before init, in force after */
   gboolean       init_failed;     /* the kernel refused the mode asked for */
   double         timeout;         /* entry/attr cache time of stable things */
@@ -44,6 +47,7 @@ typedef struct {
   guint64    nlookup[2];          /* kernel references, main and raw; tree_lock */
   ShmfsSync *sync;                /* objects only: coherence of the bytes */
   guint      handles;             /* open files of either view; tree_lock */
+  gboolean   release_pending;     /* unlinked, bytes freed at last release */
   pid_t      bound_pid;           /* removed when it exits; 0: not bound */
   ShmfsLocks *locks;              /* flock and fcntl locks of both views */
   GPtrArray  *pollers;            /* fuse_pollhandle*; Shmfs.poll_lock */
@@ -88,6 +92,12 @@ extern const struct fuse_lowlevel_ops shmfs_ops;
 void shmfs_attach_states (Shmfs *fs);
 /* Removes an object whose process exited (a ShmfsExpire). */
 void shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid);
+/* Types node, waiting a moment for pending releases when past the
+ * capacity; tree_lock held.  0 or -errno. */
+int shmfs_set_type_locked (Shmfs *fs, ShmNode *node, const ShmType *type);
+/* Frees the open files the kernel never released (at exit). */
+void shmfs_free_handles (Shmfs *fs);
+
 /* Writes a setting of the backing device dev in /sys/class/bdi. */
 void shmfs_set_bdi (const char *dev, const char *name, const char *value);
 /* "cached" or "passthrough", the mode in force. */

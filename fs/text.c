@@ -131,7 +131,7 @@ infer_type (Shmfs *fs, ShmNode *node, const char *text, size_t len, const ShmTyp
     }
   g_mutex_lock (&fs->tree_lock);
   if (!shm_object_is_typed (shm_node_get_object (node)))
-    err = shm_tree_set_type (fs->tree, node, &inferred);
+    err = shmfs_set_type_locked (fs, node, &inferred);
   *type = shm_object_get_type (shm_node_get_object (node));
   g_mutex_unlock (&fs->tree_lock);
   if (err < 0)
