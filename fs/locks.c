@@ -139,17 +139,22 @@ reply_granted (GSList *granted)
 static void
 interrupted (fuse_req_t req, void *data)
 {
-  Waiter *w = data;
-  ShmfsLocks *locks = w->locks;
-  gboolean queued;
+  ShmfsLocks *locks = data;
+  Waiter *found = NULL;
 
   g_mutex_lock (&locks->lock);
-  queued = g_queue_remove (&locks->waiters, w);
+  for (GList *l = locks->waiters.head; l != NULL; l = l->next)
+    if (((Waiter *) l->data)->req == req)
+      {
+        found = l->data;
+        g_queue_delete_link (&locks->waiters, l);
+        break;
+      }
   g_mutex_unlock (&locks->lock);
-  if (queued)
+  if (found)
     {
       fuse_reply_err (req, EINTR);
-      g_free (w);
+      g_free (found);
     }
 }
 
@@ -184,14 +189,28 @@ shmfs_locks_set (ShmfsLocks *locks, fuse_req_t req, guint64 owner, pid_t pid,
       g_mutex_unlock (&locks->lock);
       return (void) fuse_reply_err (req, EAGAIN);
     }
+  g_mutex_unlock (&locks->lock);
+  fuse_req_interrupt_func (req, interrupted, locks);
+  g_mutex_lock (&locks->lock);
+  if (fuse_req_interrupted (req))
+    {
+      g_mutex_unlock (&locks->lock);
+      return (void) fuse_reply_err (req, EINTR);
+    }
+  if (conflict_locked (locks, owner, type) == NULL)
+    {
+      grant_locked (locks, &want);
+      granted = wake_waiters_locked (locks);
+      g_mutex_unlock (&locks->lock);
+      fuse_reply_err (req, 0);
+      return reply_granted (granted);
+    }
   w = g_new0 (Waiter, 1);
   w->locks = locks;
   w->req = req;
   w->want = want;
   g_queue_push_tail (&locks->waiters, w);
   g_mutex_unlock (&locks->lock);
-  /* Called at once if the request was interrupted already. */
-  fuse_req_interrupt_func (req, interrupted, w);
 }
 
 void
@@ -236,14 +255,24 @@ held_by_other_locked (ShmfsLocks *locks, pid_t pid)
 }
 
 guint64
-shmfs_locks_hold (ShmfsLocks *locks, pid_t pid)
+shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req, struct fuse_session *se)
 {
   static guint64 next_token = 0;
   Holder me = { 0, shmfs_thread_group_of (pid), F_WRLCK };
 
   g_mutex_lock (&locks->lock);
   while (held_by_other_locked (locks, me.pid))
-    g_cond_wait (&locks->changed, &locks->lock);
+    {
+      /* A holder may never let go before unmount or a signal: look again
+       * now and then, so neither waits on this worker forever. */
+      g_cond_wait_until (&locks->changed, &locks->lock,
+                         g_get_monotonic_time () + G_USEC_PER_SEC / 10);
+      if (fuse_req_interrupted (req) || fuse_session_exited (se))
+        {
+          g_mutex_unlock (&locks->lock);
+          return 0;
+        }
+    }
   /* Tokens count down from the top: no kernel lock owner is that large. */
   me.owner = G_MAXUINT64 - __atomic_fetch_add (&next_token, 1, __ATOMIC_RELAXED);
   g_array_append_val (locks->held, me);

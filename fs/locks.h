@@ -36,8 +36,10 @@ void shmfs_locks_release (ShmfsLocks *locks, guint64 owner);
 /* Takes the object's lock exclusively for process pid, waiting until no
  * other process holds it (in any mode), so that an atomic operation runs
  * inside the lock like any lock-based read-modify-write.  The caller's own
- * locks do not count.  Returns the owner to pass to shmfs_locks_release(). */
-guint64 shmfs_locks_hold (ShmfsLocks *locks, pid_t pid);
+ * locks do not count.  Returns the owner to pass to shmfs_locks_release(),
+ * or 0 when req was interrupted or the session ended while waiting. */
+guint64 shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req,
+                          struct fuse_session *se);
 
 /* The process a thread id belongs to. */
 pid_t shmfs_thread_group_of (pid_t tid);

@@ -52,7 +52,11 @@ node_state_free (gpointer data)
   ShmfsNode *state = data;
 
   if (state->pollers != NULL)
-    g_ptr_array_free (state->pollers, TRUE);
+    {
+      for (guint i = 0; i < state->pollers->len; i++)
+        fuse_pollhandle_destroy (state->pollers->pdata[i]);
+      g_ptr_array_free (state->pollers, TRUE);
+    }
 
   shmfs_sync_unref (state->sync);
   shmfs_locks_free (state->locks);
@@ -1248,7 +1252,9 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct shmfs_atomic *io)
     }
 
   /* Inside the object's lock, as a lock-based read-modify-write would be. */
-  owner = shmfs_locks_hold (state->locks, fuse_req_ctx (req)->pid);
+  owner = shmfs_locks_hold (state->locks, fuse_req_ctx (req)->pid, req, fs->se);
+  if (owner == 0)
+    return -EINTR;
   args[0] = (gpointer) type;
   args[1] = &a;
   changed = shmfs_coherence_modify (fs->coherence, state->sync, shm_atomic_offset (type, a.index),

@@ -35,7 +35,7 @@
  *   pid 7812 stored 3.1415926 into its own mapping of /tmp/exmnt/.raw/value
  *   $ ./value get /tmp/exmnt
  *   3.1415926
- *   $ python3 examples/python/value.py get /tmp/exmnt
+ *   $ python3 examples/python/value_mmap.py get /tmp/exmnt
  *   3.1415926
  *   $ cat /tmp/exmnt/value
  *   3.1415926

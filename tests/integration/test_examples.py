@@ -36,8 +36,8 @@ def test_c_seed(shmfs, program, last_line):
 
 @util.both_modes
 @pytest.mark.parametrize('script, last_line', [
-    ('value.py', '3.1415926'),
-    ('array.py', '[0, 1, 2, 3, 4]'),
+    ('value_mmap.py', '3.1415926'),
+    ('array_mmap.py', '[0, 1, 2, 3, 4]'),
 ])
 def test_python_seed(shmfs, script, last_line):
     lines = run('/usr/bin/python3', os.path.join(EXAMPLES, 'python', script), shmfs.path)
@@ -49,7 +49,7 @@ def test_value_set_and_get_across_languages(shmfs):
     """One process stores through its mapping and exits; a separately
     started process in the other language reads it."""
     c_value = os.path.join(BUILD_EXAMPLES, 'value')
-    py_value = os.path.join(EXAMPLES, 'python', 'value.py')
+    py_value = os.path.join(EXAMPLES, 'python', 'value_mmap.py')
     run(c_value, 'set', shmfs.path)
     assert run('/usr/bin/python3', py_value, 'get', shmfs.path)[-1] == '3.1415926'
     os.unlink(shmfs.p('value'))
@@ -72,7 +72,7 @@ def test_shell_session(shmfs):
 
 def test_examples_refuse_a_missing_mount(tmp_path):
     for cmd in ([os.path.join(BUILD_EXAMPLES, 'value'), str(tmp_path)],
-                ['/usr/bin/python3', os.path.join(EXAMPLES, 'python', 'array.py'),
+                ['/usr/bin/python3', os.path.join(EXAMPLES, 'python', 'array_mmap.py'),
                  str(tmp_path)]):
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=60, text=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""array.py — the seed's multiprocessing.Array example, on shmfs, stdlib only.
+"""array_mmap.py — the seed's multiprocessing.Array example, on shmfs, stdlib only.
 
 Python's
 
@@ -15,11 +15,11 @@ with the seed's very statement arr[i] = i.  The parent then reads the ints
 from its own mapping (no msync, no pipe), and the text view MNT/array shows
 them to cat.
 
-Usage: array.py [MNT]     MNT: argument, else $SHMFS_MNT, else /tmp/shm
+Usage: array_mmap.py [MNT]     MNT: argument, else $SHMFS_MNT, else /tmp/shm
 
 Against a mount at /tmp/exmnt (started with: build/fs/shmfs /tmp/exmnt):
 
-    $ python3 examples/python/array.py /tmp/exmnt
+    $ python3 examples/python/array_mmap.py /tmp/exmnt
     parent created /tmp/exmnt/array (i32[5]), its mapping reads [0, 0, 0, 0, 0]
     child 7829 stored 0..4 into its own mapping of /tmp/exmnt/.raw/array
     cat /tmp/exmnt/array: 0 1 2 3 4
@@ -28,14 +28,9 @@ Against a mount at /tmp/exmnt (started with: build/fs/shmfs /tmp/exmnt):
 import os
 import sys
 
-# This file is named array.py and its directory heads sys.path: take it off,
-# so that multiprocessing imports the stdlib's array module, not this file.
-if os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
-    del sys.path[0]
-
-import mmap  # noqa: E402
-import multiprocessing  # noqa: E402
-import struct  # noqa: E402
+import mmap
+import multiprocessing
+import struct
 
 TYPE_XATTR = 'user.shmfs.type'
 LEN = 5
@@ -46,7 +41,7 @@ NBYTES = LEN * struct.calcsize('i')
 def check_mount(mnt):
     """Exits unless mnt is a shmfs mount: only shmfs has MNT/.raw."""
     if not os.path.isdir(os.path.join(mnt, '.raw')):
-        sys.exit(f'array.py: {mnt} is not a shmfs mount (no {mnt}/.raw)')
+        sys.exit(f'array_mmap.py: {mnt} is not a shmfs mount (no {mnt}/.raw)')
 
 
 def create_array(mnt):
@@ -84,7 +79,7 @@ def child(mnt):
             for i in range(LEN):
                 arr[i] = i
     except OSError as e:
-        sys.exit(f'array.py: child: {e}')
+        sys.exit(f'array_mmap.py: child: {e}')
     print(f'child {os.getpid()} stored 0..4 into its own mapping'
           f' of {mnt}/.raw/array', flush=True)
 
@@ -92,7 +87,7 @@ def child(mnt):
 def main():
     args = sys.argv[1:]
     if len(args) > 1 or (args and args[0].startswith('-')):
-        print('usage: array.py [MNT]', file=sys.stderr)
+        print('usage: array_mmap.py [MNT]', file=sys.stderr)
         sys.exit(2)
     mnt = (args[0] if args else None) or os.environ.get('SHMFS_MNT') or '/tmp/shm'
 
@@ -107,16 +102,16 @@ def main():
             p.start()
             p.join()
             if p.exitcode != 0:
-                sys.exit('array.py: the child failed')
+                sys.exit('array_mmap.py: the child failed')
 
             with open(os.path.join(mnt, 'array')) as f:
                 print(f'cat {mnt}/array: {f.read().rstrip()}')
             values = arr.tolist()
             if values != list(range(LEN)):
-                sys.exit(f"array.py: the parent's mapping reads {values}")
+                sys.exit(f"array_mmap.py: the parent's mapping reads {values}")
             print(values)  # print(arr[:])
     except OSError as e:
-        sys.exit(f'array.py: {e}')
+        sys.exit(f'array_mmap.py: {e}')
 
 
 if __name__ == '__main__':

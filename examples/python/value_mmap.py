@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""value.py — the seed's multiprocessing.Value example, on shmfs, stdlib only.
+"""value_mmap.py — the seed's multiprocessing.Value example, on shmfs, stdlib only.
 
 Python's
 
@@ -16,20 +16,20 @@ shows the same bytes to cat.  "set" and "get" split the two sides into
 separately started processes, in any language: C's examples/c/value.c
 speaks the same file.
 
-Usage: value.py [set|get] [MNT]     MNT: argument, else $SHMFS_MNT, else /tmp/shm
-  value.py MNT        create MNT/value = 0, start the storing child, print the result
-  value.py set MNT    store 3.1415926 from this process (creating MNT/value if absent)
-  value.py get MNT    print MNT/value as read through this process's own mapping
+Usage: value_mmap.py [set|get] [MNT]     MNT: argument, else $SHMFS_MNT, else /tmp/shm
+  value_mmap.py MNT        create MNT/value = 0, start the storing child, print the result
+  value_mmap.py set MNT    store 3.1415926 from this process (creating MNT/value if absent)
+  value_mmap.py get MNT    print MNT/value as read through this process's own mapping
 
 Against a mount at /tmp/exmnt (started with: build/fs/shmfs /tmp/exmnt):
 
-    $ python3 examples/python/value.py /tmp/exmnt
+    $ python3 examples/python/value_mmap.py /tmp/exmnt
     parent created /tmp/exmnt/value (f64), its mapping reads 0.0
     child 7827 stored 3.1415926 into its own mapping of /tmp/exmnt/.raw/value
     cat /tmp/exmnt/value: 3.1415926
     3.1415926
     $ rm /tmp/exmnt/value
-    $ python3 examples/python/value.py set /tmp/exmnt
+    $ python3 examples/python/value_mmap.py set /tmp/exmnt
     pid 7831 stored 3.1415926 into its own mapping of /tmp/exmnt/.raw/value
     $ build/examples/value get /tmp/exmnt
     3.1415926
@@ -49,7 +49,7 @@ F64 = struct.Struct('d')  # native byte order, like the binary view
 def check_mount(mnt):
     """Exits unless mnt is a shmfs mount: only shmfs has MNT/.raw."""
     if not os.path.isdir(os.path.join(mnt, '.raw')):
-        sys.exit(f'value.py: {mnt} is not a shmfs mount (no {mnt}/.raw)')
+        sys.exit(f'value_mmap.py: {mnt} is not a shmfs mount (no {mnt}/.raw)')
 
 
 def create_value(mnt):
@@ -90,7 +90,7 @@ def map_value(mnt):
 
 
 def store_pi(mnt):
-    """What the child (or "value.py set") does: its own mapping, one store."""
+    """What the child (or "value_mmap.py set") does: its own mapping, one store."""
     with map_value(mnt) as num:
         F64.pack_into(num, 0, PI_ISH)
 
@@ -99,7 +99,7 @@ def child(mnt):
     try:
         store_pi(mnt)
     except OSError as e:
-        sys.exit(f'value.py: child: {e}')
+        sys.exit(f'value_mmap.py: child: {e}')
     print(f'child {os.getpid()} stored {PI_ISH} into its own mapping'
           f' of {mnt}/.raw/value', flush=True)
 
@@ -114,13 +114,13 @@ def run_fork(mnt):
         p.start()
         p.join()
         if p.exitcode != 0:
-            sys.exit('value.py: the child failed')
+            sys.exit('value_mmap.py: the child failed')
 
         with open(os.path.join(mnt, 'value')) as f:
             print(f'cat {mnt}/value: {f.read().rstrip()}')
         value = F64.unpack_from(num)[0]
         if value != PI_ISH:
-            sys.exit(f"value.py: the parent's mapping reads {value}, not {PI_ISH}")
+            sys.exit(f"value_mmap.py: the parent's mapping reads {value}, not {PI_ISH}")
         print(value)  # print(num.value)
 
 
@@ -141,7 +141,7 @@ def main():
     args = sys.argv[1:]
     mode = args.pop(0) if args and args[0] in ('set', 'get') else None
     if len(args) > 1 or (args and args[0].startswith('-')):
-        print('usage: value.py [set|get] [MNT]', file=sys.stderr)
+        print('usage: value_mmap.py [set|get] [MNT]', file=sys.stderr)
         sys.exit(2)
     mnt = (args[0] if args else None) or os.environ.get('SHMFS_MNT') or '/tmp/shm'
 
@@ -149,7 +149,7 @@ def main():
     try:
         {None: run_fork, 'set': run_set, 'get': run_get}[mode](mnt)
     except OSError as e:
-        sys.exit(f'value.py: {e}')
+        sys.exit(f'value_mmap.py: {e}')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,644 @@
+"""The Python client examples/python/shmfs.py, a multiprocessing-style
+Value/Array over MAP_SHARED mappings of MNT/.raw/PATH: the seed's programs
+ported with two changed lines, attaching from unrelated processes, slicing
+side by side with multiprocessing.Array, the zero-copy numpy view, the
+daemon's lock against a shell's flock, the atomic operations, bad input, and
+locked read-modify-writes racing atomic adds to an exact count."""
+
+import ast
+import errno
+import multiprocessing
+import os
+import select
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import util
+
+EXAMPLES = os.path.realpath(os.path.join(util.HERE, '..', '..', 'examples', 'python'))
+sys.path.insert(0, EXAMPLES)
+import shmfs as pyshm  # noqa: E402  (the fixture is named shmfs)
+
+try:
+    import numpy
+except ImportError:
+    numpy = None
+
+PYTHON = '/usr/bin/python3'
+PRELUDE = f'import sys; sys.path.insert(0, {EXAMPLES!r}); import shmfs\n'
+
+
+def client(code, *args):
+    """Runs code in an unrelated Python process that imports shmfs."""
+    return util.child(PRELUDE + textwrap.dedent(code), *args)
+
+
+def no_leftovers(directory):
+    """No temporary name of an interrupted or refused creation remains."""
+    return [n for n in os.listdir(directory) if '.shmfs-tmp.' in n]
+
+
+def outcome(fn):
+    """('ok', result) or ('raises', exception type) of fn()."""
+    try:
+        return ('ok', fn())
+    except Exception as e:          # noqa: BLE001 -- the type is the answer
+        return ('raises', type(e))
+
+
+# ---- the seed's programs ---------------------------------------------------------
+
+SEED_VALUE = '''\
+from multiprocessing import Process
+from multiprocessing import Value
+
+
+def f(n):
+    n.value = 3.1415926
+
+
+if __name__ == '__main__':
+    num = Value('d', 0.0)
+    p = Process(target=f, args=(num,))
+    p.start()
+    p.join()
+    print(num.value)
+'''
+
+SEED_ARRAY = '''\
+from multiprocessing import Process
+from multiprocessing import Array
+
+
+def f(a):
+    for i in range(len(a)):
+        a[i] = i
+
+
+if __name__ == '__main__':
+    arr = Array('i', 5)
+    p = Process(target=f, args=(arr,))
+    p.start()
+    p.join()
+    print(arr[:])
+'''
+
+
+def code_lines(source):
+    """The lines of a module after its docstring and shebang."""
+    body = ast.parse(source).body
+    start = body[1].lineno if isinstance(body[0], ast.Expr) else body[0].lineno
+    return source.splitlines()[start - 1:]
+
+
+
+# Mapped stores under the lock racing the daemon's atomic adds: exact in
+# passthrough mode; in cached mode an increment is occasionally lost (a
+# known, open bug, see the README's "Known problems"), so that run is an
+# expected failure that is still run and reported.
+mixed_modes = pytest.mark.parametrize('shmfs', [
+    ('-o', 'mode=passthrough'),
+    pytest.param(('-o', 'mode=cached'), marks=pytest.mark.xfail(
+        strict=False, reason='cached mode: mapped stores under flock racing '
+        'atomic adds can lose an increment (open bug)')),
+], ids=['passthrough', 'cached'], indirect=True)
+
+@pytest.mark.parametrize('script, seed, changed', [
+    ('value_client.py', SEED_VALUE,
+     {'from shmfs import Value', "    num = Value('d', 0.0, path='num')"}),
+    ('array_client.py', SEED_ARRAY,
+     {'from shmfs import Array', "    arr = Array('i', 5, path='arr')"}),
+])
+def test_ports_change_two_lines_of_the_seed(script, seed, changed):
+    with open(os.path.join(EXAMPLES, script)) as f:
+        port = code_lines(f.read())
+    seed = seed.splitlines()
+    assert len(port) == len(seed)
+    assert {p for p, s in zip(port, seed) if p != s} == changed
+    # The seed itself runs under multiprocessing, as the port does on shmfs.
+    r = subprocess.run([PYTHON, '-c', '\n'.join(seed)], stdout=subprocess.PIPE,
+                       text=True, timeout=60)
+    assert r.stdout == {'value_client.py': '3.1415926\n',
+                        'array_client.py': '[0, 1, 2, 3, 4]\n'}[script]
+
+
+@util.both_modes
+@pytest.mark.parametrize('script, name, line, text, spec', [
+    ('value_client.py', 'num', '3.1415926', '3.1415926', 'f64'),
+    ('array_client.py', 'arr', '[0, 1, 2, 3, 4]', '0 1 2 3 4', 'i32[5]'),
+])
+def test_seed_ports(shmfs, script, name, line, text, spec):
+    for _ in range(2):              # the second run attaches to the first's object
+        r = subprocess.run([PYTHON, os.path.join(EXAMPLES, script)], cwd=shmfs.path,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+        assert (r.returncode, r.stdout, r.stderr) == (0, line + '\n', '')
+        assert util.cat(shmfs.p(name)) == text + '\n'
+        assert util.xattr(shmfs.p(name), util.TYPE) == spec
+    assert sorted(os.listdir(shmfs.path)) == [name]
+
+
+SPAWNED = '''
+import multiprocessing, sys
+sys.path.insert(0, {examples!r})
+from shmfs import Value, Array
+
+
+def f(n, a):
+    n.value = 2.5
+    for i in range(len(a)):
+        a[i] = 10 * i
+
+
+if __name__ == '__main__':
+    ctx = multiprocessing.get_context(sys.argv[1])
+    num = Value('d', 0.0, path=sys.argv[2] + '/num')
+    arr = Array('i', 3, path=sys.argv[2] + '/arr')
+    p = ctx.Process(target=f, args=(num, arr))
+    p.start()
+    p.join()
+    print(num.value, arr[:])
+'''
+
+
+@pytest.mark.parametrize('method', ['spawn', 'forkserver'])
+def test_objects_travel_to_spawned_children_by_path(shmfs, tmp_path, method):
+    script = tmp_path / 'spawned.py'
+    script.write_text(SPAWNED.format(examples=EXAMPLES))
+    r = subprocess.run([PYTHON, str(script), method, shmfs.path], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, '2.5 [0, 10, 20]\n'), r.stderr
+
+
+# ---- attaching -------------------------------------------------------------------
+
+@util.both_modes
+def test_attach_from_an_unrelated_process(shmfs):
+    path, vpath = shmfs.p('a'), shmfs.p('pi')
+    util.echo(vpath, '3.1415926')       # typed by the shell: f64
+    with pyshm.Array('i', range(5), path=path) as a:
+        out = client('''
+            a = shmfs.attach(sys.argv[1])
+            v = shmfs.attach(sys.argv[2])
+            print(type(a).__name__, a.typecode, a.shape, len(a), a[:])
+            print(type(v).__name__, v.typecode, v.value)
+            a[0] = 100
+            a.add(5, index=4)
+            v.value = 2.5
+            ''', path, vpath)
+        assert out.splitlines() == ['SharedArray i32[5] (5,) 5 [0, 1, 2, 3, 4]',
+                                    'SharedValue f64 3.1415926']
+        # The same bytes: this process's mapping, cat, and a third process.
+        assert a[:] == [100, 1, 2, 3, 9]
+        assert util.cat(path) == '100 1 2 3 9\n'
+        assert util.cat(vpath) == '2.5\n'
+        assert client('print(shmfs.attach(sys.argv[1], "i")[:])', path) == \
+            '[100, 1, 2, 3, 9]\n'
+        # Creating with the same type attaches: the initializer is not applied.
+        out = client('''
+            a = shmfs.Array('i', [7] * 5, path=sys.argv[1])
+            print(a[:])
+            ''', path)
+        assert out == '[100, 1, 2, 3, 9]\n'
+        assert a[:] == [100, 1, 2, 3, 9]
+    # Either view's path names the object.
+    with pyshm.attach(shmfs.r('pi')) as v:
+        assert (v.path, v.raw_path, v.value) == (vpath, shmfs.r('pi'), 2.5)
+
+
+def test_objects_in_subdirectories(shmfs):
+    os.makedirs(shmfs.p('d/e'))
+    with pyshm.Value('q', 42, path=shmfs.p('d/e/v')) as v:
+        assert v.raw_path == shmfs.r('d/e/v')
+        assert util.cat(shmfs.p('d/e/v')) == '42\n'
+        assert pyshm.mount_root(v.path) == shmfs.path
+    assert os.listdir(shmfs.p('d/e')) == ['v']
+
+
+def test_char_values_and_strings(shmfs):
+    with pyshm.Value('c', b'x', path=shmfs.p('c')) as c, \
+            pyshm.Array('c', b'hello', path=shmfs.p('s')) as s, \
+            pyshm.Array('char[8]', [b'ab', b'', b'cdefghij'], path=shmfs.p('t')) as t:
+        assert (c.typecode, c.value) == ('char[1]', b'x')
+        c.value = 121
+        assert util.cat(shmfs.p('c')) == 'y\n'
+        assert (s.typecode, s.value, s.raw, s[:], list(s)) == \
+            ('char[5]', b'hello', b'hello', b'hello', [b'h', b'e', b'l', b'l', b'o'])
+        s.value = b'hi'
+        assert (util.cat(shmfs.p('s')), s.raw) == ('hi\n', b'hi\x00lo')
+        assert (t.typecode, t.shape, len(t), t[:]) == \
+            ('char[8][3]', (3,), 3, [b'ab', b'', b'cdefghij'])
+        t[1] = b'zz'
+        with pytest.raises(ValueError):
+            t[0] = b'123456789'
+        assert t[:] == [b'ab', b'zz', b'cdefghij']
+        with pyshm.attach(shmfs.p('c')) as c2, pyshm.attach(shmfs.p('t')) as t2:
+            assert (type(c2).__name__, c2.value, t2[1]) == ('SharedValue', b'y', b'zz')
+
+
+# ---- slicing, side by side with multiprocessing.Array ----------------------------
+
+GET_KEYS = [0, 3, -1, -8, 7, 8, -9, True, slice(None), slice(1, 3), slice(None, None, 2),
+            slice(None, None, -1), slice(6, 1, -2), slice(-3, None), slice(10, 20),
+            slice(-20, 2), slice(5, 2), slice(None, None, 0), 'x', 1.0, None]
+
+SETS = [(0, 5), (-1, 6), (-8, 7), (8, 1), (-9, 1), (True, 3),
+        (slice(1, 3), [10, 20]), (slice(1, 3), (10, 20)), (slice(1, 3), range(2)),
+        (slice(1, 3), [1]), (slice(1, 3), [1, 2, 3]),
+        (slice(None, None, 2), [0, 0, 0, 0]), (slice(None, None, 2), [0, 0, 0]),
+        (slice(None, None, -1), range(8)), (slice(6, 1, -2), (7, 7, 7)),
+        (slice(10, 20), []), (slice(5, 2), []), (slice(None, None, 0), []),
+        (slice(1, 3), 'ab'), (0, 1.5), (0, 'x'), (0, None), ('x', 1), (1.0, 1),
+        (slice(0, 2), [1.5, 2]), (0, True), (slice(None), range(10, 18))]
+
+
+@pytest.mark.parametrize('key', GET_KEYS, ids=repr)
+def test_get_like_multiprocessing(shmfs, key):
+    theirs = multiprocessing.Array('i', range(8))
+    with pyshm.Array('i', range(8), path=shmfs.p('a')) as ours:
+        assert outcome(lambda: ours[key]) == outcome(lambda: theirs[key])
+        assert (len(ours), list(ours)) == (len(theirs), list(theirs))
+
+
+@pytest.mark.parametrize('key, value', SETS, ids=repr)
+def test_set_like_multiprocessing(shmfs, key, value):
+    theirs = multiprocessing.Array('i', range(8))
+    with pyshm.Array('i', range(8), path=shmfs.p('a')) as ours:
+        def store(a):
+            a[key] = value
+        assert outcome(lambda: store(ours)) == outcome(lambda: store(theirs))
+        assert ours[:] == theirs[:]
+        assert util.cat(shmfs.p('a')) == ' '.join(map(str, theirs[:])) + '\n'
+
+
+CHAR_GETS = [0, -1, 11, slice(None), slice(1, 4), slice(None, None, -1), slice(None, None, 3)]
+CHAR_SETS = [(0, b'x'), (0, 120), (0, 'x'), (0, 300), (0, b'xy'), (0, bytearray(b'z')),
+             (slice(0, 2), b'yz'), (slice(0, 2), b'y'), (slice(0, 2), [b'q', 113]),
+             (slice(None, None, 2), b'ABCDEF'), ('value', b'ab'), ('value', b'hello world'),
+             ('value', b'hello world!'), ('value', 'str'), ('raw', b'QQ'),
+             ('raw', b'x' * 12), ('raw', 'str')]
+
+
+def test_char_array_like_multiprocessing(shmfs):
+    init = b'hello world'
+    for key in CHAR_GETS:
+        theirs = multiprocessing.Array('c', init)
+        with pyshm.Array('c', init, path=shmfs.p('s')) as ours:
+            assert outcome(lambda: ours[key]) == outcome(lambda: theirs[key]), key
+            assert list(ours) == list(theirs)
+    for key, value in CHAR_SETS:
+        theirs = multiprocessing.Array('c', init)
+        with pyshm.Array('c', init, path=shmfs.p('s')) as ours:
+            def store(a):
+                if isinstance(key, str):
+                    setattr(a, key, value)
+                else:
+                    a[key] = value
+            assert outcome(lambda: store(ours)) == outcome(lambda: store(theirs)), key
+            assert (ours.value, ours.raw) == (theirs.value, theirs.raw), key
+        os.unlink(shmfs.p('s'))
+
+
+def test_slice_stores_are_all_or_nothing(shmfs):
+    """Where ctypes stores item by item up to a bad one, shmfs converts all
+    first: a refused slice store changes nothing."""
+    with pyshm.Array('i', range(4), path=shmfs.p('a')) as a:
+        with pytest.raises(TypeError):
+            a[0:2] = [9, 1.5]
+        with pytest.raises(OverflowError):
+            a[::-1] = [1, 2, 3, 2 ** 31]
+        assert a[:] == [0, 1, 2, 3]
+
+
+# ---- numpy ----------------------------------------------------------------------
+
+@pytest.mark.skipif(numpy is None, reason='numpy is not installed')
+@util.both_modes
+def test_numpy_view_is_zero_copy(shmfs):
+    with pyshm.Array('i', 5, path=shmfs.p('a')) as a:
+        n = a.numpy()
+        assert (n.dtype, n.shape, n.tolist()) == (numpy.dtype('int32'), (5,), [0] * 5)
+        n[2] = 42                               # a store through numpy ...
+        assert util.cat(shmfs.p('a')) == '0 0 42 0 0\n'     # ... cat sees
+        assert a[2] == 42
+        util.write_text(shmfs.p('a'), '1 2 3 4 5\n')        # and the other way
+        assert n.tolist() == [1, 2, 3, 4, 5]
+        a[0] = -7
+        assert n[0] == -7
+        assert not n.flags.owndata and n.flags.writeable
+        del n
+    util.new_object(shmfs, 'grid', 'f64[2][3]', '1 2 3 4 5 6')
+    with pyshm.attach(shmfs.p('grid')) as g, pyshm.Value('d', 1.5, path=shmfs.p('v')) as v:
+        n = g.numpy()
+        assert (g.shape, len(g), n.shape, n[1, 2]) == ((2, 3), 6, (2, 3), 6.0)
+        n[1, 2] = 0.25
+        assert util.cat(shmfs.p('grid')) == '1 2 3\n4 5 0.25\n'
+        assert g[5] == 0.25                                  # flat, C order
+        z = v.numpy()
+        assert (z.shape, float(z)) == ((), 1.5)
+        z[()] = 2.5
+        assert util.cat(shmfs.p('v')) == '2.5\n'
+        del n, z
+
+
+# ---- the lock --------------------------------------------------------------------
+
+@util.both_modes
+def test_get_lock_excludes_shell_flock_and_back(shmfs):
+    path = shmfs.p('x')
+    with pyshm.Value('q', 0, path=path) as v:
+        with v.get_lock():
+            for p in (path, shmfs.r('x')):
+                r = util.sh_args('flock -n "$1" true', p)
+                assert r.returncode == 1, r.stderr
+        assert util.sh_args('flock -n "$1" true', path).returncode == 0
+
+        shell = subprocess.Popen(['flock', path, '-c', 'echo locked; sleep 1'],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert shell.stdout.readline() == 'locked\n'
+            lock = v.get_lock()
+            assert lock.acquire(block=False) is False
+            assert lock.acquire(timeout=0.2) is False
+            start = time.monotonic()
+            assert lock.acquire(timeout=30) is True
+            waited = time.monotonic() - start
+            try:
+                assert shell.poll() is not None or waited > 0.3
+                v.value += 1
+            finally:
+                lock.release()
+        finally:
+            shell.wait(timeout=30)
+        assert v.value == 1
+
+
+def test_lock_is_reentrant_and_excludes_threads(shmfs):
+    with pyshm.Value('q', 0, path=shmfs.p('x')) as v, \
+            pyshm.attach(shmfs.p('x')) as same:
+        assert v.get_lock() is same.get_lock()       # one lock per object
+        with v.get_lock(), same.get_lock(), v.get_lock():
+            v.value += 1                             # .value takes it again
+        with pytest.raises(RuntimeError):
+            v.get_lock().release()
+
+        def work():
+            for _ in range(200):
+                with v.get_lock():
+                    x = v.value
+                    time.sleep(0)
+                    v.value = x + 1
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert v.value == 801
+    with pyshm.RawValue('q', path=shmfs.p('x')) as raw:
+        with pytest.raises(AttributeError):
+            raw.get_lock()
+        raw.value = 5
+        assert util.cat(shmfs.p('x')) == '5\n'
+
+
+def test_lock_is_not_shared_with_a_forked_child(shmfs):
+    """A child forked while the parent holds the lock has its own open of
+    the object, so it waits instead of sharing the parent's flock."""
+    with pyshm.Value('q', 0, path=shmfs.p('x')) as v:
+        ctx = multiprocessing.get_context('fork')
+        with v.get_lock():
+            p = ctx.Process(target=_lock_and_add, args=(v,))
+            p.start()
+            time.sleep(0.5)
+            assert p.is_alive() and v.value == 0
+            v.value = 10
+        p.join(30)
+        assert p.exitcode == 0 and v.value == 11
+
+
+def _lock_and_add(v):
+    with v.get_lock():
+        v.value += 1
+
+
+# ---- atomic operations -----------------------------------------------------------
+
+@util.both_modes
+def test_atomic_operations(shmfs):
+    with pyshm.Array('i', [5, 0, -1], path=shmfs.p('i')) as a, \
+            pyshm.Value('B', 250, path=shmfs.p('u')) as u, \
+            pyshm.Value('d', 1.5, path=shmfs.p('f')) as f, \
+            pyshm.Value('?', False, path=shmfs.p('b')) as b:
+        assert a.add(3) == 5 and a[0] == 8               # the previous value
+        assert a.sub(10, index=2) == -1 and a[2] == -11
+        assert a.xchg(7, index=-2) == 0 and a[1] == 7
+        r = a.cas(8, 100)
+        assert r and r == (True, 8) and r.previous == 8 and a[0] == 100
+        r = a.cas(8, 200)
+        assert not r and r == (False, 100) and a[0] == 100
+        assert a.load(2) == -11
+        assert util.cat(shmfs.p('i')) == '100 7 -11\n'
+        assert u.add(10) == 250 and u.value == 4         # wraps at 8 bits
+        assert u.sub(5) == 4 and u.value == 255
+        assert f.add(1) == 1.5 and f.value == 2.5
+        assert f.cas(2.5, 0.125) == (True, 2.5) and util.cat(shmfs.p('f')) == '0.125\n'
+        assert b.xchg(True) is False and b.value is True
+        assert b.cas(True, False) == (True, True)
+        with pytest.raises(TypeError):
+            b.add(1)
+        with pytest.raises(IndexError):
+            a.add(1, index=3)
+        with pytest.raises(TypeError):
+            a.add(1.5)
+    with pyshm.Array('c', 4, path=shmfs.p('s')) as s, pytest.raises(TypeError):
+        s.add(1)
+
+
+@util.both_modes
+def test_notify_and_atomic_ops_wake_text_pollers(shmfs):
+    """A store through the mapping is made known with notify(); the daemon's
+    atomic operations wake pollers by themselves."""
+    with pyshm.Value('q', 1, path=shmfs.p('x')) as v, util.opened(shmfs.p('x'), os.O_RDONLY) as fd:
+        p = select.poll()
+        p.register(fd, select.POLLPRI)
+        for change in (lambda: (setattr(v, 'value', 2), v.notify()), lambda: v.add(1)):
+            assert os.pread(fd, 64, 0) in (b'1\n', b'2\n')      # re-arms the poller
+            assert p.poll(200) == []
+            change()
+            assert p.poll(3000), 'no wakeup'
+        assert os.pread(fd, 64, 0) == b'3\n'
+
+
+# ---- bad input -----------------------------------------------------------------
+
+def test_attach_refusals(shmfs, tmp_path):
+    tmp_path = tmp_path / 'elsewhere'
+    tmp_path.mkdir()
+    with pytest.raises(FileNotFoundError):
+        pyshm.attach(shmfs.p('nothing'))
+    os.close(os.open(shmfs.p('untyped'), os.O_CREAT | os.O_WRONLY, 0o644))
+    with pytest.raises(TypeError, match='no type'):
+        pyshm.attach(shmfs.p('untyped'))
+    os.mkdir(shmfs.p('dir'))
+    with pytest.raises(IsADirectoryError):
+        pyshm.attach(shmfs.p('dir'))
+    util.new_object(shmfs, 'v', 'i32', '5')
+    with pytest.raises(TypeError, match='i32'):
+        pyshm.attach(shmfs.p('v'), 'd')
+    (tmp_path / 'plain').write_text('1\n')
+    with pytest.raises(ValueError, match='not on a shmfs mount'):
+        pyshm.attach(tmp_path / 'plain')
+    with pytest.raises(ValueError, match='not on a shmfs mount'):
+        pyshm.Value('d', path=tmp_path / 'new')
+    assert sorted(os.listdir(tmp_path)) == ['plain']
+
+
+@util.both_modes
+def test_bad_indices_and_values(shmfs):
+    shmfs.expect_output(r'^shmfs: rejected /[ab]: atomic operation .*out of range')
+    with pyshm.Array('i', range(5), path=shmfs.p('a')) as a, \
+            pyshm.Value('B', 7, path=shmfs.p('b')) as b, \
+            pyshm.Value('f', 0.5, path=shmfs.p('f')) as f, \
+            pyshm.Value('d', 0.5, path=shmfs.p('d')) as d:
+        for key in (5, -6, 2 ** 70):
+            with pytest.raises(IndexError):
+                a[key]
+            with pytest.raises(IndexError):
+                a[key] = 1
+        # Out of the type's range: refused here, nothing stored.
+        for store in (lambda: setattr(b, 'value', 256), lambda: setattr(b, 'value', -1),
+                      lambda: a.__setitem__(0, 2 ** 31), lambda: setattr(f, 'value', 1e300)):
+            with pytest.raises(OverflowError):
+                store()
+        with pytest.raises(TypeError):
+            b.value = 1.0
+        with pytest.raises(TypeError):
+            d.value = '1.5'
+        # Refused by the daemon (ERANGE), surfacing as OverflowError.
+        before = shmfs.rejected_count()
+        for op in (lambda: a.xchg(2 ** 31), lambda: a.cas(0, -2 ** 31 - 1, index=0),
+                   lambda: b.xchg(256)):
+            with pytest.raises(OverflowError) as info:
+                op()
+            assert isinstance(info.value.__cause__, OSError)
+            assert info.value.__cause__.errno == errno.ERANGE
+        assert shmfs.wait_rejected(before)
+        assert (a[:], b.value, f.value) == ([0, 1, 2, 3, 4], 7, 0.5)
+        assert util.cat(shmfs.p('a')) == '0 1 2 3 4\n'
+        assert util.cat(shmfs.p('b')) == '7\n'
+
+
+def test_creation_refusals(shmfs):
+    util.new_object(shmfs, 'i', 'i32[5]', '1 2 3 4 5')
+    os.close(os.open(shmfs.p('untyped'), os.O_CREAT | os.O_WRONLY, 0o644))
+    os.mkdir(shmfs.p('dir'))
+    # Over an object of another type: FileExistsError, the object untouched.
+    for make in (lambda: pyshm.Value('d', 2.5, path=shmfs.p('i')),
+                 lambda: pyshm.Array('i', 4, path=shmfs.p('i')),
+                 lambda: pyshm.Array('I', 5, path=shmfs.p('i')),
+                 lambda: pyshm.Value('d', path=shmfs.p('untyped'))):
+        with pytest.raises(FileExistsError):
+            make()
+    with pytest.raises(IsADirectoryError):
+        pyshm.Value('d', path=shmfs.p('dir'))
+    assert util.xattr(shmfs.p('i'), util.TYPE) == 'i32[5]'
+    assert util.cat(shmfs.p('i')) == '1 2 3 4 5\n'
+    assert util.read_bytes(shmfs.p('untyped')) == b''
+    # Refused arguments create nothing.
+    for make, exc in ((lambda: pyshm.Value('b', 300, path=shmfs.p('n')), OverflowError),
+                      (lambda: pyshm.Value('i', 1.5, path=shmfs.p('n')), TypeError),
+                      (lambda: pyshm.Array('i', [1, 'x'], path=shmfs.p('n')), TypeError),
+                      (lambda: pyshm.Array('i', 0, path=shmfs.p('n')), ValueError),
+                      (lambda: pyshm.Value('i32[5]', path=shmfs.p('n')), TypeError),
+                      (lambda: pyshm.Value('x', path=shmfs.p('n')), TypeError),
+                      (lambda: pyshm.Value('d', path=shmfs.p('n'), lock='yes'), TypeError)):
+        with pytest.raises(exc):
+            make()
+    assert sorted(os.listdir(shmfs.path)) == ['dir', 'i', 'untyped']
+    # The same type attaches and keeps the value; typecodes and names agree.
+    with pyshm.Array('i32', [9] * 5, path=shmfs.p('i')) as a:
+        assert a[:] == [1, 2, 3, 4, 5]
+
+
+@util.both_modes
+def test_racing_creators_never_clobber(shmfs):
+    """Eight processes create the same path at once, each with its own
+    initial value: one creates, the others attach; all see its value."""
+    path = shmfs.p('v')
+    start = time.time() + 1.0
+    code = PRELUDE + textwrap.dedent('''
+        import time
+        time.sleep(max(0, float(sys.argv[3]) - time.time()))
+        v = shmfs.Value('q', int(sys.argv[2]), path=sys.argv[1])
+        print(v.value)
+        ''')
+    procs = [subprocess.Popen([PYTHON, '-c', code, path, str(i + 1), str(start)],
+                              stdout=subprocess.PIPE, text=True) for i in range(8)]
+    seen = {int(p.communicate(timeout=60)[0]) for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(seen) == 1 and seen <= set(range(1, 9))
+    assert util.cat(path) == f'{seen.pop()}\n'
+    assert os.listdir(shmfs.path) == ['v']
+
+
+# ---- locked read-modify-write racing atomic adds ------------------------------------
+
+WORKER = '''
+import sys
+sys.path.insert(0, {examples!r})
+import shmfs
+
+path, how, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+v = shmfs.attach(path)
+for _ in range(n):
+    if how == 'lock':
+        with v.get_lock():
+            v.value += 1
+    else:
+        v.add(1)
+'''
+
+
+@mixed_modes
+def test_locked_increments_and_atomic_adds_unrelated(shmfs, tmp_path):
+    """Processes started on their own: four increment under get_lock(),
+    four call add(1); no increment is lost."""
+    n = 300
+    script = tmp_path / 'worker.py'
+    script.write_text(WORKER.format(examples=EXAMPLES))
+    with pyshm.Value('q', 0, path=shmfs.p('count')) as v:
+        procs = [subprocess.Popen([PYTHON, str(script), v.path, how, str(n)])
+                 for how in ('lock', 'add') * 4]
+        assert [p.wait(timeout=300) for p in procs] == [0] * 8
+        assert v.value == 8 * n
+        assert util.cat(v.path) == f'{8 * n}\n'
+
+
+def _increment(v, how, n):
+    for _ in range(n):
+        if how == 'lock':
+            with v.get_lock():
+                v.value += 1
+        else:
+            v.add(1)
+
+
+@mixed_modes
+def test_locked_increments_and_atomic_adds_forked(shmfs):
+    """The same with multiprocessing's forked children sharing one object."""
+    n = 300
+    ctx = multiprocessing.get_context('fork')
+    with pyshm.Value('q', 0, path=shmfs.p('count')) as v:
+        procs = [ctx.Process(target=_increment, args=(v, how, n))
+                 for how in ('lock', 'add') * 4]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(300)
+        assert [p.exitcode for p in procs] == [0] * 8
+        assert v.value == 8 * n
