@@ -337,14 +337,6 @@ shmfs_sync_client_read (ShmfsSync *sync, guint64 off, guint64 len, void *buf)
 }
 
 void
-shmfs_sync_copy (ShmfsSync *sync, void *buf)
-{
-  g_mutex_lock (&sync->data_lock);
-  memcpy (buf, shm_object_get_data (sync->obj), shm_object_get_nbytes (sync->obj));
-  g_mutex_unlock (&sync->data_lock);
-}
-
-void
 shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
                          const void *data, guint64 len, gboolean writeback)
 {

@@ -68,8 +68,6 @@ void shmfs_sync_forget_cache (ShmfsSync *sync);
 /* Copies [off, off+len) of the object for a client read (into the page
  * cache, in cached mode). */
 void shmfs_sync_client_read (ShmfsSync *sync, guint64 off, guint64 len, void *buf);
-/* Copies the daemon's bytes of the object, without the page cache. */
-void shmfs_sync_copy (ShmfsSync *sync, void *buf);
 /* Applies a client write of the raw view (write(2) or writeback). */
 void shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const void *data, guint64 len, gboolean writeback);
 

@@ -21,7 +21,6 @@ typedef struct {
 } Holder;
 
 typedef struct {
-  ShmfsLocks *locks;
   fuse_req_t  req;
   Holder      want;
 } Waiter;
@@ -206,7 +205,6 @@ shmfs_locks_set (ShmfsLocks *locks, fuse_req_t req, guint64 owner, pid_t pid,
       return reply_granted (granted);
     }
   w = g_new0 (Waiter, 1);
-  w->locks = locks;
   w->req = req;
   w->want = want;
   g_queue_push_tail (&locks->waiters, w);

@@ -108,6 +108,15 @@ resolve_locked (Shmfs *fs, fuse_ino_t ino, gboolean *raw)
   return shm_tree_find_id (fs->tree, ino / 2);
 }
 
+/* Drops a reference taken to use node outside tree_lock. */
+static void
+unref_node (Shmfs *fs, ShmNode *node)
+{
+  g_mutex_lock (&fs->tree_lock);
+  shm_node_unref (node);
+  g_mutex_unlock (&fs->tree_lock);
+}
+
 static void
 lookup_inc_locked (ShmNode *node, gboolean raw)
 {
@@ -572,9 +581,7 @@ shmfs_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
           shm_node_ref (node);
           shmfs_log_rejected (fs, node, err, "size %" G_GINT64_FORMAT " (the size of an object is fixed by its type)",
                               (gint64) attr->st_size);
-          g_mutex_lock (&fs->tree_lock);
-          shm_node_unref (node);
-          g_mutex_unlock (&fs->tree_lock);
+          unref_node (fs, node);
         }
       return (void) fuse_reply_err (req, -err);
     }
@@ -597,9 +604,7 @@ shmfs_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 
   inval_twin (fs, node, raw);
   shmfs_getattr (req, ino, fi);
-  g_mutex_lock (&fs->tree_lock);
-  shm_node_unref (node);
-  g_mutex_unlock (&fs->tree_lock);
+  unref_node (fs, node);
 }
 
 /* Resolves the parent of a namespace change: a main-tree directory. */
@@ -1370,13 +1375,13 @@ xattr_lookup (ShmNode *node, const char *name)
 
 /* The value of an xattr; NULL when it has none (untyped). tree_lock held. */
 static char *
-xattr_value_locked (ShmNode *node, XattrId id)
+xattr_value_locked (Shmfs *fs, ShmNode *node, XattrId id)
 {
   ShmObject *obj = shm_node_get_object (node);
   const ShmType *type = obj != NULL ? shm_object_get_type (obj) : NULL;
 
   if (id == XA_MODE)
-    return NULL;   /* answered by the caller, from the session */
+    return g_strdup (shmfs_mode_name (fs));
   if (id == XA_LIFETIME)
     {
       pid_t pid = shmfs_node_state (node)->bound_pid;
@@ -1493,10 +1498,8 @@ shmfs_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
   if (node != NULL)
     {
       XattrId id = xattr_lookup (node, name);
-      if (id == XA_MODE)
-        value = g_strdup (shmfs_mode_name (fs));
-      else if (id != XA_NONE)
-        value = xattr_value_locked (node, id);
+      if (id != XA_NONE)
+        value = xattr_value_locked (fs, node, id);
     }
   g_mutex_unlock (&fs->tree_lock);
   if (node == NULL)
@@ -1520,8 +1523,7 @@ shmfs_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size)
     for (guint i = 0; i < G_N_ELEMENTS (xattr_names); i++)
       {
         g_autofree char *value = NULL;
-        if (!xattr_applies (node, i) ||
-            (i != XA_MODE && (value = xattr_value_locked (node, i)) == NULL))
+        if (!xattr_applies (node, i) || (value = xattr_value_locked (fs, node, i)) == NULL)
           continue;
         g_string_append_len (list, xattr_names[i], (gssize) strlen (xattr_names[i]) + 1);
       }
@@ -1576,9 +1578,7 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
                             (int) MIN (size, 64), value);
       else if (err == 0)
         shmfs_node_typed (fs, node);
-      g_mutex_lock (&fs->tree_lock);
-      shm_node_unref (node);
-      g_mutex_unlock (&fs->tree_lock);
+      unref_node (fs, node);
     }
   fuse_reply_err (req, -err);
 }

@@ -22,19 +22,14 @@ shmfs_node_state (ShmNode *node)
 char *
 shmfs_node_path (Shmfs *fs, ShmNode *node)
 {
-  GPtrArray *parts = g_ptr_array_new ();
-  GString *path = g_string_new (NULL);
+  g_autofree char *path = NULL;
+  gboolean unlinked;
 
   g_mutex_lock (&fs->tree_lock);
-  for (ShmNode *n = node; shm_node_get_parent (n) != NULL; n = shm_node_get_parent (n))
-    g_ptr_array_add (parts, (gpointer) shm_node_get_name (n));
-  for (guint i = parts->len; i > 0; i--)
-    g_string_append_printf (path, "/%s", (const char *) parts->pdata[i - 1]);
-  if (parts->len == 0)
-    g_string_append (path, shm_node_get_id (node) == SHM_TREE_ROOT_ID ? "/" : "(unlinked)");
+  path = shm_node_dup_path (node);
+  unlinked = *path == '\0' && shm_node_get_id (node) != SHM_TREE_ROOT_ID;
   g_mutex_unlock (&fs->tree_lock);
-  g_ptr_array_unref (parts);
-  return g_string_free (path, FALSE);
+  return unlinked ? g_strdup ("(unlinked)") : g_strconcat ("/", path, NULL);
 }
 
 void
