@@ -38,6 +38,7 @@ struct _ShmfsCoherence {
   int         inotify_fd;         /* passthrough: writes to open memfds */
   int         inotify_wake;       /* eventfd: stop the inotify thread */
   GThread    *inotify_thread;
+  GMutex      inotify_lock;       /* one drain at a time, events in order */
   GHashTable *watches;            /* wd -> ShmfsSync* (referenced); lock */
   void      (*changed) (gpointer user_data, gpointer owner);
   gpointer    changed_data;
@@ -95,6 +96,7 @@ shmfs_coherence_new (void)
 
   page_size = (gsize) sysconf (_SC_PAGESIZE);
   g_mutex_init (&c->lock);
+  g_mutex_init (&c->inotify_lock);
   g_cond_init (&c->cond);
   c->requests = g_hash_table_new (g_int64_hash, g_int64_equal);
   c->watches = g_hash_table_new (NULL, NULL);
@@ -107,45 +109,62 @@ shmfs_coherence_new (void)
   return c;
 }
 
+/* Handles the inotify events queued so far.  The kernel queues them inside
+ * write(2), so after a drain every write that has returned is accounted. */
+static void
+drain_inotify (ShmfsCoherence *c)
+{
+  char buf[4096] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  ssize_t n;
+
+  g_mutex_lock (&c->inotify_lock);
+  while ((n = read (c->inotify_fd, buf, sizeof buf)) > 0)
+    for (char *p = buf; p < buf + n;)
+      {
+        struct inotify_event *ev = (struct inotify_event *) p;
+        ShmfsSync *sync;
+
+        p += sizeof *ev + ev->len;
+        /* IN_IGNORED of a removed watch may name a number reused since. */
+        if (!(ev->mask & IN_MODIFY))
+          continue;
+        g_mutex_lock (&c->lock);
+        sync = g_hash_table_lookup (c->watches, GINT_TO_POINTER (ev->wd));
+        if (sync != NULL)
+          shmfs_sync_ref (sync);
+        g_mutex_unlock (&c->lock);
+        if (sync == NULL)
+          continue;   /* unwatched meanwhile */
+        shm_object_bump_version (sync->obj);
+        c->changed (c->changed_data, sync->owner);
+        shmfs_sync_unref (sync);
+      }
+  g_mutex_unlock (&c->inotify_lock);
+}
+
 /* In passthrough mode the kernel writes memfds without the daemon; inotify
  * tells it, so that pollers wake (mapped stores make no event). */
 static gpointer
 inotify_thread (gpointer data)
 {
   ShmfsCoherence *c = data;
-  char buf[4096] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
   struct pollfd fds[2] = { { c->inotify_fd, POLLIN, 0 }, { c->inotify_wake, POLLIN, 0 } };
 
   for (;;)
     {
-      ssize_t n;
-
       if (poll (fds, 2, -1) < 0 && errno != EINTR)
         return NULL;
       if (fds[1].revents != 0)
         return NULL;   /* stopping */
-      n = read (c->inotify_fd, buf, sizeof buf);
-      for (char *p = buf; n > 0 && p < buf + n;)
-        {
-          struct inotify_event *ev = (struct inotify_event *) p;
-          ShmfsSync *sync;
-
-          p += sizeof *ev + ev->len;
-          /* IN_IGNORED of a removed watch may name a number reused since. */
-          if (!(ev->mask & IN_MODIFY))
-            continue;
-          g_mutex_lock (&c->lock);
-          sync = g_hash_table_lookup (c->watches, GINT_TO_POINTER (ev->wd));
-          if (sync != NULL)
-            shmfs_sync_ref (sync);
-          g_mutex_unlock (&c->lock);
-          if (sync == NULL)
-            continue;   /* unwatched meanwhile */
-          shm_object_bump_version (sync->obj);
-          c->changed (c->changed_data, sync->owner);
-          shmfs_sync_unref (sync);
-        }
+      drain_inotify (c);
     }
+}
+
+void
+shmfs_coherence_settle (ShmfsCoherence *c)
+{
+  if (c->inotify_thread != NULL)
+    drain_inotify (c);
 }
 
 void
@@ -199,6 +218,7 @@ shmfs_coherence_free (ShmfsCoherence *c)
   g_hash_table_unref (c->requests);
   g_cond_clear (&c->cond);
   g_mutex_clear (&c->lock);
+  g_mutex_clear (&c->inotify_lock);
   g_free (c);
 }
 

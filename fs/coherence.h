@@ -81,6 +81,10 @@ gboolean shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off
                                  gboolean (*modify) (guint8 *bytes, gpointer user_data),
                                  gpointer user_data);
 
+/* Accounts every client write that has returned (passthrough writes reach
+ * the daemon through inotify): call before reading or arming a version. */
+void shmfs_coherence_settle (ShmfsCoherence *c);
+
 /* Brings the mapped stores still in dirty pages into the memfd. */
 void shmfs_coherence_pull (ShmfsCoherence *c, ShmfsSync *sync);
 /* Copies the object's current bytes, cached pages included, into buf

@@ -1195,11 +1195,13 @@ shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fu
   Shmfs *fs = shmfs_from_req (req);
   ShmfsHandle *h = handle_of (fi);
   ShmfsNode *state = shmfs_node_state (h->node);
-  guint64 version = shm_object_get_version (shm_node_get_object (h->node));
+  guint64 version;
   unsigned revents = POLLIN | POLLRDNORM | (h->raw ? POLLOUT | POLLWRNORM : POLLOUT);
 
   /* Like sysfs_notify: POLLPRI|POLLERR once the value changed after the
    * last read at offset 0 of this open file. */
+  shmfs_coherence_settle (fs->coherence);
+  version = shm_object_get_version (shm_node_get_object (h->node));
   if (!h->raw && version != h->seen_version)
     revents |= POLLPRI | POLLERR;
   if (ph != NULL)
@@ -1395,7 +1397,9 @@ xattr_value_locked (Shmfs *fs, ShmNode *node, XattrId id)
     case XA_DTYPE:   return shm_type_numpy_dtype (type);
     case XA_SHAPE:   return shm_type_shape_string (type);
     case XA_NBYTES:  return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_type_nbytes (type));
-    case XA_VERSION: return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_object_get_version (obj));
+    case XA_VERSION:
+      shmfs_coherence_settle (fs->coherence);
+      return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_object_get_version (obj));
     default:         return NULL;
     }
 }

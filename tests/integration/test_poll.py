@@ -213,6 +213,22 @@ def test_no_wake_without_change(shmfs, x):
 
 
 @util.both_modes
+def test_raw_writes_that_returned_are_accounted(shmfs, x):
+    """A write(2) on .raw that has returned counts before the next read at 0
+    (no late wakeup for a value already read) and is seen by an immediate
+    poll (passthrough writes bypass the daemon: it must not lag behind)."""
+    with util.opened(x, os.O_RDONLY) as fd, util.opened(shmfs.r('x')) as raw:
+        for i in range(200):
+            os.pwrite(raw, struct.pack('=q', i), 0)
+            assert rearm(fd) == f'{i}\n'
+            assert poll_pri(fd, 0) == 0, f'late wakeup for write {i}'
+            os.pwrite(raw, struct.pack('=q', -i), 0)
+            assert woke(poll_pri(fd, 0)), f'write {i} not seen at once'
+        assert rearm(fd) == '-199\n'
+        assert poll_pri(fd, QUIET) == 0
+
+
+@util.both_modes
 def test_each_open_file_rearms_separately(shmfs, x):
     with util.opened(x, os.O_RDONLY) as a, util.opened(x, os.O_RDONLY) as b:
         rearm(a)
