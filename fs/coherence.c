@@ -4,9 +4,10 @@
  * Locks, outermost first:
  *   sync->store_lock  serializes what the daemon itself does to an object's
  *                     bytes (stores, snapshots, resyncs).  Never taken by a
- *                     handler of a client write: a daemon store waits on page
- *                     locks that a client write(2) holds until its FUSE_WRITE
- *                     is answered.
+ *                     handler of a client write or writeback: a daemon store
+ *                     waits on page locks that a client write(2) holds until
+ *                     its FUSE_WRITE is answered, and that a write fault on a
+ *                     page under writeback holds until that writeback is.
  *   sync->data_lock   protects the memfd bytes and the counters below.
  *   c->lock           protects the table of retrieve requests in flight.
  */
@@ -58,11 +59,13 @@ struct _ShmfsSync {
   GMutex      store_lock;
   GMutex      data_lock;
   guint       writers;            /* open raw handles that can write; data_lock */
-  guint64     client_writes;      /* client writes applied; data_lock */
+  guint64     memfd_writes;       /* client writes, writebacks and repairs
+                                     applied to the memfd; data_lock */
   guint64     stores;             /* daemon stores applied; data_lock */
-  guint64     stores_at_writeback;/* stores when the last writeback came; data_lock */
   gboolean    resync_pending;     /* data_lock */
   guint64    *maybe_cached;       /* one bit a page; data_lock */
+  guint64    *stored;             /* pages a daemon store reached since their
+                                     last writeback; data_lock */
   gsize       n_pages;
   int         backing_id;         /* passthrough: registered memfd; data_lock */
   guint       backing_opens;      /* data_lock */
@@ -71,7 +74,8 @@ struct _ShmfsSync {
 };
 
 typedef struct {
-  guint8     *buf;                /* the object's bytes; replies land here */
+  guint8     *buf;                /* bytes from base on; replies land here */
+  guint64     base;
   guint       pending;            /* requests not answered yet; c->lock */
   GPtrArray  *done;               /* answered requests; c->lock */
 } RetrieveBatch;
@@ -88,6 +92,9 @@ static gsize page_size;
 static void resync_job (gpointer data, gpointer user_data);
 static void entry_job (gpointer data, gpointer user_data);
 static void resync (ShmfsCoherence *c, ShmfsSync *sync);
+static void schedule_resync (ShmfsCoherence *c, ShmfsSync *sync);
+static gboolean repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len,
+                              const guint8 *base);
 
 ShmfsCoherence *
 shmfs_coherence_new (void)
@@ -289,6 +296,7 @@ shmfs_sync_unref (ShmfsSync *sync)
     return;
   shm_object_unref (sync->obj);
   g_free (sync->maybe_cached);
+  g_free (sync->stored);
   g_mutex_clear (&sync->store_lock);
   g_mutex_clear (&sync->data_lock);
   g_free (sync);
@@ -311,32 +319,65 @@ shmfs_sync_writer_close (ShmfsSync *sync)
   g_mutex_unlock (&sync->data_lock);
 }
 
-/* Marks the pages of [off, off+len) as maybe in the page cache.  Bits are
- * cleared only when the kernel drops the inode: a superset is harmless. */
+/* Sets the bits of the pages of [off, off+len) in *bits (one a page). */
 static void
-mark_cached_locked (ShmfsSync *sync, guint64 off, guint64 len)
+set_pages_locked (ShmfsSync *sync, guint64 **bits, guint64 off, guint64 len)
 {
   guint64 nbytes = shm_object_get_nbytes (sync->obj);
-  guint64 first, last;
+  guint64 last;
 
   if (len == 0 || off >= nbytes)
     return;
-  if (sync->maybe_cached == NULL)
-    {
-      sync->n_pages = (nbytes + page_size - 1) / page_size;
-      sync->maybe_cached = g_new0 (guint64, (sync->n_pages + 63) / 64);
-    }
-  first = off / page_size;
+  sync->n_pages = (nbytes + page_size - 1) / page_size;
+  if (*bits == NULL)
+    *bits = g_new0 (guint64, (sync->n_pages + 63) / 64);
   last = MIN (off + len - 1, nbytes - 1) / page_size;
-  for (guint64 p = first; p <= last; p++)
-    sync->maybe_cached[p / 64] |= G_GUINT64_CONSTANT (1) << (p % 64);
+  for (guint64 p = off / page_size; p <= last; p++)
+    (*bits)[p / 64] |= G_GUINT64_CONSTANT (1) << (p % 64);
+}
+
+static gboolean
+page_bit (const guint64 *bits, guint64 page)
+{
+  return bits != NULL && (bits[page / 64] >> (page % 64)) & 1;
+}
+
+/* Pages of the raw view maybe in the page cache.  Bits are cleared only
+ * when the kernel drops the inode: a superset is harmless. */
+static void
+mark_cached_locked (ShmfsSync *sync, guint64 off, guint64 len)
+{
+  set_pages_locked (sync, &sync->maybe_cached, off, len);
 }
 
 static gboolean
 page_maybe_cached_locked (ShmfsSync *sync, guint64 page)
 {
-  return sync->maybe_cached != NULL &&
-         (sync->maybe_cached[page / 64] >> (page % 64)) & 1;
+  return page_bit (sync->maybe_cached, page);
+}
+
+/* Clears the stored bits of the pages of [off, off+len); returns whether
+ * any was set, and the span of those pages within [off, off+len). */
+static gboolean
+take_stored_locked (ShmfsSync *sync, guint64 off, guint64 len,
+                    guint64 *span_off, guint64 *span_len)
+{
+  guint64 first = G_MAXUINT64, last = 0, end = off + len;
+
+  if (sync->stored == NULL || len == 0)
+    return FALSE;
+  for (guint64 p = off / page_size; p < sync->n_pages && p * page_size < end; p++)
+    if (page_bit (sync->stored, p))
+      {
+        sync->stored[p / 64] &= ~(G_GUINT64_CONSTANT (1) << (p % 64));
+        first = MIN (first, p);
+        last = p;
+      }
+  if (first == G_MAXUINT64)
+    return FALSE;
+  *span_off = MAX (first * page_size, off);
+  *span_len = MIN ((last + 1) * page_size, end) - *span_off;
+  return TRUE;
 }
 
 void
@@ -344,6 +385,7 @@ shmfs_sync_forget_cache (ShmfsSync *sync)
 {
   g_mutex_lock (&sync->data_lock);
   g_clear_pointer (&sync->maybe_cached, g_free);
+  g_clear_pointer (&sync->stored, g_free);   /* no writeback outlives the inode */
   g_mutex_unlock (&sync->data_lock);
 }
 
@@ -360,25 +402,23 @@ void
 shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
                          const void *data, guint64 len, gboolean writeback)
 {
-  gboolean resync = FALSE;
+  guint64 stale_off = 0, stale_len = 0;
+  gboolean stale;
 
   g_mutex_lock (&sync->data_lock);
   memcpy (shm_object_get_data (sync->obj) + off, data, len);
-  sync->client_writes++;
+  sync->memfd_writes++;
   mark_cached_locked (sync, off, len);
-  /* A writeback's bytes were copied from the page before this handler ran;
-   * a daemon store in between would be undone here in the memfd only. */
-  if (writeback && sync->stores != sync->stores_at_writeback)
-    {
-      sync->stores_at_writeback = sync->stores;
-      if (!sync->resync_pending)
-        resync = sync->resync_pending = TRUE;
-    }
+  /* A writeback's bytes were copied from the pages before this handler
+   * ran: a daemon store that reached them since is undone here, in the
+   * memfd only.  The pages hold the truth, and stay in the page cache
+   * until this writeback is answered: copy them back now. */
+  stale = writeback && take_stored_locked (sync, off, len, &stale_off, &stale_len);
   g_mutex_unlock (&sync->data_lock);
   shm_object_bump_version (sync->obj);
 
-  if (resync)
-    g_thread_pool_push (c->resync_pool, shmfs_sync_ref (sync), NULL);
+  if (stale && !repair_range (c, sync, stale_off, stale_len, NULL))
+    schedule_resync (c, sync);
 }
 
 /* data_lock held. */
@@ -518,7 +558,7 @@ shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offset,
       size_t size = MIN (fuse_buf_size (bufv), rq->len);
       struct fuse_bufvec dst = FUSE_BUFVEC_INIT (size);
 
-      dst.buf[0].mem = rq->batch->buf + rq->off;
+      dst.buf[0].mem = rq->batch->buf + (rq->off - rq->batch->base);
       rq->got = size > 0 ? (guint64) fuse_buf_copy (&dst, bufv, 0) : 0;
       g_hash_table_remove (c->requests, &key);
       rq->batch->pending--;
@@ -528,21 +568,22 @@ shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offset,
   g_mutex_unlock (&c->lock);
 }
 
-/* Queues retrieves for every run of maybe-cached pages. */
+/* Queues retrieves for every run of maybe-cached pages in [off, end). */
 static gboolean
-retrieve_cached_runs (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch)
+retrieve_cached_runs (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch,
+                      guint64 off, guint64 end)
 {
-  guint64 nbytes = shm_object_get_nbytes (sync->obj);
   GArray *runs = g_array_new (FALSE, FALSE, sizeof (guint64));
   gboolean held = TRUE;
 
   g_mutex_lock (&sync->data_lock);
-  for (guint64 p = 0; p < sync->n_pages; p++)
+  for (guint64 p = off / page_size; p < sync->n_pages && p * page_size < end; p++)
     {
       guint64 start = p;
       if (!page_maybe_cached_locked (sync, p))
         continue;
-      while (p + 1 < sync->n_pages && page_maybe_cached_locked (sync, p + 1) &&
+      while (p + 1 < sync->n_pages && (p + 1) * page_size < end &&
+             page_maybe_cached_locked (sync, p + 1) &&
              (p + 1 - start) * page_size < c->max_chunk)
         p++;
       g_array_append_val (runs, start);
@@ -552,23 +593,25 @@ retrieve_cached_runs (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch)
 
   for (guint i = 0; held && i < runs->len; i += 2)
     {
-      guint64 off = g_array_index (runs, guint64, i) * page_size;
-      guint64 end = MIN ((g_array_index (runs, guint64, i + 1) + 1) * page_size, nbytes);
-      held = send_retrieve (c, sync, batch, off, end - off);
+      guint64 from = MAX (g_array_index (runs, guint64, i) * page_size, off);
+      guint64 to = MIN ((g_array_index (runs, guint64, i + 1) + 1) * page_size, end);
+      held = send_retrieve (c, sync, batch, from, to - from);
     }
   g_array_unref (runs);
   return held;
 }
 
-/* Lays every cached page of the raw view over buf, which holds the memfd's
- * bytes.  A reply stops at the first page not cached; the rest of its range
- * is asked again from the page after that one.  Bounded in time. */
-static void
-overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf)
+/* Lays every cached page of [off, off+len) of the raw view over buf, which
+ * holds the memfd's bytes of that range.  A reply stops at the first page
+ * not cached; the rest of its range is asked again from the page after
+ * that one.  Bounded in time.  Returns FALSE if some reply never came. */
+static gboolean
+overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, guint64 len)
 {
-  RetrieveBatch batch = { buf, 0, g_ptr_array_new_with_free_func (g_free) };
+  RetrieveBatch batch = { buf, off, 0, g_ptr_array_new_with_free_func (g_free) };
   gint64 deadline = g_get_monotonic_time () + RETRIEVE_TIMEOUT_US;
-  gboolean held = retrieve_cached_runs (c, sync, &batch);
+  gboolean held = retrieve_cached_runs (c, sync, &batch, off, off + len);
+  gboolean complete;
 
   g_mutex_lock (&c->lock);
   while (batch.pending > 0 || (held && batch.done->len > 0))
@@ -592,7 +635,8 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf)
       if (c->stopped || !g_cond_wait_until (&c->cond, &c->lock, deadline))
         break;
     }
-  if (batch.pending > 0)
+  complete = batch.pending == 0;
+  if (!complete)
     {
       /* Late replies must not land in buf: forget the requests. */
       GHashTableIter iter;
@@ -611,12 +655,13 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf)
     }
   g_mutex_unlock (&c->lock);
   g_ptr_array_unref (batch.done);
+  return complete;
 }
 
 /* Copies the memfd into buf, then the cached pages over it if they may hold
  * bytes the memfd lacks.  Caller holds store_lock. */
 static void
-snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 *client_writes)
+snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf)
 {
   gboolean overlay;
 
@@ -626,32 +671,30 @@ snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 *clien
    * handle; the last one's munmap writes them back before release. */
   overlay = !c->passthrough && (sync->writers > 0 || sync->resync_pending) &&
             sync->maybe_cached != NULL;
-  if (client_writes != NULL)
-    *client_writes = sync->client_writes;
   g_mutex_unlock (&sync->data_lock);
 
   if (overlay)
-    overlay_cached_pages (c, sync, buf);
+    overlay_cached_pages (c, sync, buf, 0, shm_object_get_nbytes (sync->obj));
 }
 
 void
 shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf)
 {
   g_mutex_lock (&sync->store_lock);
-  snapshot_locked (c, sync, buf, NULL);
+  snapshot_locked (c, sync, buf);
   g_mutex_unlock (&sync->store_lock);
 }
 
-/* Pushes [off, off+len) of the memfd into the pages that may be cached.
- * The kernel copies each page from the memfd while holding its page lock,
- * so a client write(2) to that page is either all in the memfd already or
- * not begun.  Caller holds store_lock. */
+/* Pushes data, the bytes of [off, off+len), into the pages that may be
+ * cached.  The kernel copies into each page under its page lock, so a
+ * client write(2) to that page is all before or all after.  Caller holds
+ * store_lock. */
 static void
-push_to_page_cache_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len)
+push_to_page_cache_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len,
+                           const guint8 *data)
 {
   struct fuse_session *se = session (c);
-  guint8 *data = shm_object_get_data (sync->obj);
-  guint64 end = off + len;
+  guint64 start = off, end = off + len;
 
   while (se != NULL && off < end)
     {
@@ -671,7 +714,7 @@ push_to_page_cache_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guin
       if (cached)
         {
           bufv = FUSE_BUFVEC_INIT (run_end - off);
-          bufv.buf[0].mem = data + off;
+          bufv.buf[0].mem = (guint8 *) data + (off - start);
           res = fuse_lowlevel_notify_store (se, sync->raw_ino, (off_t) off, &bufv, 0);
           if (res == -ENOENT)
             return;   /* the kernel holds no inode: nothing cached */
@@ -681,6 +724,71 @@ push_to_page_cache_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guin
         }
       off = run_end;
     }
+}
+
+/* Copies [off, off+len) from the page cache into the memfd where pages are
+ * cached; elsewhere from base (the store's bytes), or leaves the memfd as it
+ * is when base is NULL.  Takes the copy again while the memfd changes
+ * meanwhile (the change may be newer than it).  Returns FALSE when it gave
+ * up. */
+static gboolean
+repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len, const guint8 *base)
+{
+  g_autofree guint8 *buf = g_malloc (len);
+
+  for (int tries = 0; tries < RESYNC_TRIES && session (c) != NULL; tries++)
+    {
+      guint64 memfd_writes, stores;
+      gboolean applied = FALSE;
+
+      g_mutex_lock (&sync->data_lock);
+      memcpy (buf, base != NULL ? base : shm_object_get_data (sync->obj) + off, len);
+      memfd_writes = sync->memfd_writes;
+      stores = sync->stores;
+      g_mutex_unlock (&sync->data_lock);
+      if (!overlay_cached_pages (c, sync, buf, off, len))
+        return FALSE;
+      g_mutex_lock (&sync->data_lock);
+      if (sync->memfd_writes == memfd_writes && sync->stores == stores)
+        {
+          memcpy (shm_object_get_data (sync->obj) + off, buf, len);
+          sync->memfd_writes++;
+          applied = TRUE;
+        }
+      g_mutex_unlock (&sync->data_lock);
+      if (applied)
+        return TRUE;
+    }
+  return session (c) == NULL;
+}
+
+/* Stores data at [off, off+len): memfd, then page cache.  Caller holds
+ * store_lock. */
+static void
+store_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const guint8 *data, guint64 len)
+{
+  guint64 memfd_writes;
+  gboolean raced;
+
+  g_mutex_lock (&sync->data_lock);
+  memcpy (shm_object_get_data (sync->obj) + off, data, len);
+  sync->stores++;
+  if (!c->passthrough)
+    set_pages_locked (sync, &sync->stored, off, len);
+  memfd_writes = sync->memfd_writes;
+  g_mutex_unlock (&sync->data_lock);
+  /* In passthrough mode every client maps or reads the memfd itself. */
+  if (c->passthrough)
+    return;
+  push_to_page_cache_locked (c, sync, off, len, data);
+
+  /* A writeback, or its repair, may have put older bytes in the memfd
+   * after this store did: the pages hold the truth now. */
+  g_mutex_lock (&sync->data_lock);
+  raced = sync->memfd_writes != memfd_writes;
+  g_mutex_unlock (&sync->data_lock);
+  if (raced && !repair_range (c, sync, off, len, data))
+    schedule_resync (c, sync);
 }
 
 gboolean
@@ -706,16 +814,10 @@ shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64
       g_autofree guint8 *buf = g_malloc (nbytes);
 
       g_mutex_lock (&sync->store_lock);
-      snapshot_locked (c, sync, buf, NULL);
+      snapshot_locked (c, sync, buf);
       changed = modify (buf, user_data);
       if (changed)
-        {
-          g_mutex_lock (&sync->data_lock);
-          memcpy (shm_object_get_data (sync->obj) + off, buf + off, len);
-          sync->stores++;
-          g_mutex_unlock (&sync->data_lock);
-          push_to_page_cache_locked (c, sync, off, len);
-        }
+        store_locked (c, sync, off, buf + off, len);
       g_mutex_unlock (&sync->store_lock);
     }
   if (changed)
@@ -728,25 +830,32 @@ shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
                        const void *data, guint64 len)
 {
   g_mutex_lock (&sync->store_lock);
-  g_mutex_lock (&sync->data_lock);
-  memcpy (shm_object_get_data (sync->obj) + off, data, len);
-  sync->stores++;
-  g_mutex_unlock (&sync->data_lock);
-  /* In passthrough mode every client maps or reads the memfd itself. */
-  if (!c->passthrough)
-    push_to_page_cache_locked (c, sync, off, len);
+  store_locked (c, sync, off, data, len);
   shm_object_bump_version (sync->obj);
   g_mutex_unlock (&sync->store_lock);
 }
 
-/* Makes the memfd equal to the page cache again after a writeback that may
- * have carried bytes older than a daemon store.  A client write applied
- * meanwhile may be newer than the copy taken: then take it again. */
+/* Makes the memfd equal to the page cache again. */
 void
 shmfs_coherence_pull (ShmfsCoherence *c, ShmfsSync *sync)
 {
   if (!c->passthrough && shm_object_is_typed (sync->obj))
     resync (c, sync);
+}
+
+/* The fallback when the pages could not be read back at once: retries
+ * off the request path. */
+static void
+schedule_resync (ShmfsCoherence *c, ShmfsSync *sync)
+{
+  gboolean push;
+
+  g_mutex_lock (&sync->data_lock);
+  push = !sync->resync_pending;
+  sync->resync_pending = TRUE;
+  g_mutex_unlock (&sync->data_lock);
+  if (push)
+    g_thread_pool_push (c->resync_pool, shmfs_sync_ref (sync), NULL);
 }
 
 static void
@@ -759,36 +868,15 @@ resync_job (gpointer data, gpointer user_data)
 static void
 resync (ShmfsCoherence *c, ShmfsSync *sync)
 {
-  guint64 nbytes = shm_object_get_nbytes (sync->obj);
-  guint8 *buf = g_malloc (nbytes);
-  int tries;
+  gboolean repaired;
 
   g_mutex_lock (&sync->store_lock);
-  for (tries = 0; tries < RESYNC_TRIES && session (c) != NULL; tries++)
-    {
-      guint64 client_writes;
-      gboolean applied = FALSE;
-
-      snapshot_locked (c, sync, buf, &client_writes);
-      g_mutex_lock (&sync->data_lock);
-      if (sync->client_writes == client_writes)
-        {
-          memcpy (shm_object_get_data (sync->obj), buf, nbytes);
-          sync->resync_pending = FALSE;
-          applied = TRUE;
-        }
-      g_mutex_unlock (&sync->data_lock);
-      if (applied)
-        break;
-    }
-  if (tries == RESYNC_TRIES)
-    {
-      g_mutex_lock (&sync->data_lock);
-      sync->resync_pending = FALSE;
-      g_mutex_unlock (&sync->data_lock);
-      g_warning ("inode %" G_GUINT64_FORMAT ": writes kept racing a resync; "
-                 "the page cache stays authoritative", (guint64) sync->raw_ino);
-    }
+  repaired = repair_range (c, sync, 0, shm_object_get_nbytes (sync->obj), NULL);
+  g_mutex_lock (&sync->data_lock);
+  sync->resync_pending = FALSE;
+  g_mutex_unlock (&sync->data_lock);
   g_mutex_unlock (&sync->store_lock);
-  g_free (buf);
+  if (!repaired)
+    g_warning ("inode %" G_GUINT64_FORMAT ": the page cache could not be read "
+               "back; it stays authoritative while it lasts", (guint64) sync->raw_ino);
 }

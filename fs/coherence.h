@@ -7,9 +7,12 @@
  * So: daemon stores go to the memfd and then into the page cache
  * (notify_store, copied from the memfd while the kernel holds each page
  * lock); daemon reads take the memfd and lay over it every cached page
- * (notify_retrieve), dirty ones included.  A writeback may carry bytes a
- * daemon store has since replaced; after such a writeback the memfd is
- * resynchronised from the page cache off the request path.
+ * (notify_retrieve), dirty ones included.  A writeback carries bytes copied
+ * from its pages before its handler runs, so it may undo in the memfd a
+ * daemon store that reached those pages since.  Its handler then copies the
+ * pages back into the memfd before answering, while the kernel still holds
+ * them under writeback (they cannot be dropped first); a store that such a
+ * writeback overtook does the same once its pages are stored.
  *
  * In passthrough mode the kernel maps, reads and writes the memfds
  * themselves: one copy of the bytes, nothing to keep coherent.

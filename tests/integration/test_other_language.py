@@ -40,18 +40,6 @@ for _ in range(n):
 '''
 
 
-
-# Mapped stores under the lock racing the daemon's atomic adds: exact in
-# passthrough mode; in cached mode an increment is occasionally lost (a
-# known, open bug, see the README's "Known problems"), so that run is an
-# expected failure that is still run and reported.
-mixed_modes = pytest.mark.parametrize('shmfs', [
-    ('-o', 'mode=passthrough'),
-    pytest.param(('-o', 'mode=cached'), marks=pytest.mark.xfail(
-        strict=False, reason='cached mode: mapped stores under flock racing '
-        'atomic adds can lose an increment (open bug)')),
-], ids=['passthrough', 'cached'], indirect=True)
-
 @pytest.fixture(scope='module')
 def classes(tmp_path_factory):
     out = tmp_path_factory.mktemp('classes')
@@ -81,7 +69,7 @@ def test_java_counter_alone(shmfs, classes):
     assert util.cat(shmfs.p('counter')) == '2000\n'
 
 
-@mixed_modes
+@util.both_modes
 def test_java_and_python_count_together(shmfs, classes, tmp_path):
     """Two JVMs (FileChannel.lock), two Python processes (get_lock) and two
     calling the daemon's atomic add, all at once, on one counter."""

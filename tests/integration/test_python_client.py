@@ -96,18 +96,6 @@ def code_lines(source):
     return source.splitlines()[start - 1:]
 
 
-
-# Mapped stores under the lock racing the daemon's atomic adds: exact in
-# passthrough mode; in cached mode an increment is occasionally lost (a
-# known, open bug, see the README's "Known problems"), so that run is an
-# expected failure that is still run and reported.
-mixed_modes = pytest.mark.parametrize('shmfs', [
-    ('-o', 'mode=passthrough'),
-    pytest.param(('-o', 'mode=cached'), marks=pytest.mark.xfail(
-        strict=False, reason='cached mode: mapped stores under flock racing '
-        'atomic adds can lose an increment (open bug)')),
-], ids=['passthrough', 'cached'], indirect=True)
-
 @pytest.mark.parametrize('script, seed, changed', [
     ('value_client.py', SEED_VALUE,
      {'from shmfs import Value', "    num = Value('d', 0.0, path='num')"}),
@@ -604,7 +592,7 @@ for _ in range(n):
 '''
 
 
-@mixed_modes
+@util.both_modes
 def test_locked_increments_and_atomic_adds_unrelated(shmfs, tmp_path):
     """Processes started on their own: four increment under get_lock(),
     four call add(1); no increment is lost."""
@@ -628,7 +616,7 @@ def _increment(v, how, n):
             v.add(1)
 
 
-@mixed_modes
+@util.both_modes
 def test_locked_increments_and_atomic_adds_forked(shmfs):
     """The same with multiprocessing's forked children sharing one object."""
     n = 300
