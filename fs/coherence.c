@@ -106,7 +106,7 @@ shmfs_coherence_new (void)
   g_mutex_init (&c->inotify_lock);
   g_cond_init (&c->cond);
   c->requests = g_hash_table_new (g_int64_hash, g_int64_equal);
-  c->watches = g_hash_table_new (NULL, NULL);
+  c->watches = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) shmfs_sync_unref);
   c->inotify_fd = -1;
   c->inotify_wake = -1;
   c->next_cookie = 1;
@@ -441,18 +441,15 @@ watch_memfd (ShmfsCoherence *c, ShmfsSync *sync, int fd)
 static void
 unwatch_memfd (ShmfsCoherence *c, ShmfsSync *sync)
 {
-  ShmfsSync *watched;
-
   if (sync->wd < 0)
     return;
-  inotify_rm_watch (c->inotify_fd, sync->wd);
+  /* Before the watch goes, so that its number is not anybody else's yet.
+   * The table's reference is never the last: the caller holds one. */
   g_mutex_lock (&c->lock);
-  watched = g_hash_table_lookup (c->watches, GINT_TO_POINTER (sync->wd));
   g_hash_table_remove (c->watches, GINT_TO_POINTER (sync->wd));
   g_mutex_unlock (&c->lock);
+  inotify_rm_watch (c->inotify_fd, sync->wd);
   sync->wd = -1;
-  if (watched != NULL)
-    g_atomic_int_add (&watched->ref_count, -1);   /* never the last: the caller holds one */
 }
 
 int
@@ -485,6 +482,9 @@ shmfs_sync_backing_open (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req)
 void
 shmfs_sync_backing_release (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req)
 {
+  /* The writes made through this file are queued; account them while
+   * their watch still stands. */
+  shmfs_coherence_settle (c);
   g_mutex_lock (&sync->data_lock);
   g_warn_if_fail (sync->backing_opens > 0);
   /* The kernel's open files keep their own reference to the backing. */

@@ -51,13 +51,10 @@ node_state_free (gpointer data)
 {
   ShmfsNode *state = data;
 
+  /* Every handle, and with it its poll registration, went before. */
+  g_warn_if_fail (state->pollers == NULL || state->pollers->len == 0);
   if (state->pollers != NULL)
-    {
-      for (guint i = 0; i < state->pollers->len; i++)
-        fuse_pollhandle_destroy (state->pollers->pdata[i]);
-      g_ptr_array_free (state->pollers, TRUE);
-    }
-
+    g_ptr_array_free (state->pollers, TRUE);
   shmfs_sync_unref (state->sync);
   shmfs_locks_free (state->locks);
   g_free (state);
@@ -920,6 +917,21 @@ handle_new_locked (Shmfs *fs, ShmNode *node, gboolean raw, int flags)
   return h;
 }
 
+/* Drops the poll registration of an open file that goes away. */
+static void
+forget_poll (Shmfs *fs, ShmfsHandle *h)
+{
+  struct fuse_pollhandle *ph;
+
+  g_mutex_lock (&fs->poll_lock);
+  ph = g_steal_pointer (&h->ph);
+  if (ph != NULL)
+    g_ptr_array_remove_fast (shmfs_node_state (h->node)->pollers, h);
+  g_mutex_unlock (&fs->poll_lock);
+  if (ph != NULL)
+    fuse_pollhandle_destroy (ph);
+}
+
 static void
 handle_destroy (ShmfsHandle *h)
 {
@@ -936,6 +948,7 @@ handle_free (Shmfs *fs, fuse_req_t req, ShmfsHandle *h)
 {
   ShmfsSync *sync = shmfs_node_state (h->node)->sync;
 
+  forget_poll (fs, h);
   if (h->backing)
     shmfs_sync_backing_release (fs->coherence, sync, req);
   else if (h->counted_writer)
@@ -960,6 +973,7 @@ shmfs_free_handles (Shmfs *fs)
   while (g_hash_table_iter_next (&iter, &key, NULL))
     {
       g_hash_table_iter_remove (&iter);
+      forget_poll (fs, key);
       handle_destroy (key);   /* its node reference goes with the tree */
     }
   g_mutex_unlock (&fs->tree_lock);
@@ -1173,20 +1187,26 @@ void
 shmfs_node_wake_pollers (Shmfs *fs, ShmNode *node)
 {
   ShmfsNode *state = shmfs_node_state (node);
-  GPtrArray *handles;
+  GPtrArray *pollers;
 
   g_mutex_lock (&fs->poll_lock);
-  handles = state->pollers;
+  pollers = state->pollers;
   state->pollers = NULL;
-  g_mutex_unlock (&fs->poll_lock);
-  if (handles == NULL)
-    return;
-  for (guint i = 0; i < handles->len; i++)
+  /* Take each handle's registration: the handles may go once unlocked. */
+  for (guint i = 0; pollers != NULL && i < pollers->len; i++)
     {
-      fuse_lowlevel_notify_poll (handles->pdata[i]);
-      fuse_pollhandle_destroy (handles->pdata[i]);
+      ShmfsHandle *h = pollers->pdata[i];
+      pollers->pdata[i] = g_steal_pointer (&h->ph);
     }
-  g_ptr_array_unref (handles);
+  g_mutex_unlock (&fs->poll_lock);
+  if (pollers == NULL)
+    return;
+  for (guint i = 0; i < pollers->len; i++)
+    {
+      fuse_lowlevel_notify_poll (pollers->pdata[i]);
+      fuse_pollhandle_destroy (pollers->pdata[i]);
+    }
+  g_ptr_array_unref (pollers);
 }
 
 static void
@@ -1206,11 +1226,22 @@ shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fu
     revents |= POLLPRI | POLLERR;
   if (ph != NULL)
     {
+      struct fuse_pollhandle *old;
+
+      /* The kernel registers an open file again at each poll(2) call, and
+       * one notify wakes all its waiters: keep the latest only. */
       g_mutex_lock (&fs->poll_lock);
-      if (state->pollers == NULL)
-        state->pollers = g_ptr_array_new ();
-      g_ptr_array_add (state->pollers, ph);
+      old = h->ph;
+      h->ph = ph;
+      if (old == NULL)
+        {
+          if (state->pollers == NULL)
+            state->pollers = g_ptr_array_new ();
+          g_ptr_array_add (state->pollers, h);
+        }
       g_mutex_unlock (&fs->poll_lock);
+      if (old != NULL)
+        fuse_pollhandle_destroy (old);
       /* A change between the version read and the registration. */
       if (version != shm_object_get_version (shm_node_get_object (h->node)))
         shmfs_node_wake_pollers (fs, h->node);

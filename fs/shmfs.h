@@ -50,7 +50,8 @@ typedef struct {
   gboolean   release_pending;     /* unlinked, bytes freed at last release */
   pid_t      bound_pid;           /* removed when it exits; 0: not bound */
   ShmfsLocks *locks;              /* flock and fcntl locks of both views */
-  GPtrArray  *pollers;            /* fuse_pollhandle*; Shmfs.poll_lock */
+  GPtrArray  *pollers;            /* ShmfsHandle* with a poll registered;
+                                     Shmfs.poll_lock */
 } ShmfsNode;
 
 /* Open file state. */
@@ -68,6 +69,8 @@ typedef struct {
   gboolean   pending_failed;      /* the text being written was rejected */
   gboolean   committed;           /* pending was committed as a value */
   guint64    seen_version;        /* version rendered by the last read at 0 */
+  struct fuse_pollhandle *ph;     /* the latest poll registration, to notify
+                                     at the next change; Shmfs.poll_lock */
   gboolean   line_wise;           /* pending comes a line (element/row) at a time */
 } ShmfsHandle;
 

@@ -20,12 +20,10 @@ meson test -C build-test --suite unit --print-errorlogs \
   --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite' \
   --timeout-multiplier 4 || status=1
 echo "==> tests under AddressSanitizer and UBSan"
-# Leaks are checked in the units (and by valgrind); a daemon that a lazy
-# unmount ends still leaks a node (see the README's known problems).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   meson test -C build-asan --suite unit --print-errorlogs || status=1
-ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   meson test -C build-asan --suite integration --print-errorlogs --num-processes 2 \
   --timeout-multiplier 2 || status=1
