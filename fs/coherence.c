@@ -59,13 +59,13 @@ struct _ShmfsSync {
   GMutex      store_lock;
   GMutex      data_lock;
   guint       writers;            /* open raw handles that can write; data_lock */
-  guint64     memfd_writes;       /* client writes, writebacks and repairs
-                                     applied to the memfd; data_lock */
-  guint64     stores;             /* daemon stores applied; data_lock */
-  gboolean    resync_pending;     /* data_lock */
+  gboolean    memfd_behind;       /* the memfd may lag the pages; data_lock */
+  gboolean    resync_queued;      /* a resync job waits; data_lock */
   guint64    *maybe_cached;       /* one bit a page; data_lock */
   guint64    *stored;             /* pages a daemon store reached since their
                                      last writeback; data_lock */
+  guint32    *gens;               /* per page, bumped by every write into the
+                                     memfd (cached mode); data_lock */
   gsize       n_pages;
   int         backing_id;         /* passthrough: registered memfd; data_lock */
   guint       backing_opens;      /* data_lock */
@@ -77,6 +77,7 @@ typedef struct {
   guint8     *buf;                /* bytes from base on; replies land here */
   guint64     base;
   guint       pending;            /* requests not answered yet; c->lock */
+  gboolean    failed;             /* a request could not be sent */
   GPtrArray  *done;               /* answered requests; c->lock */
 } RetrieveBatch;
 
@@ -297,6 +298,7 @@ shmfs_sync_unref (ShmfsSync *sync)
   shm_object_unref (sync->obj);
   g_free (sync->maybe_cached);
   g_free (sync->stored);
+  g_free (sync->gens);
   g_mutex_clear (&sync->store_lock);
   g_mutex_clear (&sync->data_lock);
   g_free (sync);
@@ -380,21 +382,84 @@ take_stored_locked (ShmfsSync *sync, guint64 off, guint64 len,
   return TRUE;
 }
 
+/* Bumps the write generation of the pages of [off, off+len). */
+static void
+bump_gens_locked (ShmfsSync *sync, guint64 off, guint64 len)
+{
+  guint64 nbytes = shm_object_get_nbytes (sync->obj);
+  guint64 last;
+
+  if (len == 0 || off >= nbytes)
+    return;
+  sync->n_pages = (nbytes + page_size - 1) / page_size;
+  if (sync->gens == NULL)
+    sync->gens = g_new0 (guint32, sync->n_pages);
+  last = MIN (off + len - 1, nbytes - 1) / page_size;
+  for (guint64 p = off / page_size; p <= last; p++)
+    sync->gens[p]++;
+}
+
+/* A sum that changes whenever a page of [off, off+len) is written (the
+ * generations only grow). */
+static guint64
+gens_sum_locked (ShmfsSync *sync, guint64 off, guint64 len)
+{
+  guint64 nbytes = shm_object_get_nbytes (sync->obj);
+  guint64 last, sum = 0;
+
+  if (sync->gens == NULL || len == 0 || off >= nbytes)
+    return 0;
+  last = MIN (off + len - 1, nbytes - 1) / page_size;
+  for (guint64 p = off / page_size; p <= last; p++)
+    sum += sync->gens[p];
+  return sum;
+}
+
+/* Copies between the memfd and buf; data_lock held.  A page or more goes
+ * through the fd: the kernel copies from the memfd's pages directly, where
+ * the daemon's mapping would first fault on every page it has not touched
+ * yet (which made a first touch of a large mapping cost twice what it does
+ * on /dev/shm). */
+static void
+memfd_read_locked (ShmfsSync *sync, guint64 off, void *buf, guint64 len)
+{
+  int fd = len >= page_size ? shm_object_get_fd (sync->obj) : -1;
+
+  if (fd < 0 || pread (fd, buf, len, (off_t) off) != (ssize_t) len)
+    memcpy (buf, shm_object_get_data (sync->obj) + off, len);
+}
+
+static void
+memfd_write_locked (ShmfsSync *sync, guint64 off, const void *buf, guint64 len)
+{
+  int fd = len >= page_size ? shm_object_get_fd (sync->obj) : -1;
+
+  if (fd < 0 || pwrite (fd, buf, len, (off_t) off) != (ssize_t) len)
+    memcpy (shm_object_get_data (sync->obj) + off, buf, len);
+}
+
 void
 shmfs_sync_forget_cache (ShmfsSync *sync)
 {
   g_mutex_lock (&sync->data_lock);
   g_clear_pointer (&sync->maybe_cached, g_free);
   g_clear_pointer (&sync->stored, g_free);   /* no writeback outlives the inode */
+  g_clear_pointer (&sync->gens, g_free);
   g_mutex_unlock (&sync->data_lock);
 }
 
 void
-shmfs_sync_client_read (ShmfsSync *sync, guint64 off, guint64 len, void *buf)
+shmfs_sync_reply_read (ShmfsSync *sync, fuse_req_t req, guint64 off, guint64 len)
 {
+  g_autofree guint8 *buf = g_malloc (len);
+
+  /* The kernel fills the page from the reply and only then marks it up to
+   * date, and a retrieve copies a page up to date or not: answer before a
+   * retrieve may ask for this page. */
   g_mutex_lock (&sync->data_lock);
-  memcpy (buf, shm_object_get_data (sync->obj) + off, len);
+  memfd_read_locked (sync, off, buf, len);
   mark_cached_locked (sync, off, len);
+  fuse_reply_buf (req, (const char *) buf, len);
   g_mutex_unlock (&sync->data_lock);
 }
 
@@ -406,8 +471,8 @@ shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
   gboolean stale;
 
   g_mutex_lock (&sync->data_lock);
-  memcpy (shm_object_get_data (sync->obj) + off, data, len);
-  sync->memfd_writes++;
+  memfd_write_locked (sync, off, data, len);
+  bump_gens_locked (sync, off, len);
   mark_cached_locked (sync, off, len);
   /* A writeback's bytes were copied from the pages before this handler
    * ran: a daemon store that reached them since is undone here, in the
@@ -534,8 +599,11 @@ send_retrieve (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch,
 
   /* -ENOENT: the kernel holds no inode, so no page; no reply will come. */
   if (res != -ENOENT)
-    g_warning ("retrieve of inode %" G_GUINT64_FORMAT ": %s",
-               (guint64) sync->raw_ino, g_strerror (-res));
+    {
+      batch->failed = TRUE;
+      g_warning ("retrieve of inode %" G_GUINT64_FORMAT ": %s",
+                 (guint64) sync->raw_ino, g_strerror (-res));
+    }
   g_mutex_lock (&c->lock);
   g_hash_table_remove (c->requests, &rq->cookie);
   batch->pending--;
@@ -604,11 +672,12 @@ retrieve_cached_runs (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch,
 /* Lays every cached page of [off, off+len) of the raw view over buf, which
  * holds the memfd's bytes of that range.  A reply stops at the first page
  * not cached; the rest of its range is asked again from the page after
- * that one.  Bounded in time.  Returns FALSE if some reply never came. */
+ * that one.  Bounded in time.  Returns FALSE if a request failed or its
+ * reply never came. */
 static gboolean
 overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, guint64 len)
 {
-  RetrieveBatch batch = { buf, off, 0, g_ptr_array_new_with_free_func (g_free) };
+  RetrieveBatch batch = { buf, off, 0, FALSE, g_ptr_array_new_with_free_func (g_free) };
   gint64 deadline = g_get_monotonic_time () + RETRIEVE_TIMEOUT_US;
   gboolean held = retrieve_cached_runs (c, sync, &batch, off, off + len);
   gboolean complete;
@@ -635,7 +704,7 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 o
       if (c->stopped || !g_cond_wait_until (&c->cond, &c->lock, deadline))
         break;
     }
-  complete = batch.pending == 0;
+  complete = batch.pending == 0 && !batch.failed;
   if (!complete)
     {
       /* Late replies must not land in buf: forget the requests. */
@@ -666,10 +735,10 @@ snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf)
   gboolean overlay;
 
   g_mutex_lock (&sync->data_lock);
-  memcpy (buf, shm_object_get_data (sync->obj), shm_object_get_nbytes (sync->obj));
+  memfd_read_locked (sync, 0, buf, shm_object_get_nbytes (sync->obj));
   /* Dirty pages need a writable mapping, which needs a writable open
    * handle; the last one's munmap writes them back before release. */
-  overlay = !c->passthrough && (sync->writers > 0 || sync->resync_pending) &&
+  overlay = !c->passthrough && (sync->writers > 0 || sync->memfd_behind) &&
             sync->maybe_cached != NULL;
   g_mutex_unlock (&sync->data_lock);
 
@@ -738,21 +807,23 @@ repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len, cons
 
   for (int tries = 0; tries < RESYNC_TRIES && session (c) != NULL; tries++)
     {
-      guint64 memfd_writes, stores;
+      guint64 gens;
       gboolean applied = FALSE;
 
       g_mutex_lock (&sync->data_lock);
-      memcpy (buf, base != NULL ? base : shm_object_get_data (sync->obj) + off, len);
-      memfd_writes = sync->memfd_writes;
-      stores = sync->stores;
+      if (base != NULL)
+        memcpy (buf, base, len);
+      else
+        memfd_read_locked (sync, off, buf, len);
+      gens = gens_sum_locked (sync, off, len);
       g_mutex_unlock (&sync->data_lock);
       if (!overlay_cached_pages (c, sync, buf, off, len))
         return FALSE;
       g_mutex_lock (&sync->data_lock);
-      if (sync->memfd_writes == memfd_writes && sync->stores == stores)
+      if (gens_sum_locked (sync, off, len) == gens)
         {
-          memcpy (shm_object_get_data (sync->obj) + off, buf, len);
-          sync->memfd_writes++;
+          memfd_write_locked (sync, off, buf, len);
+          bump_gens_locked (sync, off, len);
           applied = TRUE;
         }
       g_mutex_unlock (&sync->data_lock);
@@ -767,25 +838,30 @@ repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len, cons
 static void
 store_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const guint8 *data, guint64 len)
 {
-  guint64 memfd_writes;
+  guint64 gens;
   gboolean raced;
 
   g_mutex_lock (&sync->data_lock);
-  memcpy (shm_object_get_data (sync->obj) + off, data, len);
-  sync->stores++;
+  memfd_write_locked (sync, off, data, len);
   if (!c->passthrough)
-    set_pages_locked (sync, &sync->stored, off, len);
-  memfd_writes = sync->memfd_writes;
+    {
+      bump_gens_locked (sync, off, len);
+      set_pages_locked (sync, &sync->stored, off, len);
+    }
+  gens = gens_sum_locked (sync, off, len);
   g_mutex_unlock (&sync->data_lock);
   /* In passthrough mode every client maps or reads the memfd itself. */
   if (c->passthrough)
     return;
   push_to_page_cache_locked (c, sync, off, len, data);
 
+  g_mutex_lock (&sync->data_lock);
+  /* A writeback handled from now on copied pages that hold this store;
+   * one handled before may not have: keep its pages marked either way. */
+  set_pages_locked (sync, &sync->stored, off, len);
   /* A writeback, or its repair, may have put older bytes in the memfd
    * after this store did: the pages hold the truth now. */
-  g_mutex_lock (&sync->data_lock);
-  raced = sync->memfd_writes != memfd_writes;
+  raced = gens_sum_locked (sync, off, len) != gens;
   g_mutex_unlock (&sync->data_lock);
   if (raced && !repair_range (c, sync, off, len, data))
     schedule_resync (c, sync);
@@ -804,8 +880,6 @@ shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64
        * keeps a small object from moving to its own memfd meanwhile). */
       g_mutex_lock (&sync->data_lock);
       changed = modify (shm_object_get_data (sync->obj), user_data);
-      if (changed)
-        sync->stores++;
       g_mutex_unlock (&sync->data_lock);
     }
   else
@@ -851,8 +925,8 @@ schedule_resync (ShmfsCoherence *c, ShmfsSync *sync)
   gboolean push;
 
   g_mutex_lock (&sync->data_lock);
-  push = !sync->resync_pending;
-  sync->resync_pending = TRUE;
+  push = !sync->resync_queued;
+  sync->resync_queued = sync->memfd_behind = TRUE;
   g_mutex_unlock (&sync->data_lock);
   if (push)
     g_thread_pool_push (c->resync_pool, shmfs_sync_ref (sync), NULL);
@@ -861,8 +935,13 @@ schedule_resync (ShmfsCoherence *c, ShmfsSync *sync)
 static void
 resync_job (gpointer data, gpointer user_data)
 {
-  resync (user_data, data);
-  shmfs_sync_unref (data);
+  ShmfsSync *sync = data;
+
+  g_mutex_lock (&sync->data_lock);
+  sync->resync_queued = FALSE;   /* a later need queues another */
+  g_mutex_unlock (&sync->data_lock);
+  resync (user_data, sync);
+  shmfs_sync_unref (sync);
 }
 
 static void
@@ -873,7 +952,8 @@ resync (ShmfsCoherence *c, ShmfsSync *sync)
   g_mutex_lock (&sync->store_lock);
   repaired = repair_range (c, sync, 0, shm_object_get_nbytes (sync->obj), NULL);
   g_mutex_lock (&sync->data_lock);
-  sync->resync_pending = FALSE;
+  /* Behind still, if not repaired: reads keep laying the pages over. */
+  sync->memfd_behind = !repaired;
   g_mutex_unlock (&sync->data_lock);
   g_mutex_unlock (&sync->store_lock);
   if (!repaired)

@@ -5,8 +5,8 @@
  * every mmap of it.  write(2) is write-through, so the backing memfd sees it
  * before the call returns; mmap stores stay in dirty pages until writeback.
  * So: daemon stores go to the memfd and then into the page cache
- * (notify_store, copied from the memfd while the kernel holds each page
- * lock); daemon reads take the memfd and lay over it every cached page
+ * (notify_store, copied in while the kernel holds each page lock); daemon
+ * reads take the memfd and lay over it every cached page
  * (notify_retrieve), dirty ones included.  A writeback carries bytes copied
  * from its pages before its handler runs, so it may undo in the memfd a
  * daemon store that reached those pages since.  Its handler then copies the
@@ -68,9 +68,9 @@ void shmfs_sync_writer_close (ShmfsSync *sync);
 /* The kernel dropped the raw view's inode, and with it every cached page. */
 void shmfs_sync_forget_cache (ShmfsSync *sync);
 
-/* Copies [off, off+len) of the object for a client read (into the page
- * cache, in cached mode). */
-void shmfs_sync_client_read (ShmfsSync *sync, guint64 off, guint64 len, void *buf);
+/* Answers a client read of [off, off+len) (into the page cache, in cached
+ * mode). */
+void shmfs_sync_reply_read (ShmfsSync *sync, fuse_req_t req, guint64 off, guint64 len);
 /* Applies a client write of the raw view (write(2) or writeback). */
 void shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const void *data, guint64 len, gboolean writeback);
 

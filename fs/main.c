@@ -46,8 +46,16 @@ usage (void)
           "    -o store=DIR           keep objects in DIR across unmounts (cached mode)\n"
           "\n");
   shmfs_cli_usage ();
-  printf ("\n");
-  fuse_cmdline_help ();
+  /* libfuse's own options, less its -s: shmfs always runs several threads
+   * (see the README). */
+  printf ("\n"
+          "    -d   -o debug          enable debug output (implies -f)\n"
+          "    -f                     foreground operation\n"
+          "    -s                     accepted; shmfs always runs several worker threads\n"
+          "    -o clone_fd            use separate fuse device fd for each thread\n"
+          "    -o max_idle_threads    the maximum number of idle worker threads\n"
+          "    -o max_threads         the maximum number of worker threads (at least %d)\n",
+          MAX_THREADS);
   fuse_lowlevel_help ();
 }
 
@@ -366,16 +374,14 @@ main (int argc, char *argv[])
     fs.bdi = tune_backing_device (opts.mountpoint);
   fuse_daemonize (opts.foreground);
 
-  if (opts.singlethread)
-    res = fuse_session_loop (fs.se);
-  else
-    {
-      loop_config = fuse_loop_cfg_create ();
-      fuse_loop_cfg_set_clone_fd (loop_config, opts.clone_fd);
-      fuse_loop_cfg_set_max_threads (loop_config, MAX(opts.max_threads, MAX_THREADS));
-      fuse_loop_cfg_set_idle_threads (loop_config, opts.max_idle_threads);
-      res = fuse_session_loop_mt (fs.se, loop_config);
-    }
+  /* Always several threads, -s or not: the daemon's own page-cache
+   * requests (notify_retrieve) are answered on another worker, and an
+   * atomic operation waiting for a lock holds one. */
+  loop_config = fuse_loop_cfg_create ();
+  fuse_loop_cfg_set_clone_fd (loop_config, opts.clone_fd);
+  fuse_loop_cfg_set_max_threads (loop_config, MAX (opts.max_threads, MAX_THREADS));
+  fuse_loop_cfg_set_idle_threads (loop_config, opts.max_idle_threads);
+  res = fuse_session_loop_mt (fs.se, loop_config);
   shmfs_lifetimes_free (fs.lifetimes);   /* before the session goes */
   fs.lifetimes = NULL;
   /* A signal ends the loop with its number: a clean unmount.  So does the

@@ -1085,7 +1085,6 @@ shmfs_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   Shmfs *fs = shmfs_from_req (req);
   ShmfsHandle *h = handle_of (fi);
   ShmObject *obj = shm_node_get_object (h->node);
-  g_autofree char *buf = NULL;
   guint64 nbytes;
 
   if (!h->raw)
@@ -1095,9 +1094,7 @@ shmfs_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   if (off < 0 || (guint64) off >= nbytes)
     return (void) fuse_reply_buf (req, NULL, 0);
   size = MIN (size, nbytes - (guint64) off);
-  buf = g_malloc (size);
-  shmfs_sync_client_read (shmfs_node_state (h->node)->sync, off, size, buf);
-  fuse_reply_buf (req, buf, size);
+  shmfs_sync_reply_read (shmfs_node_state (h->node)->sync, req, off, size);
 }
 
 static void
