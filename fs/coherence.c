@@ -118,7 +118,10 @@ shmfs_coherence_new (void)
 }
 
 /* Handles the inotify events queued so far.  The kernel queues them inside
- * write(2), so after a drain every write that has returned is accounted. */
+ * write(2), so after a drain every write that has returned is accounted.
+ * Watches are one-shot (an event on each write costs a writer more than
+ * its write): the first write after the watch was set ends it, until a
+ * reader or a poller sets it again (shmfs_coherence_watch). */
 static void
 drain_inotify (ShmfsCoherence *c)
 {
@@ -140,9 +143,14 @@ drain_inotify (ShmfsCoherence *c)
         sync = g_hash_table_lookup (c->watches, GINT_TO_POINTER (ev->wd));
         if (sync != NULL)
           shmfs_sync_ref (sync);
+        g_hash_table_remove (c->watches, GINT_TO_POINTER (ev->wd));   /* fired */
         g_mutex_unlock (&c->lock);
         if (sync == NULL)
           continue;   /* unwatched meanwhile */
+        g_mutex_lock (&sync->data_lock);
+        if (sync->wd == ev->wd)
+          sync->wd = -1;
+        g_mutex_unlock (&sync->data_lock);
         shm_object_bump_version (sync->obj);
         c->changed (c->changed_data, sync->owner);
         shmfs_sync_unref (sync);
@@ -168,11 +176,20 @@ inotify_thread (gpointer data)
     }
 }
 
+static void watch_locked (ShmfsCoherence *c, ShmfsSync *sync);
+
 void
-shmfs_coherence_settle (ShmfsCoherence *c)
+shmfs_coherence_settle (ShmfsCoherence *c, ShmfsSync *sync)
 {
-  if (c->inotify_thread != NULL)
-    drain_inotify (c);
+  if (c->inotify_thread == NULL)
+    return;
+  if (sync != NULL)
+    {
+      g_mutex_lock (&sync->data_lock);
+      watch_locked (c, sync);
+      g_mutex_unlock (&sync->data_lock);
+    }
+  drain_inotify (c);
 }
 
 void
@@ -494,12 +511,23 @@ watch_memfd (ShmfsCoherence *c, ShmfsSync *sync, int fd)
 
   if (c->inotify_fd < 0)
     return;
-  sync->wd = inotify_add_watch (c->inotify_fd, path, IN_MODIFY);
+  sync->wd = inotify_add_watch (c->inotify_fd, path, IN_MODIFY | IN_ONESHOT);
   if (sync->wd < 0)
     return;   /* out of watches: such writes wake no poller (README) */
   g_mutex_lock (&c->lock);
   g_hash_table_insert (c->watches, GINT_TO_POINTER (sync->wd), shmfs_sync_ref (sync));
   g_mutex_unlock (&c->lock);
+}
+
+/* Sets the watch again if it fired and the memfd is open for passthrough;
+ * data_lock held. */
+static void
+watch_locked (ShmfsCoherence *c, ShmfsSync *sync)
+{
+  int fd = shm_object_get_fd (sync->obj);
+
+  if (sync->backing_opens > 0 && sync->wd < 0 && fd >= 0)
+    watch_memfd (c, sync, fd);
 }
 
 /* data_lock held. */
@@ -513,7 +541,7 @@ unwatch_memfd (ShmfsCoherence *c, ShmfsSync *sync)
   g_mutex_lock (&c->lock);
   g_hash_table_remove (c->watches, GINT_TO_POINTER (sync->wd));
   g_mutex_unlock (&c->lock);
-  inotify_rm_watch (c->inotify_fd, sync->wd);
+  inotify_rm_watch (c->inotify_fd, sync->wd);   /* EINVAL if it fired */
   sync->wd = -1;
 }
 
@@ -549,7 +577,7 @@ shmfs_sync_backing_release (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req)
 {
   /* The writes made through this file are queued; account them while
    * their watch still stands. */
-  shmfs_coherence_settle (c);
+  shmfs_coherence_settle (c, NULL);
   g_mutex_lock (&sync->data_lock);
   g_warn_if_fail (sync->backing_opens > 0);
   /* The kernel's open files keep their own reference to the backing. */

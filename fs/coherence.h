@@ -85,8 +85,10 @@ gboolean shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off
                                  gpointer user_data);
 
 /* Accounts every client write that has returned (passthrough writes reach
- * the daemon through inotify): call before reading or arming a version. */
-void shmfs_coherence_settle (ShmfsCoherence *c);
+ * the daemon through inotify): call before reading or arming a version.
+ * With sync, first makes the object's next such write known too (a watch
+ * fires once, then waits for a reader or poller to set it again). */
+void shmfs_coherence_settle (ShmfsCoherence *c, ShmfsSync *sync);
 
 /* Brings the mapped stores still in dirty pages into the memfd. */
 void shmfs_coherence_pull (ShmfsCoherence *c, ShmfsSync *sync);

@@ -1217,7 +1217,7 @@ shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fu
 
   /* Like sysfs_notify: POLLPRI|POLLERR once the value changed after the
    * last read at offset 0 of this open file. */
-  shmfs_coherence_settle (fs->coherence);
+  shmfs_coherence_settle (fs->coherence, state->sync);
   version = shm_object_get_version (shm_node_get_object (h->node));
   if (!h->raw && version != h->seen_version)
     revents |= POLLPRI | POLLERR;
@@ -1426,7 +1426,7 @@ xattr_value_locked (Shmfs *fs, ShmNode *node, XattrId id)
     case XA_SHAPE:   return shm_type_shape_string (type);
     case XA_NBYTES:  return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_type_nbytes (type));
     case XA_VERSION:
-      shmfs_coherence_settle (fs->coherence);
+      shmfs_coherence_settle (fs->coherence, shmfs_node_state (node)->sync);
       return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_object_get_version (obj));
     default:         return NULL;
     }

@@ -95,7 +95,7 @@ shmfs_text_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, siz
     {
       if (h->snapshot == NULL)
         h->snapshot = g_string_new (NULL);
-      shmfs_coherence_settle (fs->coherence);
+      shmfs_coherence_settle (fs->coherence, shmfs_node_state (h->node)->sync);
       h->seen_version = shm_object_get_version (shm_node_get_object (h->node));
       render (fs, h->node, h->snapshot);
     }
