@@ -111,7 +111,12 @@ as_double (const ShmAtomicValue *v, gboolean is_float)
 gboolean
 shm_atomic_apply (const ShmType *t, guint8 *data, ShmAtomic *a)
 {
-  guint8 *p = data + shm_atomic_offset (t, a->index);
+  return shm_atomic_apply_elem (t, data + shm_atomic_offset (t, a->index), a);
+}
+
+gboolean
+shm_atomic_apply_elem (const ShmType *t, guint8 *p, ShmAtomic *a)
+{
   guint64 bits = 0;
 
   a->swapped = FALSE;

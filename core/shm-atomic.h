@@ -41,6 +41,8 @@ int shm_atomic_check (const ShmType *t, const ShmAtomic *a);
  * atomic with other CPU atomics on the same memory); fills old, swapped.
  * Returns TRUE when the element may have changed. */
 gboolean shm_atomic_apply (const ShmType *t, guint8 *data, ShmAtomic *a);
+/* The same on the element itself (at shm_atomic_offset of the value). */
+gboolean shm_atomic_apply_elem (const ShmType *t, guint8 *elem, ShmAtomic *a);
 
 /* Byte offset of element index. */
 guint64 shm_atomic_offset (const ShmType *t, guint64 index);

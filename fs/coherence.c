@@ -755,15 +755,15 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 o
   return complete;
 }
 
-/* Copies the memfd into buf, then the cached pages over it if they may hold
- * bytes the memfd lacks.  Caller holds store_lock. */
+/* Copies [off, off+len) of the memfd into buf, then the cached pages over
+ * it if they may hold bytes the memfd lacks.  Caller holds store_lock. */
 static void
-snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf)
+snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, guint64 len)
 {
   gboolean overlay;
 
   g_mutex_lock (&sync->data_lock);
-  memfd_read_locked (sync, 0, buf, shm_object_get_nbytes (sync->obj));
+  memfd_read_locked (sync, off, buf, len);
   /* Dirty pages need a writable mapping, which needs a writable open
    * handle; the last one's munmap writes them back before release. */
   overlay = !c->passthrough && (sync->writers > 0 || sync->memfd_behind) &&
@@ -771,14 +771,14 @@ snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf)
   g_mutex_unlock (&sync->data_lock);
 
   if (overlay)
-    overlay_cached_pages (c, sync, buf, 0, shm_object_get_nbytes (sync->obj));
+    overlay_cached_pages (c, sync, buf, off, len);
 }
 
 void
 shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf)
 {
   g_mutex_lock (&sync->store_lock);
-  snapshot_locked (c, sync, buf);
+  snapshot_locked (c, sync, buf, 0, shm_object_get_nbytes (sync->obj));
   g_mutex_unlock (&sync->store_lock);
 }
 
@@ -907,19 +907,18 @@ shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64
       /* The memfd is what clients map: modify it in place (data_lock only
        * keeps a small object from moving to its own memfd meanwhile). */
       g_mutex_lock (&sync->data_lock);
-      changed = modify (shm_object_get_data (sync->obj), user_data);
+      changed = modify (shm_object_get_data (sync->obj) + off, user_data);
       g_mutex_unlock (&sync->data_lock);
     }
   else
     {
-      guint64 nbytes = shm_object_get_nbytes (sync->obj);
-      g_autofree guint8 *buf = g_malloc (nbytes);
+      g_autofree guint8 *buf = g_malloc (len);
 
       g_mutex_lock (&sync->store_lock);
-      snapshot_locked (c, sync, buf);
+      snapshot_locked (c, sync, buf, off, len);
       changed = modify (buf, user_data);
       if (changed)
-        store_locked (c, sync, off, buf + off, len);
+        store_locked (c, sync, off, buf, len);
       g_mutex_unlock (&sync->store_lock);
     }
   if (changed)

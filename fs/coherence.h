@@ -76,10 +76,10 @@ void shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, c
 
 /* Stores data at [off, off+len) of the object: memfd, then page cache. */
 void shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const void *data, guint64 len);
-/* Read-modify-write: modify gets the object's current bytes (cached pages
- * included) and returns whether it changed [off, off+len), which is then
- * stored.  In passthrough mode modify works on the shared memfd itself, so
- * it must use CPU atomics.  Returns what modify returned. */
+/* Read-modify-write of [off, off+len): modify gets those bytes as they are
+ * now (cached pages included) and returns whether it changed them; they
+ * are then stored.  In passthrough mode modify works on the shared memfd
+ * itself, so it must use CPU atomics.  Returns what modify returned. */
 gboolean shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len,
                                  gboolean (*modify) (guint8 *bytes, gpointer user_data),
                                  gpointer user_data);

@@ -1251,7 +1251,7 @@ apply_atomic (guint8 *bytes, gpointer user_data)
 {
   gpointer *args = user_data;
 
-  return shm_atomic_apply (args[0], bytes, args[1]);
+  return shm_atomic_apply_elem (args[0], bytes, args[1]);
 }
 
 static int
