@@ -94,8 +94,7 @@ static void resync_job (gpointer data, gpointer user_data);
 static void entry_job (gpointer data, gpointer user_data);
 static void resync (ShmfsCoherence *c, ShmfsSync *sync);
 static void schedule_resync (ShmfsCoherence *c, ShmfsSync *sync);
-static gboolean repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len,
-                              const guint8 *base);
+static gboolean repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len);
 
 ShmfsCoherence *
 shmfs_coherence_new (void)
@@ -183,13 +182,15 @@ shmfs_coherence_settle (ShmfsCoherence *c, ShmfsSync *sync)
 {
   if (c->inotify_thread == NULL)
     return;
+  /* Drained first: a watch that fired is only known to be gone once its
+   * event is read. */
+  drain_inotify (c);
   if (sync != NULL)
     {
       g_mutex_lock (&sync->data_lock);
       watch_locked (c, sync);
       g_mutex_unlock (&sync->data_lock);
     }
-  drain_inotify (c);
 }
 
 void
@@ -219,6 +220,15 @@ shmfs_coherence_stop (ShmfsCoherence *c)
   c->stopped = TRUE;
   g_cond_broadcast (&c->cond);
   g_mutex_unlock (&c->lock);
+  /* Its callbacks use the session: it ends before the session does.  No
+   * request runs any more (the loop has ended), so none drains meanwhile. */
+  if (c->inotify_thread != NULL)
+    {
+      guint64 one = 1;
+      if (write (c->inotify_wake, &one, sizeof one) == sizeof one)
+        g_thread_join (c->inotify_thread);
+      c->inotify_thread = NULL;
+    }
 }
 
 void
@@ -227,12 +237,6 @@ shmfs_coherence_free (ShmfsCoherence *c)
   if (c == NULL)
     return;
   shmfs_coherence_stop (c);
-  if (c->inotify_thread != NULL)
-    {
-      guint64 one = 1;
-      if (write (c->inotify_wake, &one, sizeof one) == sizeof one)
-        g_thread_join (c->inotify_thread);
-    }
   if (c->inotify_fd >= 0)
     close (c->inotify_fd);
   if (c->inotify_wake >= 0)
@@ -461,7 +465,6 @@ shmfs_sync_forget_cache (ShmfsSync *sync)
   g_mutex_lock (&sync->data_lock);
   g_clear_pointer (&sync->maybe_cached, g_free);
   g_clear_pointer (&sync->stored, g_free);   /* no writeback outlives the inode */
-  g_clear_pointer (&sync->gens, g_free);
   g_mutex_unlock (&sync->data_lock);
 }
 
@@ -499,7 +502,7 @@ shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
   g_mutex_unlock (&sync->data_lock);
   shm_object_bump_version (sync->obj);
 
-  if (stale && !repair_range (c, sync, stale_off, stale_len, NULL))
+  if (stale && !repair_range (c, sync, stale_off, stale_len))
     schedule_resync (c, sync);
 }
 
@@ -824,12 +827,11 @@ push_to_page_cache_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guin
 }
 
 /* Copies [off, off+len) from the page cache into the memfd where pages are
- * cached; elsewhere from base (the store's bytes), or leaves the memfd as it
- * is when base is NULL.  Takes the copy again while the memfd changes
+ * cached.  Takes the copy again while those pages of the memfd change
  * meanwhile (the change may be newer than it).  Returns FALSE when it gave
  * up. */
 static gboolean
-repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len, const guint8 *base)
+repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len)
 {
   g_autofree guint8 *buf = g_malloc (len);
 
@@ -839,10 +841,7 @@ repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len, cons
       gboolean applied = FALSE;
 
       g_mutex_lock (&sync->data_lock);
-      if (base != NULL)
-        memcpy (buf, base, len);
-      else
-        memfd_read_locked (sync, off, buf, len);
+      memfd_read_locked (sync, off, buf, len);
       gens = gens_sum_locked (sync, off, len);
       g_mutex_unlock (&sync->data_lock);
       if (!overlay_cached_pages (c, sync, buf, off, len))
@@ -870,9 +869,11 @@ store_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const guint8 *dat
   gboolean raced;
 
   g_mutex_lock (&sync->data_lock);
-  memfd_write_locked (sync, off, data, len);
-  if (!c->passthrough)
+  if (c->passthrough)
+    memcpy (shm_object_get_data (sync->obj) + off, data, len);   /* no inotify event */
+  else
     {
+      memfd_write_locked (sync, off, data, len);
       bump_gens_locked (sync, off, len);
       set_pages_locked (sync, &sync->stored, off, len);
     }
@@ -891,7 +892,7 @@ store_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const guint8 *dat
    * after this store did: the pages hold the truth now. */
   raced = gens_sum_locked (sync, off, len) != gens;
   g_mutex_unlock (&sync->data_lock);
-  if (raced && !repair_range (c, sync, off, len, data))
+  if (raced && !repair_range (c, sync, off, len))
     schedule_resync (c, sync);
 }
 
@@ -977,7 +978,7 @@ resync (ShmfsCoherence *c, ShmfsSync *sync)
   gboolean repaired;
 
   g_mutex_lock (&sync->store_lock);
-  repaired = repair_range (c, sync, 0, shm_object_get_nbytes (sync->obj), NULL);
+  repaired = repair_range (c, sync, 0, shm_object_get_nbytes (sync->obj));
   g_mutex_lock (&sync->data_lock);
   /* Behind still, if not repaired: reads keep laying the pages over. */
   sync->memfd_behind = !repaired;

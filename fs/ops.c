@@ -1426,7 +1426,6 @@ xattr_value_locked (Shmfs *fs, ShmNode *node, XattrId id)
     case XA_SHAPE:   return shm_type_shape_string (type);
     case XA_NBYTES:  return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_type_nbytes (type));
     case XA_VERSION:
-      shmfs_coherence_settle (fs->coherence, shmfs_node_state (node)->sync);
       return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_object_get_version (obj));
     default:         return NULL;
     }
@@ -1517,6 +1516,28 @@ shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid)
     fprintf (stderr, "shmfs: removed %s: process %d exited\n", path, (int) pid);
 }
 
+/* Accounts the passthrough writes to ino's object that have returned, and
+ * makes the next one known (see shmfs_coherence_settle).  Takes tree_lock:
+ * what it accounts touches the node. */
+static void
+settle_object (Shmfs *fs, fuse_ino_t ino)
+{
+  ShmfsSync *sync = NULL;
+  ShmNode *node;
+  gboolean raw;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = resolve_locked (fs, ino, &raw);
+  if (node != NULL && shmfs_node_state (node)->sync != NULL)
+    sync = shmfs_sync_ref (shmfs_node_state (node)->sync);
+  g_mutex_unlock (&fs->tree_lock);
+  if (sync != NULL)
+    {
+      shmfs_coherence_settle (fs->coherence, sync);
+      shmfs_sync_unref (sync);
+    }
+}
+
 static void
 shmfs_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
@@ -1525,6 +1546,8 @@ shmfs_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
   ShmNode *node;
   gboolean raw;
 
+  if (strcmp (name, XATTR_PREFIX "version") == 0)
+    settle_object (fs, ino);
   g_mutex_lock (&fs->tree_lock);
   node = resolve_locked (fs, ino, &raw);
   if (node != NULL)

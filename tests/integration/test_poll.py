@@ -220,12 +220,12 @@ def test_raw_writes_that_returned_are_accounted(shmfs, x):
     with util.opened(x, os.O_RDONLY) as fd, util.opened(shmfs.r('x')) as raw:
         for i in range(200):
             os.pwrite(raw, struct.pack('=q', i), 0)
+            version = int(util.xattr(x, 'user.shmfs.version'))
             assert rearm(fd) == f'{i}\n'
             assert poll_pri(fd, 0) == 0, f'late wakeup for write {i}'
-            version = int(util.xattr(x, 'user.shmfs.version'))
             os.pwrite(raw, struct.pack('=q', -i), 0)
-            assert woke(poll_pri(fd, 0)), f'write {i} not seen at once'
             assert int(util.xattr(x, 'user.shmfs.version')) > version
+            assert woke(poll_pri(fd, 0)), f'write {i} not seen at once'
         assert rearm(fd) == '-199\n'
         assert poll_pri(fd, QUIET) == 0
 
