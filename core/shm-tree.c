@@ -136,6 +136,18 @@ shm_tree_free (ShmTree *tree)
   g_free (tree);
 }
 
+void
+shm_tree_foreach_node (ShmTree *tree, void (*fn) (ShmNode *node, gpointer user_data),
+                       gpointer user_data)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, tree->nodes);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    fn (value, user_data);
+}
+
 ShmNode *
 shm_tree_get_root (ShmTree *tree)
 {

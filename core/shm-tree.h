@@ -87,6 +87,10 @@ void shm_tree_foreach_child (ShmNode *dir, guint64 after_id,
                              gboolean (*fn) (ShmNode *child, gpointer user_data),
                              gpointer user_data);
 
+/* Calls fn on every node, linked or not, in no order. */
+void shm_tree_foreach_node (ShmTree *tree, void (*fn) (ShmNode *node, gpointer user_data),
+                            gpointer user_data);
+
 /* Bytes held by typed objects (unlinked ones until freed) and live nodes. */
 guint64 shm_tree_get_used_bytes (ShmTree *tree);
 guint64 shm_tree_get_capacity (ShmTree *tree);

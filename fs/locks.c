@@ -9,7 +9,6 @@
 
 struct _ShmfsLocks {
   GMutex  lock;
-  GCond   changed;
   GArray *held;      /* Holder; lock */
   GQueue  waiters;   /* Waiter*, oldest first; lock */
 };
@@ -23,7 +22,11 @@ typedef struct {
 typedef struct {
   fuse_req_t  req;
   Holder      want;
+  ShmfsLocksHeldFunc held;        /* a hold (shmfs_locks_hold), or NULL */
+  gpointer    held_data;
 } Waiter;
+
+static guint64 next_token;
 
 pid_t
 shmfs_thread_group_of (pid_t tid)
@@ -44,26 +47,43 @@ shmfs_locks_new (void)
   ShmfsLocks *locks = g_new0 (ShmfsLocks, 1);
 
   g_mutex_init (&locks->lock);
-  g_cond_init (&locks->changed);
   locks->held = g_array_new (FALSE, FALSE, sizeof (Holder));
   g_queue_init (&locks->waiters);
   return locks;
 }
 
+/* Answers a waiter that will not be granted. */
+static void
+refuse (Waiter *w)
+{
+  if (w->held != NULL)
+    w->held (0, w->held_data);
+  else
+    fuse_reply_err (w->req, EINTR);
+  g_free (w);
+}
+
+void
+shmfs_locks_abort (ShmfsLocks *locks)
+{
+  GQueue waiters;
+
+  g_mutex_lock (&locks->lock);
+  waiters = locks->waiters;
+  g_queue_init (&locks->waiters);
+  g_mutex_unlock (&locks->lock);
+  for (GList *l = waiters.head; l != NULL; l = l->next)
+    refuse (l->data);
+  g_queue_clear (&waiters);
+}
+
 void
 shmfs_locks_free (ShmfsLocks *locks)
 {
-  Waiter *w;
-
   if (locks == NULL)
     return;
-  while ((w = g_queue_pop_head (&locks->waiters)) != NULL)
-    {
-      fuse_reply_err (w->req, EINTR);
-      g_free (w);
-    }
+  shmfs_locks_abort (locks);
   g_array_unref (locks->held);
-  g_cond_clear (&locks->changed);
   g_mutex_clear (&locks->lock);
   g_free (locks);
 }
@@ -99,8 +119,17 @@ grant_locked (ShmfsLocks *locks, const Holder *want)
   g_array_append_val (locks->held, *want);
 }
 
+static gboolean
+held_by_other_locked (ShmfsLocks *locks, pid_t pid)
+{
+  for (guint i = 0; i < locks->held->len; i++)
+    if (g_array_index (locks->held, Holder, i).pid != pid)
+      return TRUE;
+  return FALSE;
+}
+
 /* Grants queued requests that no longer conflict, oldest first; returns
- * them for replying outside the lock. */
+ * them for answering outside the lock. */
 static GSList *
 wake_waiters_locked (ShmfsLocks *locks)
 {
@@ -110,29 +139,58 @@ wake_waiters_locked (ShmfsLocks *locks)
     {
       Waiter *w = l->data;
       GList *next = l->next;
+      gboolean grantable;
 
-      if (conflict_locked (locks, w->want.owner, w->want.type) == NULL)
+      if (w->held != NULL)
+        grantable = !held_by_other_locked (locks, w->want.pid);
+      else
+        grantable = conflict_locked (locks, w->want.owner, w->want.type) == NULL;
+      if (grantable)
         {
+          /* A hold's owner: tokens count down from the top, where no
+           * kernel lock owner is. */
+          if (w->held != NULL)
+            w->want.owner = G_MAXUINT64 - __atomic_fetch_add (&next_token, 1, __ATOMIC_RELAXED);
           grant_locked (locks, &w->want);
           g_queue_delete_link (&locks->waiters, l);
           granted = g_slist_prepend (granted, w);
         }
       l = next;
     }
-  g_cond_broadcast (&locks->changed);
   return g_slist_reverse (granted);
 }
 
+/* Answers granted waiters.  A hold's function runs here and lets go of the
+ * lock, which grants the next waiters: those are run by this loop, not
+ * from inside the function, so that a queue of holds never nests. */
 static void
 reply_granted (GSList *granted)
 {
+  static __thread GQueue *pending;
+  GQueue queue = G_QUEUE_INIT;
+  Waiter *w;
+
   for (GSList *l = granted; l != NULL; l = l->next)
     {
-      Waiter *w = l->data;
-      fuse_reply_err (w->req, 0);
-      g_free (w);
+      w = l->data;
+      if (w->held == NULL)
+        {
+          fuse_reply_err (w->req, 0);
+          g_free (w);
+        }
+      else
+        g_queue_push_tail (pending != NULL ? pending : &queue, w);
     }
   g_slist_free (granted);
+  if (pending != NULL)
+    return;   /* an outer call runs them */
+  pending = &queue;
+  while ((w = g_queue_pop_head (&queue)) != NULL)
+    {
+      w->held (w->want.owner, w->held_data);
+      g_free (w);
+    }
+  pending = NULL;
 }
 
 static void
@@ -151,10 +209,29 @@ interrupted (fuse_req_t req, void *data)
       }
   g_mutex_unlock (&locks->lock);
   if (found)
+    refuse (found);
+}
+
+/* Queues w until it is granted or interrupted, answering it at once if
+ * it already is either.  Called without the lock. */
+static void
+wait_for (ShmfsLocks *locks, Waiter *w)
+{
+  GSList *granted;
+
+  /* Set before w is queued: an interrupt from now on either finds w in
+   * the queue or leaves the flag tested below. */
+  fuse_req_interrupt_func (w->req, interrupted, locks);
+  g_mutex_lock (&locks->lock);
+  if (fuse_req_interrupted (w->req))
     {
-      fuse_reply_err (req, EINTR);
-      g_free (found);
+      g_mutex_unlock (&locks->lock);
+      return refuse (w);
     }
+  g_queue_push_tail (&locks->waiters, w);
+  granted = wake_waiters_locked (locks);   /* free by now, perhaps */
+  g_mutex_unlock (&locks->lock);
+  reply_granted (granted);
 }
 
 void
@@ -183,32 +260,13 @@ shmfs_locks_set (ShmfsLocks *locks, fuse_req_t req, guint64 owner, pid_t pid,
       fuse_reply_err (req, 0);
       return reply_granted (granted);
     }
-  if (!wait)
-    {
-      g_mutex_unlock (&locks->lock);
-      return (void) fuse_reply_err (req, EAGAIN);
-    }
   g_mutex_unlock (&locks->lock);
-  fuse_req_interrupt_func (req, interrupted, locks);
-  g_mutex_lock (&locks->lock);
-  if (fuse_req_interrupted (req))
-    {
-      g_mutex_unlock (&locks->lock);
-      return (void) fuse_reply_err (req, EINTR);
-    }
-  if (conflict_locked (locks, owner, type) == NULL)
-    {
-      grant_locked (locks, &want);
-      granted = wake_waiters_locked (locks);
-      g_mutex_unlock (&locks->lock);
-      fuse_reply_err (req, 0);
-      return reply_granted (granted);
-    }
+  if (!wait)
+    return (void) fuse_reply_err (req, EAGAIN);
   w = g_new0 (Waiter, 1);
   w->req = req;
   w->want = want;
-  g_queue_push_tail (&locks->waiters, w);
-  g_mutex_unlock (&locks->lock);
+  wait_for (locks, w);
 }
 
 void
@@ -243,37 +301,16 @@ shmfs_locks_release (ShmfsLocks *locks, guint64 owner)
   reply_granted (granted);
 }
 
-static gboolean
-held_by_other_locked (ShmfsLocks *locks, pid_t pid)
+void
+shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req,
+                  ShmfsLocksHeldFunc held, gpointer user_data)
 {
-  for (guint i = 0; i < locks->held->len; i++)
-    if (g_array_index (locks->held, Holder, i).pid != pid)
-      return TRUE;
-  return FALSE;
-}
+  Waiter *w = g_new0 (Waiter, 1);
 
-guint64
-shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req, struct fuse_session *se)
-{
-  static guint64 next_token = 0;
-  Holder me = { 0, shmfs_thread_group_of (pid), F_WRLCK };
-
-  g_mutex_lock (&locks->lock);
-  while (held_by_other_locked (locks, me.pid))
-    {
-      /* A holder may never let go before unmount or a signal: look again
-       * now and then, so neither waits on this worker forever. */
-      g_cond_wait_until (&locks->changed, &locks->lock,
-                         g_get_monotonic_time () + G_USEC_PER_SEC / 10);
-      if (fuse_req_interrupted (req) || fuse_session_exited (se))
-        {
-          g_mutex_unlock (&locks->lock);
-          return 0;
-        }
-    }
-  /* Tokens count down from the top: no kernel lock owner is that large. */
-  me.owner = G_MAXUINT64 - __atomic_fetch_add (&next_token, 1, __ATOMIC_RELAXED);
-  g_array_append_val (locks->held, me);
-  g_mutex_unlock (&locks->lock);
-  return me.owner;
+  w->req = req;
+  w->want.pid = shmfs_thread_group_of (pid);
+  w->want.type = F_WRLCK;
+  w->held = held;
+  w->held_data = user_data;
+  wait_for (locks, w);
 }

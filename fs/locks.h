@@ -15,8 +15,13 @@
 
 typedef struct _ShmfsLocks ShmfsLocks;
 
+typedef void (*ShmfsLocksHeldFunc) (guint64 owner, gpointer user_data);
+
 ShmfsLocks *shmfs_locks_new (void);
-/* Frees the table; waiters still queued are answered EINTR. */
+/* Answers every queued waiter EINTR (a hold's function gets owner 0):
+ * before the session goes. */
+void shmfs_locks_abort (ShmfsLocks *locks);
+/* Frees the table; waiters still queued are answered as by abort. */
 void shmfs_locks_free (ShmfsLocks *locks);
 
 /* Takes (F_RDLCK, F_WRLCK) or drops (F_UNLCK) owner's lock and replies to
@@ -33,13 +38,16 @@ void shmfs_locks_test (ShmfsLocks *locks, guint64 owner, int type, struct flock 
 /* Drops whatever owner holds (at close), granting waiters. */
 void shmfs_locks_release (ShmfsLocks *locks, guint64 owner);
 
-/* Takes the object's lock exclusively for process pid, waiting until no
- * other process holds it (in any mode), so that an atomic operation runs
- * inside the lock like any lock-based read-modify-write.  The caller's own
- * locks do not count.  Returns the owner to pass to shmfs_locks_release(),
- * or 0 when req was interrupted or the session ended while waiting. */
-guint64 shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req,
-                          struct fuse_session *se);
+/* Takes the object's lock exclusively for process pid once no other
+ * process holds it (in any mode), so that an atomic operation runs inside
+ * the lock like any lock-based read-modify-write; the caller's own locks
+ * do not count.  Then calls held (owner, user_data), at once in this
+ * thread or later in the one that lets go of the lock; held must pass
+ * owner to shmfs_locks_release().  Waiting holds no thread.  If req is
+ * interrupted, or the table aborted, held gets owner 0 and must answer
+ * req (EINTR). */
+void shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req,
+                       ShmfsLocksHeldFunc held, gpointer user_data);
 
 /* The process a thread id belongs to. */
 pid_t shmfs_thread_group_of (pid_t tid);

@@ -375,8 +375,8 @@ main (int argc, char *argv[])
   fuse_daemonize (opts.foreground);
 
   /* Always several threads, -s or not: the daemon's own page-cache
-   * requests (notify_retrieve) are answered on another worker, and an
-   * atomic operation waiting for a lock holds one. */
+   * requests (notify_retrieve) are answered on another worker, and a store
+   * into a page under writeback waits for a worker to answer it. */
   loop_config = fuse_loop_cfg_create ();
   fuse_loop_cfg_set_clone_fd (loop_config, opts.clone_fd);
   fuse_loop_cfg_set_max_threads (loop_config, MAX (opts.max_threads, MAX_THREADS));

@@ -441,11 +441,28 @@ shmfs_init (void *userdata, struct fuse_conn_info *conn)
 }
 
 static void
+collect_locks (ShmNode *node, gpointer user_data)
+{
+  ShmfsNode *state = shmfs_node_state (node);
+
+  if (state != NULL)
+    g_ptr_array_add (user_data, state->locks);
+}
+
+static void
 shmfs_destroy (void *userdata)
 {
   Shmfs *fs = userdata;
+  g_autoptr (GPtrArray) locks = g_ptr_array_new ();
 
   shmfs_coherence_stop (fs->coherence);
+  /* Requests still waiting for a lock are answered while the session
+   * lasts.  No request runs any more, so the tables stay. */
+  g_mutex_lock (&fs->tree_lock);
+  shm_tree_foreach_node (fs->tree, collect_locks, locks);
+  g_mutex_unlock (&fs->tree_lock);
+  for (guint i = 0; i < locks->len; i++)
+    shmfs_locks_abort (locks->pdata[i]);
 }
 
 static void
@@ -1254,15 +1271,49 @@ apply_atomic (guint8 *bytes, gpointer user_data)
   return shm_atomic_apply_elem (args[0], bytes, args[1]);
 }
 
-static int
-atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct shmfs_atomic *io)
+typedef struct {
+  Shmfs         *fs;
+  fuse_req_t     req;
+  ShmfsHandle   *h;               /* the ioctl's open file: lives till answered */
+  const ShmType *type;
+  ShmAtomic      a;
+  struct shmfs_atomic io;
+} AtomicOp;
+
+/* Runs op inside the object's lock (owner) and answers its ioctl. */
+static void
+atomic_op_held (guint64 owner, gpointer user_data)
 {
-  ShmfsNode *state = shmfs_node_state (h->node);
+  AtomicOp *op = user_data;
+  ShmfsNode *state = shmfs_node_state (op->h->node);
+  gpointer args[2] = { (gpointer) op->type, &op->a };
+  gboolean changed;
+
+  if (owner == 0)
+    {
+      fuse_reply_err (op->req, EINTR);
+      return g_free (op);
+    }
+  changed = shmfs_coherence_modify (op->fs->coherence, state->sync,
+                                    shm_atomic_offset (op->type, op->a.index),
+                                    shm_type_elem_size (op->type), apply_atomic, args);
+  shmfs_locks_release (state->locks, owner);
+  if (changed)
+    shmfs_node_changed (op->fs, op->h->node);
+  op->io.result.u = op->a.old.u;
+  op->io.swapped = op->a.swapped;
+  fuse_reply_ioctl (op->req, 0, &op->io, sizeof op->io);
+  g_free (op);
+}
+
+/* Checks an atomic operation and queues it for the object's lock; answers
+ * req itself, or returns -errno for the caller to. */
+static int
+atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, const struct shmfs_atomic *io)
+{
+  AtomicOp *op;
   const ShmType *type;
   ShmAtomic a = { 0 };
-  gpointer args[2];
-  gboolean changed;
-  guint64 owner;
   int err;
 
   g_mutex_lock (&fs->tree_lock);
@@ -1286,19 +1337,17 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct shmfs_atomic *io)
       return err;
     }
 
-  /* Inside the object's lock, as a lock-based read-modify-write would be. */
-  owner = shmfs_locks_hold (state->locks, fuse_req_ctx (req)->pid, req, fs->se);
-  if (owner == 0)
-    return -EINTR;
-  args[0] = (gpointer) type;
-  args[1] = &a;
-  changed = shmfs_coherence_modify (fs->coherence, state->sync, shm_atomic_offset (type, a.index),
-                                    shm_type_elem_size (type), apply_atomic, args);
-  shmfs_locks_release (state->locks, owner);
-  if (changed)
-    shmfs_node_changed (fs, h->node);
-  io->result.u = a.old.u;
-  io->swapped = a.swapped;
+  op = g_new0 (AtomicOp, 1);
+  op->fs = fs;
+  op->req = req;
+  op->h = h;
+  op->type = type;
+  op->a = a;
+  op->io = *io;
+  /* Inside the object's lock, as a lock-based read-modify-write would be;
+   * waiting for it holds no worker thread. */
+  shmfs_locks_hold (shmfs_node_state (h->node)->locks, fuse_req_ctx (req)->pid, req,
+                    atomic_op_held, op);
   return 0;
 }
 
@@ -1321,8 +1370,7 @@ shmfs_ioctl (fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
         return (void) fuse_reply_err (req, EINVAL);
       memcpy (&io, in_buf, sizeof io);
       if ((err = atomic_op (fs, req, h, &io)) < 0)
-        return (void) fuse_reply_err (req, -err);
-      fuse_reply_ioctl (req, 0, &io, sizeof io);
+        fuse_reply_err (req, -err);
       return;
     case SHMFS_IOC_NOTIFY:
       shm_object_bump_version (shm_node_get_object (h->node));

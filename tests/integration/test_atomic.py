@@ -10,6 +10,7 @@ import os
 import struct
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -427,3 +428,51 @@ def test_cpu_atomics_with_ioctl_adds(shmfs, tmp_path):
     want = 2 * n_mapped + 3 * n_ioctl + n_cli
     assert util.read_text(path) == f'{want}\n'
     assert struct.unpack('=q', util.read_bytes(shmfs.r('x')))[0] == want
+
+
+@util.both_modes
+def test_many_waiting_atomics_hold_no_worker(shmfs):
+    """More atomic operations wait for a held lock than the daemon has
+    worker threads (64): the daemon still answers everything else, the
+    holder can let go, and every one of them then completes."""
+    path = util.new_object(shmfs, 'x', 'i64', '0\n')
+    other = util.new_object(shmfs, 'y', 'i64', '5\n')
+    n = 100
+    with util.opened(path, os.O_RDONLY) as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        adders = [subprocess.Popen([util.SHMFS_BIN, 'add', path, '1'],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+                  for _ in range(n)]
+        try:
+            time.sleep(1)
+            assert all(p.poll() is None for p in adders), 'an add ran inside the lock'
+            # other requests, this object's included, are still served
+            assert cli('get', other).stdout == '5\n'
+            assert util.read_text(path) == '0\n'
+            util.write_text(other, '6\n')
+            assert cli('add', other, 1).stdout == '7\n'
+        finally:
+            fcntl.flock(lk, fcntl.LOCK_UN)
+        for p in adders:
+            assert p.wait(timeout=60) == 0, p.stderr.read()
+    assert util.read_text(path) == f'{n}\n'
+
+
+@util.both_modes
+def test_waiting_atomic_interrupted(shmfs):
+    """A waiting atomic add killed by a signal goes away and adds nothing;
+    the lock and the daemon are unharmed."""
+    path = util.new_object(shmfs, 'x', 'i64', '0\n')
+    with util.opened(path, os.O_RDONLY) as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        p = subprocess.Popen([util.SHMFS_BIN, 'add', path, '1'],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        assert p.poll() is None
+        p.kill()
+        assert p.wait(timeout=10) == -9
+        fcntl.flock(lk, fcntl.LOCK_UN)
+    assert cli('add', path, 2).stdout == '2\n'
+    assert util.read_text(path) == '2\n'
