@@ -290,7 +290,7 @@ atomic (const char *verb, int argc, char **argv, guint32 op)
     }
   io.flags = is_float ? SHMFS_ATOMIC_FLOAT : 0;
 
-  fd = open (path, O_RDONLY | O_CLOEXEC);
+  fd = open (path, O_RDWR | O_CLOEXEC);
   if (fd < 0)
     return fail (verb, path, errno);
   err = ioctl (fd, SHMFS_IOC_ATOMIC, &io) < 0 ? errno : 0;

@@ -405,6 +405,8 @@ shmfs_init (void *userdata, struct fuse_conn_info *conn)
   fuse_set_feature_flag (conn, FUSE_CAP_EXPLICIT_INVAL_DATA);
   fuse_unset_feature_flag (conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
   fuse_set_feature_flag (conn, FUSE_CAP_PARALLEL_DIROPS);
+  /* Directories have no ioctls (nor a handle): the kernel says ENOTTY. */
+  fuse_unset_feature_flag (conn, FUSE_CAP_IOCTL_DIR);
   /* No object is ever setuid or setgid (setattr strips the bits), so there
    * is nothing for a write to clear: spare the kernel asking for
    * security.capability at every write. */
@@ -1328,6 +1330,8 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, const struct shmfs_atomic 
   a.expected.u = io->expected.u;
   if (io->op > SHMFS_ATOMIC_CAS || (io->flags & ~SHMFS_ATOMIC_FLOAT) != 0)
     err = -EINVAL;
+  else if (io->op != SHMFS_ATOMIC_LOAD && !h->writer)
+    err = -EBADF;   /* as write(2) on a read-only open: a change needs write access */
   else
     err = shm_atomic_check (type, &a);
   if (err < 0)

@@ -17,7 +17,9 @@
  * operand/expected are doubles; that is EINVAL on an integer element.
  * Integer arithmetic wraps at the element's width, as C atomics do.  add/sub
  * on bool and anything on char[N] are EINVAL; an index past the last
- * element is EINVAL; an untyped object is ENODATA.
+ * element is EINVAL; an untyped object is ENODATA.  Every operation but a
+ * load changes the value, so it needs a file opened for writing (O_RDWR or
+ * O_WRONLY), as write(2) does: EBADF otherwise.  On a directory: ENOTTY.
  *
  * In passthrough mode the daemon uses CPU atomics on the very pages clients
  * map, so these compose with __atomic operations on mappings; in cached mode

@@ -95,7 +95,8 @@ int shmfs_unlock (ShmfsMap *map);
  * _f64 variants take f32 and f64 elements.  *old (may be NULL) receives
  * the element as it was before.  Returns 0 or -EINVAL (index out of range,
  * wrong kind of element, add/sub on bool, any char[N]), -ERANGE (a value to
- * store the element cannot hold), or another -errno. */
+ * store the element cannot hold), -EBADF (a change on a map made with
+ * SHMFS_MAP_READONLY: only loads), or another -errno. */
 int shmfs_atomic_load (ShmfsMap *map, size_t index, int64_t *old);
 int shmfs_atomic_add (ShmfsMap *map, size_t index, int64_t delta, int64_t *old);
 int shmfs_atomic_sub (ShmfsMap *map, size_t index, int64_t delta, int64_t *old);

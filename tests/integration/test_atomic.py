@@ -5,6 +5,7 @@ exact totals when atomics race with other writers -- flock-based
 read-modify-write in both modes, CPU atomics on a mapping in passthrough
 mode."""
 
+import errno
 import fcntl
 import os
 import struct
@@ -315,7 +316,7 @@ IOCTL_INCREMENTER = r'''
 import fcntl, os, struct, sys
 path, n = sys.argv[1], int(sys.argv[2])
 req = (3 << 30) | (48 << 16) | (ord('S') << 8) | 1
-fd = os.open(path, os.O_RDONLY)
+fd = os.open(path, os.O_RDWR)
 for _ in range(n):
     buf = bytearray(struct.pack('=IIQqqqII', 1, 0, 0, 1, 0, 0, 0, 0))
     fcntl.ioctl(fd, req, buf, True)
@@ -415,7 +416,7 @@ def test_cpu_atomics_with_ioctl_adds(shmfs, tmp_path):
 
     def own_adds():
         try:
-            with util.opened(shmfs.r('x'), os.O_RDONLY) as fd:
+            with util.opened(shmfs.r('x')) as fd:
                 for _ in range(n_ioctl):
                     atomic(fd, ADD, 1)
         except Exception as e:
@@ -476,3 +477,35 @@ def test_waiting_atomic_interrupted(shmfs):
         fcntl.flock(lk, fcntl.LOCK_UN)
     assert cli('add', path, 2).stdout == '2\n'
     assert util.read_text(path) == '2\n'
+
+
+@util.both_modes
+@views
+def test_change_needs_a_writable_open(shmfs, view):
+    """Every operation but a load changes the value: on a read-only open it
+    is EBADF, as write(2) is, and the value stays."""
+    path = util.new_object(shmfs, 'x', 'i64', '5\n')
+    with util.opened(view_path(shmfs, 'x', view), os.O_RDONLY) as fd:
+        assert atomic(fd, LOAD) == (5, 0)
+        for op, kw in ((ADD, {}), (SUB, {}), (XCHG, {}), (CAS, {'expected': 5})):
+            with pytest.raises(OSError) as e:
+                atomic(fd, op, 1, **kw)
+            assert e.value.errno == errno.EBADF, op
+    assert util.read_text(path) == '5\n'
+    assert shmfs.alive()
+
+
+@util.both_modes
+def test_ioctl_on_a_directory_is_enotty(shmfs):
+    """A directory has no ioctls: ENOTTY, and the daemon goes on."""
+    os.mkdir(shmfs.p('d'))
+    for d in (shmfs.path, shmfs.p('d'), shmfs.raw):
+        with util.opened(d, os.O_RDONLY) as fd:
+            with pytest.raises(OSError) as e:
+                atomic(fd, LOAD)
+            assert e.value.errno == errno.ENOTTY, d
+            with pytest.raises(OSError) as e:
+                fcntl.ioctl(fd, (ord('S') << 8) | 2)           # SHMFS_IOC_NOTIFY
+            assert e.value.errno == errno.ENOTTY, d
+    assert shmfs.alive()
+    assert os.listdir(shmfs.path) == ['d']

@@ -188,7 +188,7 @@ def test_mmap_atomics_compose_with_the_ioctl(shmfs, counter):
     deadline = time.monotonic() + 120
     # Add while any of them runs (and at least 500 times), so that the
     # kinds of atomics really interleave.
-    with util.opened(path, os.O_RDONLY) as fd:
+    with util.opened(path) as fd:
         while mine < 500 or any(p.poll() is None for p in procs + [shell]):
             ioctl_add(fd, 1)
             mine += 1

@@ -174,7 +174,7 @@ def test_poll_wakes_on_atomic_ioctl(shmfs, x, op):
     req = (3 << 30) | (48 << 16) | (ord('S') << 8) | 1
     opn = {'ioctl-add': 1, 'ioctl-xchg': 3}[op]
     with util.opened(x, os.O_RDONLY) as fd, \
-            util.opened(shmfs.r('x'), os.O_RDONLY) as other:
+            util.opened(shmfs.r('x')) as other:
         rearm(fd)
         buf = bytearray(struct.pack('=IIQqqqII', opn, 0, 0, 5, 0, 0, 0, 0))
         fcntl.ioctl(other, req, buf, True)

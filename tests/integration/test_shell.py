@@ -432,7 +432,11 @@ def test_permissions_enforced(shmfs):
     for path in (shmfs.p('public'), shmfs.r('public')):
         r = as_nobody('echo 5 > "$1"', path)
         assert r.returncode != 0 and 'Permission denied' in r.stderr, path
+        # an atomic change needs write access too
+        r = as_nobody('"$1" add "$2" 1', util.SHMFS_BIN, path)
+        assert r.returncode != 0 and 'Permission denied' in r.stderr, path
     assert util.cat(shmfs.p('public')) == '2\n'
+    assert shmfs.alive()
 
 
 EPERM_UNDER_RAW = [
