@@ -708,41 +708,53 @@ shmfs_link (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *ne
   fuse_reply_err (req, EPERM);
 }
 
+/* Removes name from dir: the tree, the .raw twin's dentry, the store.
+ * Sets *raw_ino to the removed object's raw inode if the kernel holds it
+ * (its link count is 0 now: invalidate it once unlocked).  tree_lock held. */
+static int
+remove_locked (Shmfs *fs, ShmNode *dir, const char *name, gboolean is_dir, fuse_ino_t *raw_ino)
+{
+  ShmNode *child = shm_tree_lookup (dir, name);
+  int err;
+
+  *raw_ino = 0;
+  if (child != NULL && kernel_holds_locked (child, TRUE))
+    *raw_ino = shmfs_ino (child, TRUE);
+  if (child != NULL)
+    shm_node_ref (child);
+  err = shm_tree_remove (fs->tree, dir, name, is_dir);
+  if (child != NULL)
+    {
+      if (err == 0)
+        release_if_unreachable_locked (fs, child);
+      shm_node_unref (child);
+    }
+  if (err < 0)
+    return err;
+  shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (dir, TRUE), name);
+  if (fs->store != NULL)
+    {
+      g_autofree char *path = child_path_locked (dir, name);
+      store_result (fs, "remove", path, shm_store_remove (fs->store, path, is_dir));
+    }
+  return 0;
+}
+
 static void
 remove_entry (fuse_req_t req, fuse_ino_t parent, const char *name, gboolean is_dir)
 {
   Shmfs *fs = shmfs_from_req (req);
-  ShmNode *dir, *child = NULL;
+  ShmNode *dir;
   fuse_ino_t raw_ino = 0;
   int err;
 
   g_mutex_lock (&fs->tree_lock);
   err = resolve_parent_locked (fs, parent, &dir);
   if (err == 0)
-    {
-      child = shm_tree_lookup (dir, name);
-      if (child != NULL && kernel_holds_locked (child, TRUE))
-        raw_ino = shmfs_ino (child, TRUE);
-      if (child != NULL)
-        shm_node_ref (child);
-      err = shm_tree_remove (fs->tree, dir, name, is_dir);
-      if (child != NULL)
-        {
-          if (err == 0)
-            release_if_unreachable_locked (fs, child);
-          shm_node_unref (child);
-        }
-      if (err == 0)
-        shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (dir, TRUE), name);
-      if (err == 0 && fs->store != NULL)
-        {
-          g_autofree char *path = child_path_locked (dir, name);
-          store_result (fs, "remove", path, shm_store_remove (fs->store, path, is_dir));
-        }
-    }
+    err = remove_locked (fs, dir, name, is_dir, &raw_ino);
   g_mutex_unlock (&fs->tree_lock);
-  if (err == 0 && raw_ino != 0)
-    inval_attr (fs, raw_ino);   /* its link count is 0 now */
+  if (raw_ino != 0)
+    inval_attr (fs, raw_ino);
   fuse_reply_err (req, -err);
 }
 
@@ -1532,38 +1544,29 @@ shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid)
   Shmfs *fs = user_data;
   g_autofree char *name = NULL;
   g_autofree char *path = NULL;
-  fuse_ino_t parent_ino = 0, child_ino = 0;
+  fuse_ino_t parent_ino = 0, child_ino = 0, raw_ino = 0;
   ShmNode *node, *parent;
+  int err = -ENOENT;
 
+  /* One locked section: the name removed is the bound object's. */
   g_mutex_lock (&fs->tree_lock);
   node = shm_tree_find_id (fs->tree, node_id);
   if (node != NULL && shmfs_node_state (node)->bound_pid == pid &&
       (parent = shm_node_get_parent (node)) != NULL)
     {
       name = g_strdup (shm_node_get_name (node));
+      path = shm_node_dup_path (node);
       parent_ino = shmfs_ino (parent, FALSE);
       child_ino = shmfs_ino (node, FALSE);
-      shm_node_ref (node);
+      err = remove_locked (fs, parent, name, FALSE, &raw_ino);
     }
   g_mutex_unlock (&fs->tree_lock);
-  if (name == NULL)
+  if (err < 0)
     return;
-
-  path = shmfs_node_path (fs, node);
-  g_mutex_lock (&fs->tree_lock);
-  if ((parent = shm_node_get_parent (node)) != NULL &&
-      shm_tree_remove (fs->tree, parent, name, FALSE) == 0 &&
-      (release_if_unreachable_locked (fs, node), fs->store != NULL))
-    {
-      g_autofree char *rel = child_path_locked (parent, name);
-      store_result (fs, "remove", rel, shm_store_remove (fs->store, rel, FALSE));
-    }
-  shm_node_unref (node);
-  g_mutex_unlock (&fs->tree_lock);
-  /* The daemon removed it: the kernel must forget the name, in both trees. */
+  /* The daemon removed it: the kernel must forget the name. */
   fuse_lowlevel_notify_delete (fs->se, parent_ino, child_ino, name, strlen (name));
-  shmfs_coherence_forget_entry (fs->coherence, parent_ino == FUSE_ROOT_ID ?
-                                SHMFS_RAW_DIR_INO : parent_ino + 1, name);
+  if (raw_ino != 0)
+    inval_attr (fs, raw_ino);
   if (fs->verbose)
     fprintf (stderr, "shmfs: removed %s: process %d exited\n", path, (int) pid);
 }
