@@ -10,13 +10,17 @@
 static gboolean
 is_signed (ShmElem e)
 {
-  return e == SHM_ELEM_I8 || e == SHM_ELEM_I16 || e == SHM_ELEM_I32 || e == SHM_ELEM_I64;
+  gint64 min;
+  guint64 max;
+
+  return shm_elem_int_range (e, &min, &max) && min < 0;
 }
 
 static gboolean
 fits (const ShmType *t, const ShmAtomicValue *v, gboolean is_float)
 {
-  gsize bits = shm_type_elem_size (t) * 8;
+  gint64 min;
+  guint64 max;
 
   if (shm_type_is_float (t))
     return TRUE;   /* any number converts, as a C assignment does */
@@ -24,12 +28,10 @@ fits (const ShmType *t, const ShmAtomicValue *v, gboolean is_float)
     return FALSE;
   if (t->elem == SHM_ELEM_BOOL)
     return v->u <= 1;
-  if (bits == 64)
-    return TRUE;
-  if (is_signed (t->elem))
-    return v->i >= -(G_GINT64_CONSTANT (1) << (bits - 1)) &&
-           v->i < (G_GINT64_CONSTANT (1) << (bits - 1));
-  return v->u < (G_GUINT64_CONSTANT (1) << bits);
+  shm_elem_int_range (t->elem, &min, &max);
+  if (min < 0)
+    return v->i >= min && v->i <= (gint64) max;
+  return v->u <= max;
 }
 
 int

@@ -158,21 +158,6 @@ parse_integer (const char *s, gsize len, gboolean *negative, guint64 *mag)
   return 0;
 }
 
-/* Indexed by ShmElem; unsigned types have min 0. */
-static const struct {
-  gint64 min;
-  guint64 max;
-} int_limits[] = {
-  [SHM_ELEM_I8]  = { G_MININT8,  G_MAXINT8 },
-  [SHM_ELEM_U8]  = { 0,          G_MAXUINT8 },
-  [SHM_ELEM_I16] = { G_MININT16, G_MAXINT16 },
-  [SHM_ELEM_U16] = { 0,          G_MAXUINT16 },
-  [SHM_ELEM_I32] = { G_MININT32, G_MAXINT32 },
-  [SHM_ELEM_U32] = { 0,          G_MAXUINT32 },
-  [SHM_ELEM_I64] = { G_MININT64, G_MAXINT64 },
-  [SHM_ELEM_U64] = { 0,          G_MAXUINT64 },
-};
-
 /* Stores the low size bytes of bits (a two's complement value) at dst. */
 static void
 store_bits (void *dst, guint64 bits, gsize size)
@@ -194,14 +179,15 @@ static int
 parse_int_elem (ShmElem elem, gsize size, const char *s, gsize len, void *dst)
 {
   gboolean negative;
-  guint64 mag;
+  guint64 mag, max;
+  gint64 min;
   int r = parse_integer (s, len, &negative, &mag);
 
   if (r < 0)
     return r;
+  shm_elem_int_range (elem, &min, &max);
   /* -(guint64) min is the magnitude of min, 2^63 included. */
-  if (negative ? mag > -(guint64) int_limits[elem].min
-               : mag > int_limits[elem].max)
+  if (negative ? mag > -(guint64) min : mag > max)
     return -ERANGE;
   store_bits (dst, negative ? -mag : mag, size);
   return 0;

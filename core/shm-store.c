@@ -322,8 +322,8 @@ shm_store_sync_object (ShmStore *store, ShmObject *obj)
 {
   if (!shm_object_is_typed (obj))
     return 0;
-  if (msync (shm_object_get_data (obj), shm_object_get_nbytes (obj), MS_SYNC) < 0 ||
-      fdatasync (shm_object_get_fd (obj)) < 0)
+  /* The file's dirty pages, those stored through the mapping included. */
+  if (fdatasync (shm_object_get_fd (obj)) < 0)
     return -errno;
   return 0;
 }

@@ -168,8 +168,9 @@ shm_tree_lookup (ShmNode *dir, const char *name)
   return g_hash_table_lookup (dir->children, name);
 }
 
-int
-shm_tree_check_name (const char *name)
+/* Checks a name for a new entry: 0, -EINVAL ("", ".", "..", a '/') or -ENAMETOOLONG. */
+static int
+check_name (const char *name)
 {
   if (name[0] == '\0' || strcmp (name, ".") == 0 || strcmp (name, "..") == 0 ||
       strchr (name, '/') != NULL)
@@ -224,7 +225,7 @@ shm_tree_create (ShmTree *tree, ShmNode *dir, const char *name, gboolean is_dir,
 
   if (!dir->is_dir)
     return -ENOTDIR;
-  if ((err = shm_tree_check_name (name)) < 0)
+  if ((err = check_name (name)) < 0)
     return err;
   if (g_hash_table_contains (dir->children, name))
     return -EEXIST;
@@ -283,7 +284,7 @@ shm_tree_rename (ShmTree *tree, ShmNode *olddir, const char *oldname,
     return -ENOTDIR;
   if ((src = shm_tree_lookup (olddir, oldname)) == NULL)
     return -ENOENT;
-  if ((err = shm_tree_check_name (newname)) < 0)
+  if ((err = check_name (newname)) < 0)
     return err;
   dst = shm_tree_lookup (newdir, newname);
 
@@ -357,11 +358,6 @@ shm_tree_set_type (ShmTree *tree, ShmNode *node, const ShmType *type)
   shm_node_touch (tree, node, FALSE, TRUE, TRUE);
   return 0;
 }
-
-typedef struct {
-  gboolean (*fn) (ShmNode *child, gpointer user_data);
-  gpointer user_data;
-} ForeachData;
 
 void
 shm_tree_foreach_child (ShmNode *dir, guint64 after_id,

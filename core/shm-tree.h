@@ -51,9 +51,6 @@ ShmNode *shm_tree_find_id (ShmTree *tree, guint64 id);
 /* Returns the child of dir called name, or NULL. */
 ShmNode *shm_tree_lookup (ShmNode *dir, const char *name);
 
-/* Checks a name for a new entry: 0, -EINVAL ("", ".", "..", a '/') or -ENAMETOOLONG. */
-int shm_tree_check_name (const char *name);
-
 /* Creates a directory or an untyped object called name in dir, with the
  * permission bits of mode; *out (optional) gets the node, not referenced.
  * Returns 0, -EEXIST, -ENOTDIR, -EINVAL or -ENAMETOOLONG. */

@@ -213,6 +213,30 @@ shm_type_is_float (const ShmType *t)
   return t->elem == SHM_ELEM_F32 || t->elem == SHM_ELEM_F64;
 }
 
+gboolean
+shm_elem_int_range (ShmElem elem, gint64 *min, guint64 *max)
+{
+  static const struct {
+    gint64 min;
+    guint64 max;
+  } limits[] = {
+    [SHM_ELEM_I8]  = { G_MININT8,  G_MAXINT8 },
+    [SHM_ELEM_U8]  = { 0,          G_MAXUINT8 },
+    [SHM_ELEM_I16] = { G_MININT16, G_MAXINT16 },
+    [SHM_ELEM_U16] = { 0,          G_MAXUINT16 },
+    [SHM_ELEM_I32] = { G_MININT32, G_MAXINT32 },
+    [SHM_ELEM_U32] = { 0,          G_MAXUINT32 },
+    [SHM_ELEM_I64] = { G_MININT64, G_MAXINT64 },
+    [SHM_ELEM_U64] = { 0,          G_MAXUINT64 },
+  };
+
+  if ((gsize) elem >= G_N_ELEMENTS (limits) || limits[elem].max == 0)
+    return FALSE;
+  *min = limits[elem].min;
+  *max = limits[elem].max;
+  return TRUE;
+}
+
 char *
 shm_type_numpy_dtype (const ShmType *t)
 {

@@ -54,6 +54,10 @@ guint64 shm_type_nbytes (const ShmType *t);
 /* Returns TRUE for f32 and f64. */
 gboolean shm_type_is_float (const ShmType *t);
 
+/* The values an integer element holds, [min, max] (min is 0 for unsigned
+ * ones); FALSE for bool, char and floats. */
+gboolean shm_elem_int_range (ShmElem elem, gint64 *min, guint64 *max);
+
 /* Returns the numpy dtype string ("<f8", "|u1", "|b1", "|S16"); g_free() it. */
 char *shm_type_numpy_dtype (const ShmType *t);
 

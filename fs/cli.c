@@ -60,7 +60,7 @@ read_type (const char *path, ShmType *type)
   g_autofree char *spec = get_xattr (path, XA_TYPE);
 
   if (spec == NULL)
-    return errno == ENODATA ? -ENODATA : -errno;
+    return -errno;
   return shm_type_parse (spec, strlen (spec), type);
 }
 
@@ -277,7 +277,7 @@ atomic (const char *verb, int argc, char **argv, guint32 op)
     }
   path = argv[0];
   if ((err = read_type (path, &type)) < 0)
-    return fail (verb, path, err == -ENODATA ? ENODATA : -err);
+    return fail (verb, path, -err);
   err = parse_operand (&type, argv[want - 1], &io.operand, &is_float);
   if (err == 0 && op == SHMFS_ATOMIC_CAS)
     err = parse_operand (&type, argv[1], &io.expected, &is_float);

@@ -27,7 +27,6 @@ struct _ShmfsLifetimes {
 };
 
 typedef struct {
-  pid_t   tgid;
   int     pidfd;
   GArray *node_ids;            /* guint64 */
 } Watch;
@@ -154,7 +153,6 @@ shmfs_lifetimes_bind (ShmfsLifetimes *l, guint64 node_id, pid_t pid, pid_t *tgid
       else
         {
           w = g_new0 (Watch, 1);
-          w->tgid = *tgid;
           w->pidfd = pidfd;
           w->node_ids = g_array_new (FALSE, FALSE, sizeof (guint64));
           g_hash_table_insert (l->watches, GINT_TO_POINTER (*tgid), w);

@@ -238,19 +238,17 @@ void
 shmfs_locks_set (ShmfsLocks *locks, fuse_req_t req, guint64 owner, pid_t pid,
                  int type, gboolean wait)
 {
-  Holder want = { owner, shmfs_thread_group_of (pid), type };
+  Holder want = { owner, 0, type };
   GSList *granted = NULL;
   Waiter *w;
 
-  g_mutex_lock (&locks->lock);
   if (type == F_UNLCK)
     {
-      drop_locked (locks, owner);
-      granted = wake_waiters_locked (locks);
-      g_mutex_unlock (&locks->lock);
-      fuse_reply_err (req, 0);
-      return reply_granted (granted);
+      shmfs_locks_release (locks, owner);
+      return (void) fuse_reply_err (req, 0);
     }
+  want.pid = shmfs_thread_group_of (pid);
+  g_mutex_lock (&locks->lock);
   if (conflict_locked (locks, owner, type) == NULL)
     {
       grant_locked (locks, &want);

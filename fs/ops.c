@@ -303,16 +303,18 @@ is_raw_dir_name (ShmNode *parent, gboolean raw, const char *name)
          strcmp (name, SHMFS_RAW_DIR_NAME) == 0;
 }
 
-/* Replies with the entry of node (taking a node reference across the text
- * size computation, which runs outside tree_lock). */
+/* Replies with the entry of node and drops the caller's reference.  A text
+ * view's attributes are never cached (attr_timeout 0): the kernel asks
+ * getattr for its size when it needs it, so the entry does not render the
+ * value for a size nobody reads (every open would, for the permission
+ * check's lookup). */
 static void
 reply_entry (Shmfs *fs, fuse_req_t req, ShmNode *node, gboolean raw, gboolean twin_entry)
 {
   struct fuse_entry_param e;
-  guint64 text_size = text_size_of (fs, node, raw);
 
   g_mutex_lock (&fs->tree_lock);
-  fill_entry_locked (fs, node, raw, text_size, twin_entry, &e);
+  fill_entry_locked (fs, node, raw, 0, twin_entry, &e);
   shm_node_unref (node);
   g_mutex_unlock (&fs->tree_lock);
   if (fuse_reply_entry (req, &e) != 0)

@@ -205,12 +205,6 @@ shmfs_map (const char *path, int flags, ShmfsMap **out)
     }
   map->data = MAP_FAILED;
   map->fd = -1;
-  /* An untyped object has no bytes to map: say so without opening it. */
-  if (getxattr (raw, XA_TYPE, NULL, 0) < 0)
-    {
-      err = -errno;
-      goto out;
-    }
   map->fd = open (raw, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
   if (map->fd < 0)
     {

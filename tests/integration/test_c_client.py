@@ -150,8 +150,8 @@ def run_counter(counter, *args):
 
 
 def finish(proc, timeout=120):
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, (proc.args, out, err)
+    rc, out, err = util.finish(proc, timeout)
+    assert rc == 0, (proc.args, out, err)
     return out
 
 

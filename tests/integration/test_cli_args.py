@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import struct
-import subprocess
 
 import pytest
 
@@ -33,21 +32,6 @@ BAD_ARGS = [
 ]
 
 
-def run(args, timeout=10):
-    """Runs shmfs; a run that hangs is killed and reported."""
-    proc = subprocess.Popen([util.SHMFS_BIN] + args, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True,
-                            env=dict(os.environ, G_DEBUG='fatal-warnings'))
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise AssertionError(f'shmfs {" ".join(args)} did not exit')
-    return proc.returncode, out, err
-
-
 @pytest.fixture
 def mnt():
     d = util.make_mountpoint()
@@ -67,7 +51,7 @@ def expand(args, mnt):
 @pytest.mark.parametrize('args', [a for _, a in BAD_ARGS],
                          ids=[i for i, _ in BAD_ARGS])
 def test_bad_arguments(mnt, args):
-    rc, out, err = run(expand(args, mnt))
+    rc, out, err = util.run_shmfs(expand(args, mnt))
     assert rc == 1, f'exit status {rc}, stderr {err!r}'
     lines = err.splitlines()
     assert len(lines) == 1, f'expected a one-line message, got {err!r}'
@@ -79,7 +63,7 @@ def test_bad_arguments(mnt, args):
 @pytest.mark.parametrize('with_mountpoint', [False, True],
                          ids=['alone', 'with-mountpoint'])
 def test_help(mnt, flag, with_mountpoint):
-    rc, out, err = run([flag] + ([mnt] if with_mountpoint else []))
+    rc, out, err = util.run_shmfs([flag] + ([mnt] if with_mountpoint else []))
     assert rc == 0, f'exit status {rc}, stderr {err!r}'
     assert 'usage' in out.lower(), out
     assert not os.path.ismount(mnt)
@@ -87,7 +71,7 @@ def test_help(mnt, flag, with_mountpoint):
 
 @pytest.mark.parametrize('flag', ['-V', '--version'])
 def test_version(mnt, flag):
-    rc, out, err = run([flag])
+    rc, out, err = util.run_shmfs([flag])
     assert rc == 0, f'exit status {rc}, stderr {err!r}'
     first = out.splitlines()[0] if out else ''
     version = os.environ.get('SHMFS_VERSION')
@@ -189,7 +173,7 @@ def daemons_on(mountpoint):
 
 
 def test_background_mode(mnt):
-    rc, out, err = run([mnt])
+    rc, out, err = util.run_shmfs([mnt])
     try:
         assert rc == 0, f'exit status {rc}, stderr {err!r}'
         assert os.path.ismount(mnt)

@@ -159,12 +159,7 @@ class HashingChild:
         return self
 
     def __exit__(self, *exc):
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        util.reap(self.proc)
 
 
 WRITERS = ['text', 'pwrite', 'child-mmap', 'held-map']

@@ -76,12 +76,7 @@ class Holder:
 
     def stop(self):
         if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            util.reap(self.proc)
         for f in (self.proc.stdout, self.proc.stderr):
             f.close()
         if not self.proc.stdin.closed:
@@ -102,18 +97,6 @@ def spawn(args):
     return subprocess.Popen(args, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-
-
-def finish(proc, timeout):
-    """Waits for proc; returns (returncode, stdout, stderr); kills it and
-    fails when it does not end in time."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise AssertionError(f'{proc.args} did not finish in {timeout} s')
-    return proc.returncode, out, err
 
 
 def still_waiting(proc, secs=0.4):
@@ -182,7 +165,7 @@ def test_mixed_incrementers_exact(shmfs, x):
                 procs.append(spawn([util.PYTHON, '-c', PY_INCREMENTER,
                                     shmfs.r('x'), kind, str(n_py)]))
         for p in procs:
-            rc, _, err = finish(p, 90)
+            rc, _, err = util.finish(p, 90)
             assert rc == 0, f'{p.args}: {err}'
     finally:
         kill_all(procs)
@@ -251,7 +234,7 @@ def test_waiter_granted_when_holder_closes(shmfs, x, kind, waiter):
             assert still_waiting(w), 'the waiter got a held lock'
             t0 = time.monotonic()
             holder.close()
-            rc, out, err = finish(w, 5)
+            rc, out, err = util.finish(w, 5)
         finally:
             kill_all([w])
         assert (rc, out) == (0, 'granted\n'), err
@@ -266,7 +249,7 @@ def test_killed_holder_releases(shmfs, x, kind):
         try:
             assert still_waiting(w)
             holder.kill(signal.SIGKILL)
-            rc, out, err = finish(w, 5)
+            rc, out, err = util.finish(w, 5)
         finally:
             kill_all([w])
         assert (rc, out) == (0, 'granted\n'), err
@@ -282,7 +265,7 @@ def test_interrupted_waiter_goes_away(shmfs, x, sig):
         try:
             assert still_waiting(w)
             w.send_signal(sig)
-            rc, out, _ = finish(w, 5)
+            rc, out, _ = util.finish(w, 5)
         finally:
             kill_all([w])
         assert rc == -sig and out == ''
@@ -335,7 +318,7 @@ def test_waiter_with_handler_gets_eintr(shmfs, x, kind):
             assert read_line(w, 10) == 'waiting\n'
             assert still_waiting(w)
             w.send_signal(signal.SIGUSR1)
-            rc, out, err = finish(w, 5)
+            rc, out, err = util.finish(w, 5)
         finally:
             kill_all([w])
         assert (rc, out) == (0, 'interrupted\nstill held\n'), err
@@ -380,7 +363,7 @@ def test_queued_waiters_do_not_block_other_requests(shmfs, x):
 
             holder.close()
             for w in waiters:
-                rc, _, err = finish(w, 10)
+                rc, _, err = util.finish(w, 10)
                 assert rc == 0, err
         finally:
             kill_all(waiters)

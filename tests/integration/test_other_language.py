@@ -24,21 +24,6 @@ PYTHON = '/usr/bin/python3'
 pytestmark = pytest.mark.skipif(
     not (shutil.which('javac') and shutil.which('java')), reason='no JDK (javac, java)')
 
-PY_WORKER = '''
-import sys
-sys.path.insert(0, {examples!r})
-import shmfs
-
-path, how, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-v = shmfs.attach(path)
-for _ in range(n):
-    if how == 'lock':
-        with v.get_lock():
-            v.value += 1
-    else:
-        v.add(1)
-'''
-
 
 @pytest.fixture(scope='module')
 def classes(tmp_path_factory):
@@ -54,15 +39,10 @@ def java(classes, mnt, name, n):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def finish(proc, timeout=300):
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
-
-
 @util.both_modes
 def test_java_counter_alone(shmfs, classes):
     util.echo(shmfs.p('counter'), '0')                    # typed by the text: i64
-    rc, out, err = finish(java(classes, shmfs.path, 'counter', 2000))
+    rc, out, err = util.finish(java(classes, shmfs.path, 'counter', 2000), 300)
     assert (rc, err) == (0, '')
     assert out.startswith('java ') and out.endswith(
         f' added 2000 to {shmfs.p("counter")} under FileChannel.lock(), now 2000\n')
@@ -74,13 +54,12 @@ def test_java_and_python_count_together(shmfs, classes, tmp_path):
     """Two JVMs (FileChannel.lock), two Python processes (get_lock) and two
     calling the daemon's atomic add, all at once, on one counter."""
     n_java, n_py = 3000, 600
-    script = tmp_path / 'worker.py'
-    script.write_text(PY_WORKER.format(examples=os.path.join(EXAMPLES, 'python')))
+    script = util.python_incrementer(tmp_path)
     with pyshm.Value('q', 0, path=shmfs.p('counter')) as v:
         jvms = [java(classes, shmfs.path, 'counter', n_java) for _ in range(2)]
-        pys = [subprocess.Popen([PYTHON, str(script), v.path, how, str(n_py)])
+        pys = [subprocess.Popen([PYTHON, script, v.path, how, str(n_py)])
                for how in ('lock', 'add', 'lock', 'add')]
-        assert [finish(j)[0] for j in jvms] == [0, 0]
+        assert [util.finish(j, 300)[0] for j in jvms] == [0, 0]
         assert [p.wait(timeout=300) for p in pys] == [0] * 4
         assert v.value == 2 * n_java + 4 * n_py
         assert util.cat(v.path) == f'{2 * n_java + 4 * n_py}\n'
@@ -97,7 +76,7 @@ def test_get_lock_holds_off_java(shmfs, classes):
             assert proc.poll() is None
             assert v.value == 0
             v.value = 41
-        rc, out, err = finish(proc)
+        rc, out, err = util.finish(proc, 300)
         assert (rc, err) == (0, '') and out.endswith('now 42\n')
         assert v.value == 42
 
@@ -110,7 +89,7 @@ def test_shell_flock_holds_off_java(shmfs, classes):
     try:
         assert shell.stdout.readline() == 'locked\n'
         start = time.monotonic()
-        rc, out, err = finish(java(classes, shmfs.path, 'counter', 5))
+        rc, out, err = util.finish(java(classes, shmfs.path, 'counter', 5), 300)
         assert shell.poll() is not None          # Java finished only after the shell
         assert (rc, err) == (0, '') and out.endswith('now 5\n')
         assert time.monotonic() - start > 0.5
@@ -120,7 +99,7 @@ def test_shell_flock_holds_off_java(shmfs, classes):
 
 def test_java_refuses_another_type(shmfs, classes):
     util.new_object(shmfs, 'counter', 'f64', '1.5')
-    rc, out, err = finish(java(classes, shmfs.path, 'counter', 1))
+    rc, out, err = util.finish(java(classes, shmfs.path, 'counter', 1), 300)
     assert (rc, out) == (1, '')
     assert err == f'Counter: {shmfs.p("counter")} is f64, not i64\n'
     assert util.cat(shmfs.p('counter')) == '1.5\n'

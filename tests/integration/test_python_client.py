@@ -576,31 +576,15 @@ def test_racing_creators_never_clobber(shmfs):
 
 # ---- locked read-modify-write racing atomic adds ------------------------------------
 
-WORKER = '''
-import sys
-sys.path.insert(0, {examples!r})
-import shmfs
-
-path, how, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-v = shmfs.attach(path)
-for _ in range(n):
-    if how == 'lock':
-        with v.get_lock():
-            v.value += 1
-    else:
-        v.add(1)
-'''
-
 
 @util.both_modes
 def test_locked_increments_and_atomic_adds_unrelated(shmfs, tmp_path):
     """Processes started on their own: four increment under get_lock(),
     four call add(1); no increment is lost."""
     n = 300
-    script = tmp_path / 'worker.py'
-    script.write_text(WORKER.format(examples=EXAMPLES))
+    script = util.python_incrementer(tmp_path)
     with pyshm.Value('q', 0, path=shmfs.p('count')) as v:
-        procs = [subprocess.Popen([PYTHON, str(script), v.path, how, str(n)])
+        procs = [subprocess.Popen([PYTHON, script, v.path, how, str(n)])
                  for how in ('lock', 'add') * 4]
         assert [p.wait(timeout=300) for p in procs] == [0] * 8
         assert v.value == 8 * n

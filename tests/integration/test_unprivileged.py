@@ -16,7 +16,6 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -84,61 +83,16 @@ class NobodyDaemon(util.Daemon):
     (no allow_other), so mounts are found in /proc/self/mountinfo, and nobody
     unmounts with fusermount3 -u."""
 
-    def start(self):
-        env = dict(os.environ, G_DEBUG='fatal-warnings')
-        with open(self.log_path, 'wb') as log:
-            self.proc = subprocess.Popen(
-                AS_NOBODY + [util.SHMFS_BIN, '-f'] + self.args + [self.path],
-                stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, env=env)
-        util._live.add(self)          # util's atexit hook unmounts leftovers
+    prefix = AS_NOBODY
 
     def mounted(self):
         return mountinfo(self.path) is not None
 
-    def wait_for_mount(self, timeout=10):
-        deadline = time.monotonic() + timeout
-        while not self.mounted():
-            rc = self.proc.poll()
-            if rc is not None:
-                raise AssertionError(
-                    f'shmfs exited with {rc} before mounting:\n{self.log()}')
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f'shmfs did not mount within {timeout} s:\n{self.log()}')
-            time.sleep(0.1)
-
-    def alive(self):
-        return self.proc.poll() is None and self.mounted()
-
-    def stop(self):
-        problems = []
-        if self.mounted():
-            r = nobody_run(['fusermount3', '-u', self.path], timeout=30)
-            if r.returncode != 0:
-                problems.append('fusermount3 -u as nobody failed: '
-                                + r.stderr.strip())
-                util.fusermount_u(self.path, lazy=True)
-        try:
-            rc = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            problems.append('shmfs did not exit after unmount')
-            self.proc.kill()
-            rc = self.proc.wait()
-        util._live.discard(self)
-        if self.mounted():
-            problems.append('still mounted after teardown')
-            util.fusermount_u(self.path, lazy=True)
-        if rc != 0:
-            problems.append(f'shmfs exited with status {rc}')
-        problems += [f'unexpected daemon output: {line!r}'
-                     for line in self.suspicious_lines()]
-        return problems
-
-    def force_stop(self):
-        if self.mounted():
-            util.fusermount_u(self.path, lazy=True)
-        super().force_stop()
+    def unmount(self):
+        r = nobody_run(['fusermount3', '-u', self.path], timeout=30)
+        if r.returncode != 0:
+            return 'fusermount3 -u as nobody failed: ' + r.stderr.strip()
+        return None
 
 
 @pytest.fixture
@@ -343,7 +297,7 @@ def test_allow_other_refused_without_fuse_conf(open_dev_fuse):
                             'expects the Debian default')
     mnt = nobody_mountpoint()
     try:
-        rc, out, err = util_store.run_shmfs(['-f', '-o', 'allow_other', mnt],
+        rc, out, err = util.run_shmfs(['-f', '-o', 'allow_other', mnt],
                                             prefix=AS_NOBODY)
         assert rc == 1, (rc, err)
         assert 'allow_other' in err and 'shmfs: cannot mount' in err, err
@@ -358,7 +312,7 @@ def test_dev_fuse_0600_allows_root_only():
     with dev_fuse_mode(0o600):
         mnt = nobody_mountpoint()
         try:
-            rc, out, err = util_store.run_shmfs(['-f', mnt], prefix=AS_NOBODY)
+            rc, out, err = util.run_shmfs(['-f', mnt], prefix=AS_NOBODY)
             assert rc == 1, (rc, err)
             assert '/dev/fuse' in err and 'shmfs: cannot mount' in err, err
             assert mountinfo(mnt) is None

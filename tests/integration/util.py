@@ -25,6 +25,64 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SHMFS_BIN = os.environ.get('SHMFS_BIN') or os.path.join(
     HERE, '..', '..', 'build', 'fs', 'shmfs')
 PYTHON = sys.executable
+EXAMPLES = os.path.realpath(os.path.join(HERE, '..', '..', 'examples'))
+
+_INCREMENTER = '''
+import sys
+sys.path.insert(0, {examples!r})
+import shmfs
+
+path, how, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+v = shmfs.attach(path)
+for _ in range(n):
+    if how == 'lock':
+        with v.get_lock():
+            v.value += 1
+    else:
+        v.add(1)
+'''
+
+
+def finish(proc, timeout):
+    """Waits for proc; returns (returncode, stdout, stderr); kills it and
+    fails when it does not end in time."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f'{proc.args} did not finish in {timeout} s')
+    return proc.returncode, out, err
+
+
+def reap(proc, timeout=10):
+    """Closes proc's stdin (its cue to end) and waits for it; kills it if it
+    lingers."""
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_shmfs(args, timeout=10, prefix=()):
+    """Runs shmfs to completion (no mount expected); returns (rc, out, err)."""
+    return finish(subprocess.Popen(list(prefix) + [SHMFS_BIN] + list(args),
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True,
+                                   env=dict(os.environ, G_DEBUG='fatal-warnings')),
+                  timeout)
+
+
+def python_incrementer(tmp_path):
+    """Writes a script, run as `SCRIPT PATH lock|add N`, that adds 1 N times
+    to the object at PATH through the Python client: under get_lock() (a
+    read-modify-write of .value) or with the atomic add().  Returns its path."""
+    script = tmp_path / 'incrementer.py'
+    script.write_text(_INCREMENTER.format(examples=os.path.join(EXAMPLES, 'python')))
+    return str(script)
+
 
 # A daemon line matching this fails the test unless the test expected it.
 SUSPICIOUS = re.compile(
@@ -61,6 +119,8 @@ def fusermount_u(mnt, lazy=False):
 class Daemon:
     """One shmfs process mounted on its own mountpoint."""
 
+    prefix = []              # runs the daemon as: prefix + [shmfs, ...]
+
     def __init__(self, mnt, log_path, args=()):
         self.path = mnt
         self.raw = os.path.join(mnt, '.raw')
@@ -74,14 +134,24 @@ class Daemon:
         env = dict(os.environ, G_DEBUG='fatal-warnings')
         with open(self.log_path, 'wb') as log:
             self.proc = subprocess.Popen(
-                [SHMFS_BIN, '-f'] + self.args + [self.path],
+                self.prefix + [SHMFS_BIN, '-f'] + self.args + [self.path],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=env)
         _live.add(self)
 
+    def mounted(self):
+        return os.path.ismount(self.path)
+
+    def unmount(self):
+        """fusermount3 -u; returns what went wrong, or None."""
+        r = fusermount_u(self.path)
+        if r.returncode != 0:
+            return 'fusermount3 -u failed: ' + r.stderr.decode(errors='replace').strip()
+        return None
+
     def wait_for_mount(self, timeout=10):
         deadline = time.monotonic() + timeout
-        while not os.path.ismount(self.path):
+        while not self.mounted():
             rc = self.proc.poll()
             if rc is not None:
                 raise AssertionError(
@@ -94,11 +164,10 @@ class Daemon:
     def stop(self):
         """Unmounts and reaps the daemon; returns a list of problems."""
         problems = []
-        if os.path.ismount(self.path):
-            r = fusermount_u(self.path)
-            if r.returncode != 0:
-                problems.append('fusermount3 -u failed: '
-                                + r.stderr.decode(errors='replace').strip())
+        if self.mounted():
+            problem = self.unmount()
+            if problem:
+                problems.append(problem)
                 fusermount_u(self.path, lazy=True)
         try:
             rc = self.proc.wait(timeout=10)
@@ -111,7 +180,7 @@ class Daemon:
                 self.proc.kill()
                 rc = self.proc.wait()
         _live.discard(self)
-        if os.path.ismount(self.path):
+        if self.mounted():
             problems.append('mountpoint still mounted after teardown')
             fusermount_u(self.path, lazy=True)
         if rc != 0:
@@ -121,7 +190,7 @@ class Daemon:
         return problems
 
     def force_stop(self):
-        if os.path.ismount(self.path):
+        if self.mounted():
             fusermount_u(self.path, lazy=True)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -169,7 +238,7 @@ class Daemon:
         return self.proc.pid
 
     def alive(self):
-        return self.proc.poll() is None and os.path.ismount(self.path)
+        return self.proc.poll() is None and self.mounted()
 
     def mode(self):
         """The coherence mode in force, from the root's user.shmfs.mode."""

@@ -6,7 +6,6 @@ never leaked (util's atexit hook unmounts whatever is left)."""
 import errno
 import os
 import signal
-import subprocess
 import time
 
 import pytest
@@ -24,26 +23,10 @@ def mounted(mnt):
         return any(line.split()[4] == mnt for line in f)
 
 
-def run_shmfs(args, timeout=10, prefix=()):
-    """Runs shmfs to completion (no mount expected); returns (rc, out, err).
-    A run that hangs is killed and reported."""
-    proc = subprocess.Popen(list(prefix) + [util.SHMFS_BIN] + list(args),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, G_DEBUG='fatal-warnings'))
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise AssertionError(f'shmfs {" ".join(args)} did not exit')
-    return proc.returncode, out, err
-
-
 def assert_refused(args, mnt, prefix=()):
     """shmfs ARGS MNT exits 1 at start, with one `shmfs:` line on stderr,
     leaving nothing mounted."""
-    rc, out, err = run_shmfs(list(args) + [mnt], prefix=prefix)
+    rc, out, err = util.run_shmfs(list(args) + [mnt], prefix=prefix)
     leaked = mounted(mnt)
     if leaked:
         util.fusermount_u(mnt, lazy=True)
