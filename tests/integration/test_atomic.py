@@ -264,6 +264,9 @@ BAD = [
     ('op-5', 'i64', '5', dict(op=5, operand=1), 'EINVAL'),
     ('op-99', 'i64', '5', dict(op=99, operand=1), 'EINVAL'),
     ('op-max', 'i64', '5', dict(op=0xffffffff, operand=1), 'EINVAL'),
+    ('unknown-flag', 'i64', '5', dict(op=ADD, operand=1, flags=2), 'EINVAL'),
+    ('float-and-unknown-flag', 'f64', '5', dict(op=ADD, operand=1.0, flt=True,
+                                               flags=1 | 4), 'EINVAL'),
 ]
 
 
@@ -509,3 +512,17 @@ def test_ioctl_on_a_directory_is_enotty(shmfs):
             assert e.value.errno == errno.ENOTTY, d
     assert shmfs.alive()
     assert os.listdir(shmfs.path) == ['d']
+
+
+@util.both_modes
+@views
+def test_unknown_ioctl_is_enotty(shmfs, view):
+    """An ioctl shmfs does not define is ENOTTY and changes nothing."""
+    path = util.new_object(shmfs, 'x', 'i64', '5\n')
+    with util.opened(view_path(shmfs, 'x', view)) as fd:
+        for req in ((ord('S') << 8) | 9, (3 << 30) | (48 << 16) | (ord('T') << 8) | 1):
+            with pytest.raises(OSError) as e:
+                fcntl.ioctl(fd, req, bytearray(48))
+            assert e.value.errno == errno.ENOTTY, hex(req)
+    assert util.read_text(path) == '5\n'
+    assert shmfs.alive()
