@@ -111,8 +111,6 @@ shmfs_coherence_new (void)
   c->inotify_wake = -1;
   c->next_cookie = 1;
   c->max_chunk = 128 * 1024;
-  c->resync_pool = g_thread_pool_new (resync_job, c, 1, FALSE, NULL);
-  c->entry_pool = g_thread_pool_new (entry_job, c, 1, FALSE, NULL);
   return c;
 }
 
@@ -198,6 +196,14 @@ shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_wr
                        gboolean passthrough,
                        void (*changed) (gpointer user_data, gpointer owner), gpointer user_data)
 {
+  /* Threads start here, in the daemon that serves (fuse_daemonize forks
+   * before init).  Jobs still queued at exit are freed with the pools. */
+  if (c->resync_pool == NULL)
+    {
+      c->resync_pool = g_thread_pool_new_full (resync_job, c, (GDestroyNotify) shmfs_sync_unref,
+                                               1, FALSE, NULL);
+      c->entry_pool = g_thread_pool_new_full (entry_job, c, g_free, 1, FALSE, NULL);
+    }
   g_mutex_lock (&c->lock);
   c->se = se;
   c->passthrough = passthrough;
@@ -242,8 +248,11 @@ shmfs_coherence_free (ShmfsCoherence *c)
   if (c->inotify_wake >= 0)
     close (c->inotify_wake);
   g_hash_table_unref (c->watches);
-  g_thread_pool_free (c->resync_pool, TRUE, TRUE);
-  g_thread_pool_free (c->entry_pool, TRUE, TRUE);
+  if (c->resync_pool != NULL)
+    {
+      g_thread_pool_free (c->resync_pool, TRUE, TRUE);
+      g_thread_pool_free (c->entry_pool, TRUE, TRUE);
+    }
   g_hash_table_unref (c->requests);
   g_cond_clear (&c->cond);
   g_mutex_clear (&c->lock);

@@ -372,7 +372,9 @@ main (int argc, char *argv[])
     }
   if (fs.mode != SHMFS_MODE_PASSTHROUGH)
     fs.bdi = tune_backing_device (opts.mountpoint);
+  /* Every thread starts after this: a fork keeps only the calling one. */
   fuse_daemonize (opts.foreground);
+  shmfs_lifetimes_start (fs.lifetimes);
 
   /* Always several threads, -s or not: the daemon's own page-cache
    * requests (notify_retrieve) are answered on another worker, and a store

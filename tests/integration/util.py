@@ -1,10 +1,23 @@
 """Helpers for the shmfs integration tests: running the daemon, file I/O that
 reports errnos, child processes, xattrs and renameat2.
 
-The daemon is run in the foreground (-f) with G_DEBUG=fatal-warnings and its
-stdout/stderr captured to a log file.  A mount is never leaked: every started
-daemon is remembered until it has been stopped, and an atexit hook unmounts
-whatever is left (e.g. after a second Ctrl-C).
+The daemon is run with G_DEBUG=fatal-warnings, the way $SHMFS_LAUNCH says:
+  foreground  (default) `shmfs -f ARGS MNT`, stdout/stderr captured to a log
+              file that teardown reads;
+  background  `shmfs ARGS MNT`, as tools/setup.sh and users run it: the
+              command returns once mounted and the daemon lives on detached,
+              its output gone to /dev/null (libfuse's fuse_daemonize);
+  mount       `mount -t fuse 'SHMFS_BIN#shmfs' MNT -o OPTS`, as an fstab
+              line does (mount.fuse3 runs the daemon, which detaches).
+A detached daemon is reaped all the same: the test process is a child
+subreaper (PR_SET_CHILD_SUBREAPER), so the daemon becomes its child when the
+command that started it exits, and its exit status is checked as in the
+foreground.  With no output to read, its sanitizer reports go to files
+(log_path) and the kernel log is searched for a crash of its pid.
+
+A mount is never leaked: every started daemon is remembered until it has
+been stopped, and an atexit hook unmounts whatever is left (e.g. after a
+second Ctrl-C).
 """
 
 import atexit
@@ -14,6 +27,7 @@ import errno
 import mmap
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -94,6 +108,9 @@ TYPE = 'user.shmfs.type'
 XATTRS = ('user.shmfs.type', 'user.shmfs.dtype', 'user.shmfs.shape',
           'user.shmfs.nbytes', 'user.shmfs.version')
 
+LAUNCH = os.environ.get('SHMFS_LAUNCH', 'foreground')
+assert LAUNCH in ('foreground', 'background', 'mount'), LAUNCH
+
 MODES = ('cached', 'passthrough')
 # Runs a test once per coherence mode (DESIGN.md section 6).
 both_modes = pytest.mark.parametrize(
@@ -116,6 +133,65 @@ def fusermount_u(mnt, lazy=False):
                           timeout=30)
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+class Detached:
+    """A daemon that detached from the command that started it, reaped by
+    this process as its subreaper; quacks like the Popen of a -f daemon."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.returncode = None
+
+    def _status(self, status):
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == self.pid:
+                self._status(status)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f'shmfs[{self.pid}]', timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+
+def _children_named(name):
+    """Pids of this process's children whose command name is name."""
+    me, found = os.getpid(), []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index('(') + 1:stat.rindex(')')]
+        ppid = int(stat[stat.rindex(')') + 2:].split()[1])
+        if ppid == me and comm == name:
+            found.append(int(entry))
+    return found
+
+
 class Daemon:
     """One shmfs process mounted on its own mountpoint."""
 
@@ -128,16 +204,59 @@ class Daemon:
         self.args = list(args)
         self.proc = None
         self.expected = []
+        self.launch = LAUNCH if not self.prefix else 'foreground'
+        self.sanitizer_log = log_path + '.sanitizer'
 
     # -- life cycle ---------------------------------------------------------
     def start(self):
         env = dict(os.environ, G_DEBUG='fatal-warnings')
+        if self.launch == 'foreground':
+            with open(self.log_path, 'wb') as log:
+                self.proc = subprocess.Popen(
+                    self.prefix + [SHMFS_BIN, '-f'] + self.args + [self.path],
+                    stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, env=env)
+            _live.add(self)
+            return
+        self._start_detached(env)
+
+    def _launch_command(self):
+        if self.launch == 'background':
+            return [SHMFS_BIN] + self.args + [self.path]
+        opts, args = [], list(self.args)
+        while args:
+            a = args.pop(0)
+            assert a == '-o' and args, \
+                f'mount -t fuse passes -o options only, not {a!r}'
+            opts.append(args.pop(0))
+        return (['mount', '-t', 'fuse', f'{SHMFS_BIN}#shmfs', self.path]
+                + (['-o', ','.join(opts)] if opts else []))
+
+    def _start_detached(self, env):
+        for name in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):
+            env[name] = ':'.join(filter(None, [
+                env.get(name), f'log_path={self.sanitizer_log}']))
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, \
+            os.strerror(ctypes.get_errno())
+        before = set(_children_named('shmfs'))
         with open(self.log_path, 'wb') as log:
-            self.proc = subprocess.Popen(
-                self.prefix + [SHMFS_BIN, '-f'] + self.args + [self.path],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env)
-        _live.add(self)
+            r = subprocess.run(self._launch_command(), stdin=subprocess.DEVNULL,
+                               stdout=log, stderr=subprocess.STDOUT, env=env,
+                               timeout=30)
+        pids = set(_children_named('shmfs')) - before
+        if len(pids) == 1:
+            self.proc = Detached(pids.pop())
+            _live.add(self)
+        elif pids:
+            raise AssertionError(f'several daemons detached: {pids}')
+        if r.returncode != 0 or self.proc is None or not self.mounted():
+            if self.proc is not None:
+                self.force_stop()
+            raise AssertionError(
+                f'{self._launch_command()} exited {r.returncode}, daemon '
+                f'{"found" if self.proc else "not found"}, mounted: '
+                f'{self.mounted()}:\n{self.log()}')
 
     def mounted(self):
         return os.path.ismount(self.path)
@@ -187,7 +306,25 @@ class Daemon:
             problems.append(f'shmfs exited with status {rc}')
         problems += [f'unexpected daemon output: {line!r}'
                      for line in self.suspicious_lines()]
+        if self.launch != 'foreground':
+            problems += self.crash_reports()
         return problems
+
+    def crash_reports(self):
+        """What a detached daemon left of a crash: sanitizer report files
+        and kernel log lines naming its pid (traps, segfaults)."""
+        found = []
+        folder, base = os.path.split(self.sanitizer_log)
+        for name in sorted(os.listdir(folder)):
+            if name.startswith(base):
+                with open(os.path.join(folder, name), errors='replace') as f:
+                    found.append(f'sanitizer report {name}:\n{f.read()}')
+        r = subprocess.run(['dmesg'], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True,
+                           errors='replace')
+        found += [f'kernel log: {line}' for line in r.stdout.splitlines()
+                  if f'shmfs[{self.proc.pid}]' in line]
+        return found
 
     def force_stop(self):
         if self.mounted():
@@ -224,7 +361,10 @@ class Daemon:
                    if REJECTED.match(line))
 
     def wait_rejected(self, before, timeout=2):
-        """True once the log holds more "shmfs: rejected" lines than before."""
+        """True once the log holds more "shmfs: rejected" lines than before.
+        A detached daemon logs nothing (its output is /dev/null): True."""
+        if self.launch != 'foreground':
+            return True
         deadline = time.monotonic() + timeout
         while self.rejected_count() <= before:
             if time.monotonic() > deadline:
