@@ -43,7 +43,8 @@ read_attr (int fd, ShmAttr *attr)
   if (len < 0)
     return FALSE;
   value[len] = '\0';
-  if (sscanf (value, "%o %u %u", &mode, &uid, &gid) != 3 || mode > 07777)
+  if (sscanf (value, "%o %u %u", &mode, &uid, &gid) != 3 || mode > 07777 ||
+      uid == (unsigned) -1 || gid == (unsigned) -1)
     return FALSE;
   attr->mode = (attr->mode & S_IFMT) | mode;
   attr->uid = uid;
@@ -168,6 +169,11 @@ apply_stat (ShmNode *node, const struct stat *st, int fd)
   attr->uid = st->st_uid;
   attr->gid = st->st_gid;
   read_attr (fd, attr);
+  /* Whoever can write DIR could have made this entry: no bit that would
+   * claim a privilege is loaded (an object's setuid or setgid, a
+   * directory's setuid); a directory keeps setgid, which only hands down
+   * its group. */
+  attr->mode &= S_ISDIR (attr->mode) ? ~(mode_t) S_ISUID : ~(mode_t) (S_ISUID | S_ISGID);
   attr->atime = st->st_atim;
   attr->mtime = st->st_mtim;
   attr->ctime = st->st_ctim;

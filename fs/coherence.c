@@ -560,28 +560,31 @@ unwatch_memfd (ShmfsCoherence *c, ShmfsSync *sync)
 int
 shmfs_sync_backing_open (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req)
 {
-  int id;
+  int id = 0, fd = 0;
 
   g_mutex_lock (&sync->data_lock);
   /* Small objects live in slab slots: passthrough needs a file of their own. */
-  if (shm_object_get_fd (sync->obj) < 0 &&
-      shm_object_own_region (sync->obj, shm_backing_memfd (), NULL) < 0)
+  if (shm_object_get_fd (sync->obj) < 0)
+    fd = shm_object_own_region (sync->obj, shm_backing_memfd (), NULL);
+  if (fd >= 0 && sync->backing_opens == 0)
     {
-      g_mutex_unlock (&sync->data_lock);
-      return -ENOMEM;
+      /* The fd was closed at the last release: open the memfd again. */
+      if ((fd = shm_object_reopen_fd (sync->obj)) >= 0)
+        {
+          errno = EIO;
+          if ((sync->backing_id = fuse_passthrough_open (req, fd)) > 0)
+            watch_memfd (c, sync, fd);
+          else
+            fd = -errno;
+        }
     }
-  if (sync->backing_opens == 0)
+  if (fd >= 0)
     {
-      int fd = shm_object_reopen_fd (sync->obj);
-      sync->backing_id = fd >= 0 ? fuse_passthrough_open (req, fd) : 0;
-      if (sync->backing_id > 0)
-        watch_memfd (c, sync, fd);
+      id = sync->backing_id;
+      sync->backing_opens++;
     }
-  id = sync->backing_id;
-  if (id > 0)
-    sync->backing_opens++;
   g_mutex_unlock (&sync->data_lock);
-  return id > 0 ? id : -EIO;
+  return fd < 0 ? fd : id;
 }
 
 void

@@ -281,6 +281,7 @@ main (int argc, char *argv[])
   if (fuse_opt_parse (&args, &config, config_spec, NULL) != 0)
     {
       free (config.mode);
+      free (config.size);
       return 1;
     }
   if (fuse_parse_cmdline (&args, &opts) != 0)
@@ -303,6 +304,8 @@ main (int argc, char *argv[])
     }
   if (check_mountpoint (opts.mountpoint) < 0 || choose_mode (config.mode, &fs.mode) < 0)
     goto out_args;
+  /* tmpfs' default capacity, enforced as any other: half of the memory. */
+  tree_config.capacity = (guint64) sysconf (_SC_PHYS_PAGES) * (guint64) sysconf (_SC_PAGESIZE) / 2;
   if (config.size != NULL && parse_size (config.size, &tree_config.capacity) < 0)
     {
       fprintf (stderr, "shmfs: size=%s: expected bytes with an optional k, m or g, or N%%\n",

@@ -41,8 +41,10 @@
 #include <unistd.h>
 
 #define XATTR_PREFIX "user.shmfs."
-/* Permission bits an object or directory may have: never setuid/setgid. */
-#define SHMFS_MODE_BITS (07777 & ~(S_ISUID | S_ISGID))
+/* Permission bits an object or directory may have, as on tmpfs: setuid
+ * and setgid included (the mount is nosuid and nothing in it runs; a setgid
+ * directory gives its group to new entries). */
+#define SHMFS_MODE_BITS 07777
 
 /* ---- nodes and inode numbers ------------------------------------------ */
 
@@ -151,6 +153,8 @@ forget_locked (Shmfs *fs, fuse_ino_t ino, guint64 nlookup)
 static gboolean
 kernel_holds_locked (ShmNode *node, gboolean raw)
 {
+  if (!raw && shm_node_get_id (node) == SHM_TREE_ROOT_ID)
+    return TRUE;   /* the kernel never looks the root up, and never forgets it */
   return shmfs_node_state (node)->nlookup[raw] > 0;
 }
 
@@ -165,6 +169,12 @@ release_if_unreachable_locked (Shmfs *fs, ShmNode *node)
 
   if (shm_node_get_parent (node) != NULL || shm_node_get_id (node) == SHM_TREE_ROOT_ID)
     return;
+  if (state->bound_pid > 0)
+    {
+      /* Its name is gone: nothing is left for its process to remove. */
+      shmfs_lifetimes_unbind (fs->lifetimes, shm_node_get_id (node));
+      state->bound_pid = 0;
+    }
   if (state->handles > 0)
     {
       if (!state->release_pending)
@@ -483,6 +493,11 @@ shmfs_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
       g_mutex_unlock (&fs->tree_lock);
       return (void) fuse_reply_err (req, dir == NULL ? ESTALE : ENOTDIR);
     }
+  if (strlen (name) > SHM_TREE_NAME_MAX)
+    {
+      g_mutex_unlock (&fs->tree_lock);
+      return (void) fuse_reply_err (req, ENAMETOOLONG);
+    }
   if (is_raw_dir_name (dir, raw, name))
     {
       child = shm_node_ref (dir);
@@ -566,6 +581,22 @@ check_size_locked (ShmNode *node, gboolean raw, off_t size)
   return -EINVAL;
 }
 
+/* Clears setuid, and setgid where it means "run as the group" (group
+ * execute set), as the kernel does for a write or a chown.  Returns whether
+ * the mode changed. */
+static gboolean
+kill_suid_locked (ShmAttr *a)
+{
+  mode_t mode = a->mode & ~S_ISUID;
+
+  if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+    mode &= ~S_ISGID;
+  if (mode == a->mode)
+    return FALSE;
+  a->mode = mode;
+  return TRUE;
+}
+
 static void
 set_time (ShmTree *tree, struct timespec *t, const struct timespec *value, gboolean now)
 {
@@ -607,6 +638,12 @@ shmfs_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
   a = shm_node_get_attr (node);
   if (to_set & FUSE_SET_ATTR_MODE)
     a->mode = (a->mode & S_IFMT) | (attr->st_mode & SHMFS_MODE_BITS);
+  /* The kernel leaves clearing setuid/setgid to us (killpriv v2): at a
+   * change of owner, as Linux does, and where it says so (a truncation by
+   * a caller without CAP_FSETID). */
+  if (((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !shm_node_is_dir (node)) ||
+      (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)))
+    kill_suid_locked (a);
   if (to_set & FUSE_SET_ATTR_UID)
     a->uid = attr->st_uid;
   if (to_set & FUSE_SET_ATTR_GID)
@@ -654,13 +691,23 @@ make_node (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
   ShmNode *dir, *node = NULL;
   int err;
 
+  gid_t gid = ctx->gid;
+
   g_mutex_lock (&fs->tree_lock);
   err = resolve_parent_locked (fs, parent, &dir);
   if (err == 0 && is_raw_dir_name (dir, FALSE, name))
     err = -EEXIST;
+  if (err == 0 && (shm_node_get_attr (dir)->mode & S_ISGID))
+    {
+      /* A setgid directory gives its group to what is made in it, and its
+       * setgid bit to directories (POSIX, tmpfs). */
+      gid = shm_node_get_attr (dir)->gid;
+      if (is_dir)
+        mode |= S_ISGID;
+    }
   if (err == 0)
     err = shm_tree_create (fs->tree, dir, name, is_dir, mode & SHMFS_MODE_BITS,
-                           ctx->uid, ctx->gid, &node);
+                           ctx->uid, gid, &node);
   if (err == 0 && (err = store_create_locked (fs, dir, name, node)) < 0)
     shm_tree_remove (fs->tree, dir, name, is_dir);
   if (err == 0)
@@ -752,6 +799,8 @@ remove_entry (fuse_req_t req, fuse_ino_t parent, const char *name, gboolean is_d
 
   g_mutex_lock (&fs->tree_lock);
   err = resolve_parent_locked (fs, parent, &dir);
+  if (err == 0 && is_raw_dir_name (dir, FALSE, name))
+    err = is_dir ? -EBUSY : -EISDIR;   /* like a mount point: it stays */
   if (err == 0)
     err = remove_locked (fs, dir, name, is_dir, &raw_ino);
   g_mutex_unlock (&fs->tree_lock);
@@ -784,7 +833,9 @@ shmfs_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
   err = resolve_parent_locked (fs, parent, &olddir);
   if (err == 0)
     err = resolve_parent_locked (fs, newparent, &newdir);
-  if (err == 0 && is_raw_dir_name (newdir, FALSE, newname))
+  if (err == 0 && is_raw_dir_name (olddir, FALSE, name))
+    err = -EBUSY;   /* like a mount point: it stays */
+  else if (err == 0 && is_raw_dir_name (newdir, FALSE, newname))
     err = -EEXIST;
   if (err == 0)
     err = shm_tree_rename (fs->tree, olddir, name, newdir, newname, flags, &replaced);
@@ -920,8 +971,6 @@ shmfs_statfs (fuse_req_t req, fuse_ino_t ino)
   used = shm_tree_get_used_bytes (fs->tree);
   nodes = shm_tree_get_node_count (fs->tree);
   g_mutex_unlock (&fs->tree_lock);
-  if (capacity == 0)   /* like tmpfs: half of the memory */
-    capacity = (guint64) sysconf (_SC_PHYS_PAGES) * (guint64) sysconf (_SC_PAGESIZE) / 2;
 
   memset (&sv, 0, sizeof sv);
   sv.f_bsize = sv.f_frsize = 4096;
@@ -1012,6 +1061,15 @@ shmfs_free_handles (Shmfs *fs)
   g_mutex_unlock (&fs->tree_lock);
 }
 
+/* Says why an object could not get the file descriptor it needs. */
+static void
+log_fd_shortage (Shmfs *fs, ShmNode *node, int err)
+{
+  if (err == -EMFILE || err == -ENFILE)
+    shmfs_log_rejected (fs, node, err, "no file descriptor left for another object "
+                        "(each typed or passed-through one holds one; raise RLIMIT_NOFILE)");
+}
+
 /* Sets up how the kernel serves an open; returns 0 or -errno. */
 static int
 set_open_flags (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct fuse_file_info *fi)
@@ -1072,6 +1130,7 @@ shmfs_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   g_mutex_unlock (&fs->tree_lock);
   if ((err = set_open_flags (fs, req, h, fi)) < 0)
     {
+      log_fd_shortage (fs, node, err);
       handle_free (fs, req, h);
       return (void) fuse_reply_err (req, -err);
     }
@@ -1138,6 +1197,7 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
   ShmfsHandle *h = handle_of (fi);
   ShmObject *obj = shm_node_get_object (h->node);
   guint64 nbytes;
+  gboolean killed;
   int res;
 
   if (!h->raw)
@@ -1161,7 +1221,16 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
                            off, buf, size, fi->writepage);
   g_mutex_lock (&fs->tree_lock);
   shm_node_touch (fs->tree, h->node, FALSE, TRUE, TRUE);
+  /* A write by anyone but root clears setuid (killpriv v2; libfuse does not
+   * pass the kernel's CAP_FSETID verdict, so uid 0 stands for it). */
+  killed = !fi->writepage && fuse_req_ctx (req)->uid != 0 &&
+           kill_suid_locked (shm_node_get_attr (h->node));
   g_mutex_unlock (&fs->tree_lock);
+  if (killed)
+    {
+      inval_attr (fs, ino);
+      inval_twin (fs, h->node, TRUE);
+    }
   /* Before the reply: after it the kernel may release h. */
   shmfs_node_wake_pollers (fs, h->node);
   fuse_reply_write (req, size);
@@ -1508,6 +1577,47 @@ reply_xattr_value (fuse_req_t req, const char *value, size_t len, size_t size)
     fuse_reply_buf (req, value, len);
 }
 
+/* Whether the caller is in group gid (primary or supplementary). */
+static gboolean
+caller_in_group (fuse_req_t req, gid_t gid)
+{
+  gid_t groups[64];
+  int n;
+
+  if (fuse_req_ctx (req)->gid == gid)
+    return TRUE;
+  n = fuse_req_getgroups (req, G_N_ELEMENTS (groups), groups);
+  for (int i = 0; i < MIN (n, (int) G_N_ELEMENTS (groups)); i++)
+    if (groups[i] == gid)
+      return TRUE;
+  return FALSE;
+}
+
+/* Whether the caller may bind node's lifetime, or unbind it.  Binding is a
+ * removal put off until a process exits, so it is authorized as unlink(2)
+ * is (write and search permission on the directory; in a sticky one, only
+ * the owner of the object or the directory) and, as it changes the
+ * object's fate, only its owner or root may.  tree_lock held. */
+static int
+may_bind_locked (fuse_req_t req, ShmNode *node)
+{
+  const struct fuse_ctx *ctx = fuse_req_ctx (req);
+  ShmNode *dir = shm_node_get_parent (node);
+  ShmAttr *d;
+  mode_t wx;
+
+  if (ctx->uid == 0)
+    return 0;
+  if (ctx->uid != shm_node_get_attr (node)->uid)
+    return -EPERM;
+  if (dir == NULL)
+    return -ENOENT;   /* unlinked: nothing left to remove */
+  d = shm_node_get_attr (dir);
+  wx = ctx->uid == d->uid ? S_IWUSR | S_IXUSR
+     : caller_in_group (req, d->gid) ? S_IWGRP | S_IXGRP : S_IWOTH | S_IXOTH;
+  return (d->mode & wx) == wx ? 0 : -EACCES;
+}
+
 /* Binds an object to a process: "process" (the caller) or "pid:N". */
 static int
 bind_lifetime (Shmfs *fs, fuse_req_t req, ShmNode *node, const char *value, size_t size)
@@ -1517,6 +1627,11 @@ bind_lifetime (Shmfs *fs, fuse_req_t req, ShmNode *node, const char *value, size
   char *end;
   int err;
 
+  g_mutex_lock (&fs->tree_lock);
+  err = may_bind_locked (req, node);
+  g_mutex_unlock (&fs->tree_lock);
+  if (err < 0)
+    return err;
   g_strstrip (text);
   if (strcmp (text, "process") == 0)
     pid = fuse_req_ctx (req)->pid;
@@ -1683,8 +1798,7 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
   if (node != NULL)
     {
       if (err == -EMFILE || err == -ENFILE)
-        shmfs_log_rejected (fs, node, err, "no file descriptor left for another object "
-                            "(each holds one; raise RLIMIT_NOFILE)");
+        log_fd_shortage (fs, node, err);
       else if (err < 0 && err != -ENOTSUP)
         shmfs_log_rejected (fs, node, err, "setting %s to \"%.*s\"", name,
                             (int) MIN (size, 64), value);
@@ -1710,8 +1824,14 @@ shmfs_removexattr (fuse_req_t req, fuse_ino_t ino, const char *name)
   else if (xattr_lookup (node, name) == XA_LIFETIME)
     {
       /* Unbinding makes the object outlive its process. */
-      err = shmfs_node_state (node)->bound_pid > 0 ? 0 : ENODATA;
-      shmfs_node_state (node)->bound_pid = 0;
+      err = -may_bind_locked (req, node);
+      if (err == 0 && shmfs_node_state (node)->bound_pid == 0)
+        err = ENODATA;
+      if (err == 0)
+        {
+          shmfs_lifetimes_unbind (fs->lifetimes, shm_node_get_id (node));
+          shmfs_node_state (node)->bound_pid = 0;
+        }
     }
   else
     err = g_str_has_prefix (name, XATTR_PREFIX) ? EPERM : ENODATA;

@@ -82,6 +82,22 @@ def test_statfs_without_limit_is_half_of_memory(shmfs):
     assert os.statvfs(shmfs.path).f_bfree == s.f_bfree - used
 
 
+@util.both_modes
+def test_default_capacity_is_enforced(shmfs):
+    """Without -o size the capacity is half of the memory, as tmpfs': an
+    object larger than that is ENOSPC, never a daemon in the OOM killer."""
+    half = mem_bytes() // 2
+    for spec in (f'u8[{half + 4096}]', f'u8[{mem_bytes()}]',
+                 'u8[1099511627776]', 'f64[1048576][131072]'):
+        path = create(shmfs, 'huge')
+        assert util.errno_of(util.set_type, path, spec) == errno.ENOSPC, spec
+        assert_untyped(shmfs, 'huge')
+        os.unlink(path)
+    assert shmfs.alive()
+    x = util.new_object(shmfs, 'x', 'i64', '5')      # still serving
+    assert util.read_text(x) == '5\n'
+
+
 @both_modes_with('size=1M')
 def test_typing_uses_capacity_then_enospc(shmfs):
     assert capacity(shmfs) == MIB
