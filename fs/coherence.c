@@ -450,12 +450,25 @@ gens_sum_locked (ShmfsSync *sync, guint64 off, guint64 len)
  * the daemon's mapping would first fault on every page it has not touched
  * yet (which made a first touch of a large mapping cost twice what it does
  * on /dev/shm). */
+/* Whether [off, off+len) is inside the object's bytes: an unlinked
+ * object's are freed at its last close (shmfs_sync_drop_bytes), and a
+ * request already under way then finds none.  data_lock held. */
+static gboolean
+has_bytes_locked (ShmfsSync *sync, guint64 off, guint64 len)
+{
+  guint64 nbytes = shm_object_get_nbytes (sync->obj);
+
+  return off <= nbytes && len <= nbytes - off && shm_object_get_data (sync->obj) != NULL;
+}
+
 static void
 memfd_read_locked (ShmfsSync *sync, guint64 off, void *buf, guint64 len)
 {
   int fd = len >= page_size ? shm_object_get_fd (sync->obj) : -1;
 
-  if (fd < 0 || pread (fd, buf, len, (off_t) off) != (ssize_t) len)
+  if (!has_bytes_locked (sync, off, len))
+    memset (buf, 0, len);
+  else if (fd < 0 || pread (fd, buf, len, (off_t) off) != (ssize_t) len)
     memcpy (buf, shm_object_get_data (sync->obj) + off, len);
 }
 
@@ -464,8 +477,20 @@ memfd_write_locked (ShmfsSync *sync, guint64 off, const void *buf, guint64 len)
 {
   int fd = len >= page_size ? shm_object_get_fd (sync->obj) : -1;
 
+  if (!has_bytes_locked (sync, off, len))
+    return;
   if (fd < 0 || pwrite (fd, buf, len, (off_t) off) != (ssize_t) len)
     memcpy (shm_object_get_data (sync->obj) + off, buf, len);
+}
+
+void
+shmfs_sync_drop_bytes (ShmfsSync *sync, ShmTree *tree, ShmNode *node)
+{
+  if (sync == NULL)
+    return shm_tree_release_bytes (tree, node);
+  g_mutex_lock (&sync->data_lock);
+  shm_tree_release_bytes (tree, node);
+  g_mutex_unlock (&sync->data_lock);
 }
 
 void
@@ -882,7 +907,10 @@ store_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const guint8 *dat
 
   g_mutex_lock (&sync->data_lock);
   if (c->passthrough)
-    memcpy (shm_object_get_data (sync->obj) + off, data, len);   /* no inotify event */
+    {
+      if (has_bytes_locked (sync, off, len))
+        memcpy (shm_object_get_data (sync->obj) + off, data, len);   /* no inotify event */
+    }
   else
     {
       memfd_write_locked (sync, off, data, len);
@@ -920,7 +948,8 @@ shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64
       /* The memfd is what clients map: modify it in place (data_lock only
        * keeps a small object from moving to its own memfd meanwhile). */
       g_mutex_lock (&sync->data_lock);
-      changed = modify (shm_object_get_data (sync->obj) + off, user_data);
+      changed = has_bytes_locked (sync, off, len) &&
+                modify (shm_object_get_data (sync->obj) + off, user_data);
       g_mutex_unlock (&sync->data_lock);
     }
   else

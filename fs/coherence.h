@@ -24,6 +24,7 @@
 #include <glib.h>
 
 #include "shm-object.h"
+#include "shm-tree.h"
 
 typedef struct _ShmfsCoherence ShmfsCoherence;
 typedef struct _ShmfsSync ShmfsSync;
@@ -64,6 +65,11 @@ void shmfs_sync_backing_release (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t 
 /* A raw-view handle that can write (and so mmap writably) opened/closed. */
 void shmfs_sync_writer_open (ShmfsSync *sync);
 void shmfs_sync_writer_close (ShmfsSync *sync);
+
+/* Frees the bytes of an unlinked, closed object (shm_tree_release_bytes)
+ * once no daemon copy of them is under way; later copies find none.
+ * sync may be NULL (a directory). */
+void shmfs_sync_drop_bytes (ShmfsSync *sync, ShmTree *tree, ShmNode *node);
 
 /* The kernel dropped the raw view's inode, and with it every cached page. */
 void shmfs_sync_forget_cache (ShmfsSync *sync);

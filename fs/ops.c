@@ -182,7 +182,7 @@ release_if_unreachable_locked (Shmfs *fs, ShmNode *node)
       state->release_pending = TRUE;
       return;
     }
-  shm_tree_release_bytes (fs->tree, node);
+  shmfs_sync_drop_bytes (state->sync, fs->tree, node);
   if (state->release_pending)
     {
       state->release_pending = FALSE;
@@ -1125,6 +1125,13 @@ shmfs_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     {
       g_mutex_unlock (&fs->tree_lock);
       return (void) fuse_reply_err (req, node == NULL ? ESTALE : EISDIR);
+    }
+  if (shm_node_get_parent (node) == NULL && shmfs_node_state (node)->handles == 0)
+    {
+      /* Unlinked and closed, so its bytes are gone: this open lost a race
+       * with the unlink, and fails as if it had come after it. */
+      g_mutex_unlock (&fs->tree_lock);
+      return (void) fuse_reply_err (req, ENOENT);
     }
   h = handle_new_locked (fs, node, raw, fi->flags);
   g_mutex_unlock (&fs->tree_lock);

@@ -166,3 +166,67 @@ def test_mapped_in_another_process(shmfs):
             proc.kill()
             proc.wait()
     wait_memfds(shmfs, base)
+
+
+# -- races between the last close of an unlinked object and other users -----
+
+RACER = r'''
+import errno, mmap, os, sys, time
+path, raw, what, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+seen = {'ok': 0, 'gone': 0}
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        if what == 'stat':
+            os.stat(path)
+        else:
+            fd = os.open(raw, os.O_RDWR)
+            try:
+                # An open that succeeded holds the object: all 8 bytes, the
+                # value written before the name was published, and a mapping
+                # that never faults.
+                size = os.fstat(fd).st_size
+                data = os.pread(fd, 8, 0)
+                assert size == 8 and data == (1234).to_bytes(8, 'little'), \
+                    (size, data)
+                m = mmap.mmap(fd, 8)
+                assert m[:8] == data
+                m.close()
+            finally:
+                os.close(fd)
+        seen['ok'] += 1
+    except FileNotFoundError:
+        seen['gone'] += 1
+print(seen['ok'], seen['gone'])
+'''
+
+
+@util.both_modes
+@pytest.mark.parametrize('what', ['stat', 'open'])
+def test_use_racing_the_last_close(shmfs, what):
+    """stat of the text view, and open+pread+mmap of the binary view, while
+    another process keeps creating the object, closing and unlinking it: the
+    daemon never touches freed bytes (it crashed on the stat), and an open
+    either fails with ENOENT or gets the whole object (an open that lost the
+    race to the unlink used to get an empty object, and its mapping SIGBUS)."""
+    path, raw = shmfs.p('x'), shmfs.r('x')
+    racer = subprocess.Popen([util.PYTHON, '-c', RACER, path, raw, what, '3'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    rounds = 0
+    deadline = util.time.monotonic() + 3
+    while util.time.monotonic() < deadline:
+        tmp = shmfs.p('tmp')
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        util.set_type(tmp, 'i64')
+        os.write(fd, b'1234\n')
+        os.rename(tmp, path)
+        with util.opened(raw) as rfd:         # a handle: its close is the last
+            os.unlink(path)
+        os.close(fd)
+        rounds += 1
+    rc, out, err = util.finish(racer, 30)
+    assert rc == 0, err
+    ok, gone = map(int, out.split())
+    assert rounds > 20 and ok + gone > 20, (rounds, out)
+    assert shmfs.alive()
