@@ -79,25 +79,10 @@ append_elem (GString *out, ShmElem elem, const guint8 *p, gsize size)
     }
 }
 
-static void
-format_chars (const ShmType *t, const guint8 *p, GString *out)
-{
-  guint64 count = shm_type_count (t);
-
-  for (guint64 i = 0; i < count; i++, p += t->char_len)
-    {
-      const guint8 *nul = memchr (p, '\0', t->char_len);
-
-      g_string_append_len (out, (const char *) p,
-                           nul ? nul - p : (gssize) t->char_len);
-      g_string_append_c (out, '\n');
-    }
-}
-
 void
-shm_codec_format (const ShmType *t, const void *data, GString *out)
+shm_codec_format_items (const ShmType *t, const void *data, guint64 first, guint64 n,
+                        GString *out)
 {
-  guint64 count = shm_type_count (t);
   guint64 row = t->ndim > 0 ? t->dims[t->ndim - 1] : 1;
   gsize size = shm_type_elem_size (t);
   const guint8 *p = data;
@@ -105,17 +90,30 @@ shm_codec_format (const ShmType *t, const void *data, GString *out)
 
   if (t->elem == SHM_ELEM_CHAR)
     {
-      format_chars (t, p, out);
+      /* Each string up to its first NUL, on a line of its own. */
+      for (guint64 i = 0; i < n; i++, p += size)
+        {
+          const guint8 *nul = memchr (p, '\0', size);
+
+          g_string_append_len (out, (const char *) p, nul ? nul - p : (gssize) size);
+          g_string_append_c (out, '\n');
+        }
       return;
     }
 
   old = uselocale (shm_float_c_locale ());
-  for (guint64 i = 0; i < count; i++, p += size)
+  for (guint64 i = first; i < first + n; i++, p += size)
     {
       append_elem (out, t->elem, p, size);
       g_string_append_c (out, (i + 1) % row == 0 ? '\n' : ' ');
     }
   uselocale (old);
+}
+
+void
+shm_codec_format (const ShmType *t, const void *data, GString *out)
+{
+  shm_codec_format_items (t, data, 0, shm_type_count (t), out);
 }
 
 /* ---- Text in ---- */

@@ -21,6 +21,12 @@ G_BEGIN_DECLS
 
 /* Appends the rendering of the value at data (shm_type_nbytes (t) bytes) to out. */
 void shm_codec_format (const ShmType *t, const void *data, GString *out);
+/* Appends the rendering of elements [first, first + n) (a char[N] type's
+ * element is one string), each with the separator that follows it, from
+ * data, the bytes of element first: consecutive ranges make up
+ * shm_codec_format's text, so a large value renders in pieces. */
+void shm_codec_format_items (const ShmType *t, const void *data, guint64 first, guint64 n,
+                             GString *out);
 
 /* Parses text (len bytes, need not be NUL-terminated) as a whole value of
  * type t into out (shm_type_nbytes (t) bytes).  Returns 0, -EINVAL

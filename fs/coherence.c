@@ -815,10 +815,10 @@ snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, g
 }
 
 void
-shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf)
+shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf, guint64 off, guint64 len)
 {
   g_mutex_lock (&sync->store_lock);
-  snapshot_locked (c, sync, buf, 0, shm_object_get_nbytes (sync->obj));
+  snapshot_locked (c, sync, buf, off, len);
   g_mutex_unlock (&sync->store_lock);
 }
 

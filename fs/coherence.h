@@ -98,6 +98,8 @@ void shmfs_coherence_settle (ShmfsCoherence *c, ShmfsSync *sync);
 
 /* Brings the mapped stores still in dirty pages into the memfd. */
 void shmfs_coherence_pull (ShmfsCoherence *c, ShmfsSync *sync);
-/* Copies the object's current bytes, cached pages included, into buf
- * (nbytes long). */
-void shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf);
+/* Copies [off, off+len) of the object's current bytes, cached pages
+ * included, into buf (len bytes); bytes an unlinked object no longer has
+ * read as zeros. */
+void shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf, guint64 off,
+                               guint64 len);

@@ -1017,8 +1017,7 @@ forget_poll (Shmfs *fs, ShmfsHandle *h)
 static void
 handle_destroy (ShmfsHandle *h)
 {
-  if (h->snapshot)
-    g_string_free (h->snapshot, TRUE);
+  shmfs_text_snapshot_free (h->snapshot);
   if (h->pending)
     g_string_free (h->pending, TRUE);
   g_mutex_clear (&h->lock);

@@ -54,6 +54,8 @@ typedef struct {
                                      Shmfs.poll_lock */
 } ShmfsNode;
 
+typedef struct _ShmfsTextSnapshot ShmfsTextSnapshot;
+
 /* Open file state. */
 typedef struct {
   ShmNode   *node;                /* referenced; stable */
@@ -62,7 +64,7 @@ typedef struct {
   gboolean   backing;             /* passthrough open holding the backing */
   gboolean   counted_writer;      /* cached raw writer, counted in its sync */
   GMutex     lock;                /* protects the text fields below */
-  GString   *snapshot;            /* text read state */
+  ShmfsTextSnapshot *snapshot;    /* text read state, from the last read at 0 */
   GString   *pending;             /* text write state */
   ShmCodecScan scan;
   gboolean   pending_dirty;       /* pending holds text not yet committed */
@@ -112,6 +114,7 @@ int shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, siz
 int shmfs_text_flush (Shmfs *fs, ShmfsHandle *h);
 int shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len);
 guint64 shmfs_text_size (Shmfs *fs, ShmNode *node);
+void shmfs_text_snapshot_free (ShmfsTextSnapshot *snap);
 
 /* ops.c: tell the kernel that the raw twin's attributes changed (typing
  * gives it a size; a store, a new mtime). */

@@ -61,48 +61,144 @@ node_type (Shmfs *fs, ShmNode *node)
   return type;
 }
 
+/* Text is rendered in pieces of this many bytes of the value, so that no
+ * object, however large, makes the daemon hold its whole text. */
+#define RENDER_CHUNK (64 * 1024)
+
+/* What a read at offset 0 took: the value's bytes, rendered on as later
+ * reads ask for more (as seq_file does), keeping only the text not yet
+ * read past. */
+struct _ShmfsTextSnapshot {
+  const ShmType *type;            /* NULL: untyped, no text */
+  guint8     *bytes;
+  guint64     next;               /* the next element to render */
+  GString    *text;               /* rendered, from text offset off on */
+  guint64     off;
+};
+
+void
+shmfs_text_snapshot_free (ShmfsTextSnapshot *snap)
+{
+  if (snap == NULL)
+    return;
+  g_free (snap->bytes);
+  g_string_free (snap->text, TRUE);
+  g_free (snap);
+}
+
+/* Renders the elements that fit in one chunk after snap->next. */
 static void
-render (Shmfs *fs, ShmNode *node, GString *out)
+render_more (ShmfsTextSnapshot *snap)
+{
+  gsize size = shm_type_elem_size (snap->type);
+  guint64 n = MIN (MAX (RENDER_CHUNK / size, 1), shm_type_count (snap->type) - snap->next);
+
+  shm_codec_format_items (snap->type, snap->bytes + snap->next * size, snap->next, n, snap->text);
+  snap->next += n;
+}
+
+/* Takes a fresh snapshot of node's value; -ENOMEM when its bytes cannot be
+ * had (a value larger than the memory left). */
+static int
+take_snapshot (Shmfs *fs, ShmNode *node, ShmfsTextSnapshot *snap)
 {
   const ShmType *type = node_type (fs, node);
-  ShmfsNode *state = shmfs_node_state (node);
-  g_autofree guint8 *bytes = NULL;
+  guint64 nbytes = type != NULL ? shm_type_nbytes (type) : 0;
+  guint8 *bytes = NULL;
 
-  g_string_truncate (out, 0);
-  if (type == NULL)
-    return;
-  bytes = g_malloc (shm_type_nbytes (type));
-  shmfs_coherence_snapshot (fs->coherence, state->sync, bytes);
-  shm_codec_format (type, bytes, out);
+  if (type != NULL && (nbytes > G_MAXSIZE || (bytes = g_try_malloc (nbytes)) == NULL))
+    return -ENOMEM;
+  if (type != NULL)
+    shmfs_coherence_snapshot (fs->coherence, shmfs_node_state (node)->sync, bytes, 0, nbytes);
+  g_free (snap->bytes);
+  snap->type = type;
+  snap->bytes = bytes;
+  snap->next = 0;
+  snap->off = 0;
+  g_string_truncate (snap->text, 0);
+  return 0;
 }
 
 guint64
 shmfs_text_size (Shmfs *fs, ShmNode *node)
 {
-  g_autoptr (GString) text = g_string_new (NULL);
+  const ShmType *type = node_type (fs, node);
+  ShmfsSync *sync = shmfs_node_state (node)->sync;
+  g_autoptr (GString) text = NULL;
+  g_autofree guint8 *bytes = NULL;
+  guint64 count, size = 0, per_chunk;
+  gsize elem;
 
-  /* Rendered afresh: in passthrough mode and through mappings the value
-   * changes without the daemon hearing of it. */
-  render (fs, node, text);
-  return text->len;
+  if (type == NULL)
+    return 0;
+  /* Rendered afresh, a chunk at a time, keeping only the length: in
+   * passthrough mode and through mappings the value changes without the
+   * daemon hearing of it. */
+  elem = shm_type_elem_size (type);
+  count = shm_type_count (type);
+  per_chunk = MAX (RENDER_CHUNK / elem, 1);
+  bytes = g_malloc (per_chunk * elem);
+  text = g_string_sized_new (RENDER_CHUNK);
+  for (guint64 i = 0; i < count; i += per_chunk)
+    {
+      guint64 n = MIN (per_chunk, count - i);
+
+      shmfs_coherence_snapshot (fs->coherence, sync, bytes, i * elem, n * elem);
+      g_string_truncate (text, 0);
+      shm_codec_format_items (type, bytes, i, n, text);
+      size += text->len;
+    }
+  return size;
 }
 
 void
 shmfs_text_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size)
 {
+  ShmfsTextSnapshot *snap;
+  guint64 end = (guint64) off + size, skip;
+  int err = 0;
+
+  gboolean first;
+
   g_mutex_lock (&h->lock);
-  if (off == 0 || h->snapshot == NULL)
+  if ((first = h->snapshot == NULL))
     {
-      if (h->snapshot == NULL)
-        h->snapshot = g_string_new (NULL);
+      h->snapshot = g_new0 (ShmfsTextSnapshot, 1);
+      h->snapshot->text = g_string_new (NULL);
+    }
+  snap = h->snapshot;
+  if (off == 0 || first)
+    {
       shmfs_coherence_settle (fs->coherence, shmfs_node_state (h->node)->sync);
       h->seen_version = shm_object_get_version (shm_node_get_object (h->node));
-      render (fs, h->node, h->snapshot);
+      err = take_snapshot (fs, h->node, snap);
     }
-  if ((guint64) off >= h->snapshot->len)
+  else if ((guint64) off < snap->off)
+    {
+      /* Back before what is kept: render the same snapshot again. */
+      snap->next = 0;
+      snap->off = 0;
+      g_string_truncate (snap->text, 0);
+    }
+  if (err < 0)
+    {
+      g_mutex_unlock (&h->lock);
+      shmfs_log_rejected (fs, h->node, err, "no memory for a snapshot of the value");
+      return (void) fuse_reply_err (req, -err);
+    }
+  while (snap->type != NULL && snap->off + snap->text->len < end &&
+         snap->next < shm_type_count (snap->type))
+    render_more (snap);
+  /* What lies before this read will not be asked for again (but by a read
+   * that starts over). */
+  skip = MIN ((guint64) off - MIN ((guint64) off, snap->off), snap->text->len);
+  g_string_erase (snap->text, 0, (gssize) skip);
+  snap->off += skip;
+  if ((guint64) off >= snap->off + snap->text->len)
     fuse_reply_buf (req, NULL, 0);
   else
-    fuse_reply_buf (req, h->snapshot->str + off, MIN (size, h->snapshot->len - (gsize) off));
+    fuse_reply_buf (req, snap->text->str + (off - snap->off),
+                    MIN (size, snap->off + snap->text->len - (guint64) off));
   g_mutex_unlock (&h->lock);
 }
 

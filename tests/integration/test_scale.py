@@ -206,3 +206,50 @@ def test_closed_binary_views_release_fds(shmfs):
     print(f'\ndaemon fds: {fds0} before, {fds1} after reading {count} '
           'closed binary views')
     assert ok, f'daemon fds {fds0} -> {fds1} with no binary view open'
+
+
+def peak_rss_mib(pid):
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024
+    raise AssertionError('no VmHWM')
+
+
+def reset_peak_rss(pid):
+    with open(f'/proc/{pid}/clear_refs', 'w') as f:
+        f.write('5')
+
+
+@util.both_modes
+def test_text_of_large_object_in_bounded_memory(shmfs):
+    """The text view renders in pieces: a stat (which needs the text's
+    length) keeps no text, and a read keeps the value's bytes and only the
+    text not yet read.  A u8[32 MiB] renders to 64 MiB of text; it made the
+    daemon allocate text and bytes (96 MiB) at every stat."""
+    n = 32 << 20
+    x = util.new_object(shmfs, 'big', f'u8[{n}]')
+    with util.opened(shmfs.r('big')) as fd:
+        os.pwrite(fd, bytes(range(256)) * (n // 256), 0)
+    want = sum(len(str(v)) + 1 for v in range(256)) * (n // 256)
+    # The daemon's mapping of the object counts in its RSS once touched:
+    # in the base, not in what a stat or read adds.
+    os.stat(x)
+    reset_peak_rss(shmfs.pid)
+    base = peak_rss_mib(shmfs.pid)
+    assert os.stat(x).st_size == want
+    assert peak_rss_mib(shmfs.pid) - base < 16
+    got = 0
+    with open(x, 'rb', buffering=0) as f:
+        head = f.read(1 << 16)
+        assert head.startswith(b'0 1 2 3 4 5 6 7 8 9 10 11 ')
+        got += len(head)
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            got += len(b)
+        assert b'' == f.read(10)
+    assert got == want
+    assert peak_rss_mib(shmfs.pid) - base < 32 + 16
+    assert shmfs.alive()

@@ -1116,11 +1116,47 @@ test_scan_pieces (void)
   g_rand_free (rand);
 }
 
+/* Rendering in pieces of any size makes the whole text, byte for byte. */
+static void
+test_format_items (void)
+{
+  const char *specs[] = { "u8[300]", "i32[7][5]", "f64[3][4][2]", "char[5][6]", "char[3]",
+                          "bool[9]", "i64" };
+
+  for (guint s = 0; s < G_N_ELEMENTS (specs); s++)
+    {
+      ShmType t;
+      g_autofree guint8 *data = NULL;
+      g_autoptr (GString) whole = g_string_new (NULL);
+      guint64 count, nbytes;
+      gsize size;
+
+      g_assert_cmpint (shm_type_parse (specs[s], strlen (specs[s]), &t), ==, 0);
+      nbytes = shm_type_nbytes (&t);
+      count = shm_type_count (&t);
+      size = shm_type_elem_size (&t);
+      data = g_malloc (nbytes);
+      for (guint64 i = 0; i < nbytes; i++)
+        data[i] = t.elem == SHM_ELEM_CHAR ? (guint8) ('a' + i % 7) * (i % 4 != 3)
+                : t.elem == SHM_ELEM_BOOL ? i % 2 : (guint8) (i * 37);
+      shm_codec_format (&t, data, whole);
+      for (guint64 piece = 1; piece <= count; piece = piece * 2 + 1)
+        {
+          g_autoptr (GString) pieces = g_string_new (NULL);
+
+          for (guint64 i = 0; i < count; i += piece)
+            shm_codec_format_items (&t, data + i * size, i, MIN (piece, count - i), pieces);
+          g_assert_cmpstr (pieces->str, ==, whole->str);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
+  g_test_add_func ("/codec/format/items", test_format_items);
   g_test_add_func ("/codec/int/limits", test_int_limits);
   g_test_add_func ("/codec/int/forms", test_int_forms);
   g_test_add_func ("/codec/int/property", test_int_property);
