@@ -154,6 +154,12 @@ shm_tree_get_root (ShmTree *tree)
   return tree->root;
 }
 
+guint64
+shm_tree_alloc_id (ShmTree *tree)
+{
+  return tree->next_id++;
+}
+
 ShmNode *
 shm_tree_find_id (ShmTree *tree, guint64 id)
 {

@@ -46,6 +46,9 @@ ShmTree *shm_tree_new (const ShmTreeConfig *config);
 void shm_tree_free (ShmTree *tree);
 
 ShmNode *shm_tree_get_root (ShmTree *tree);
+/* A new id that no node has or will have (for the layer above's own
+ * numbering). */
+guint64 shm_tree_alloc_id (ShmTree *tree);
 /* Returns the live node with that id (linked or not), or NULL. */
 ShmNode *shm_tree_find_id (ShmTree *tree, guint64 id);
 /* Returns the child of dir called name, or NULL. */

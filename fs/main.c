@@ -342,6 +342,7 @@ main (int argc, char *argv[])
   g_mutex_init (&fs.poll_lock);
   g_cond_init (&fs.released);
   fs.handles = g_hash_table_new (NULL, NULL);
+  shmfs_twin_ids_init (&fs);
   fs.timeout = 86400.0;
   fs.verbose = opts.foreground;
   fs.coherence = shmfs_coherence_new ();
@@ -416,6 +417,8 @@ out_fs:
   if (fs.handles != NULL)
     shmfs_free_handles (&fs);
   shm_tree_free (fs.tree);
+  if (fs.twin_ids != NULL)
+    shmfs_twin_ids_clear (&fs);
   shm_store_free (fs.store);
   g_mutex_clear (&fs.tree_lock);
   g_mutex_clear (&fs.poll_lock);

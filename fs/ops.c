@@ -13,6 +13,16 @@
  * dropped them all, which is what keeps an unlinked object's memfd alive
  * for the processes that still have it open or mapped.
  *
+ * A directory has one dentry at a time, so when a directory moves in the
+ * main tree its raw twin would be found under the new name while the
+ * kernel still has it under the old one, and a lookup that races any
+ * rename then fails with ESTALE (the kernel cannot move the old alias
+ * without the rename lock).  So the raw twins of a directory that moves,
+ * and of the directories below it, get new numbers (ShmfsNode.raw_id,
+ * fresh ids from the tree's counter): the new names are new inodes, and
+ * the old numbers live on in Shmfs.twin_ids, with their lookup counts,
+ * until the kernel forgets them.
+ *
  * Caching: main-tree entries are cached (the kernel keeps its own dcache
  * right for the changes made through it); entries under /.raw get no cache
  * time, so a rename or unlink in the main tree shows there at once.  The
@@ -48,10 +58,23 @@
 
 /* ---- nodes and inode numbers ------------------------------------------ */
 
+/* A raw twin number of a directory that moved: the current one, or one
+ * the kernel still holds (retired, with its own lookup count and a node
+ * reference). */
+typedef struct {
+  ShmNode  *node;
+  gboolean  retired;
+  guint64   nlookup;              /* retired: the kernel's lookups of it */
+} ShmfsTwinId;
+
 static void
 node_state_free (gpointer data)
 {
   ShmfsNode *state = data;
+
+  /* A current number goes with its node; a retired one holds the node. */
+  if (state->fs != NULL && state->fs->twin_ids != NULL)
+    g_hash_table_remove (state->fs->twin_ids, &state->raw_id);
 
   /* Every handle, and with it its poll registration, went before. */
   g_warn_if_fail (state->pollers == NULL || state->pollers->len == 0);
@@ -63,10 +86,12 @@ node_state_free (gpointer data)
 }
 
 static void
-attach_state (ShmNode *node)
+attach_state (Shmfs *fs, ShmNode *node)
 {
   ShmfsNode *state = g_new0 (ShmfsNode, 1);
 
+  state->fs = fs;
+  state->raw_id = shm_node_get_id (node);
   state->locks = shmfs_locks_new ();
   if (!shm_node_is_dir (node))
     state->sync = shmfs_sync_new (shm_node_get_object (node), shmfs_ino (node, TRUE), node);
@@ -76,9 +101,9 @@ attach_state (ShmNode *node)
 static gboolean
 attach_one (ShmNode *child, gpointer user_data)
 {
-  attach_state (child);
+  attach_state (user_data, child);
   if (shm_node_is_dir (child))
-    shm_tree_foreach_child (child, 0, attach_one, NULL);
+    shm_tree_foreach_child (child, 0, attach_one, user_data);
   return TRUE;
 }
 
@@ -87,8 +112,74 @@ shmfs_attach_states (Shmfs *fs)
 {
   ShmNode *root = shm_tree_get_root (fs->tree);
 
-  attach_state (root);
-  shm_tree_foreach_child (root, 0, attach_one, NULL);
+  attach_state (fs, root);
+  shm_tree_foreach_child (root, 0, attach_one, fs);
+}
+
+static void
+twin_id_free (gpointer data)
+{
+  ShmfsTwinId *t = data;
+
+  if (t->retired)
+    shm_node_unref (t->node);
+  g_free (t);
+}
+
+void
+shmfs_twin_ids_init (Shmfs *fs)
+{
+  fs->twin_ids = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, twin_id_free);
+}
+
+void
+shmfs_twin_ids_clear (Shmfs *fs)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  /* At exit, after the tree: its nodes are gone, references or not. */
+  g_hash_table_iter_init (&iter, fs->twin_ids);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    ((ShmfsTwinId *) value)->retired = FALSE;
+  g_clear_pointer (&fs->twin_ids, g_hash_table_unref);
+}
+
+/* Gives the raw twins of dir, and of every directory below it, new numbers
+ * (see the design comment); tree_lock held. */
+static gboolean
+renumber_twins_locked (ShmNode *dir, gpointer user_data)
+{
+  ShmfsNode *state = shmfs_node_state (dir);
+  Shmfs *fs = user_data;
+  ShmfsTwinId *t;
+  guint64 id;
+
+  if (!shm_node_is_dir (dir))
+    return TRUE;
+  t = g_hash_table_lookup (fs->twin_ids, &state->raw_id);
+  if (state->nlookup[1] > 0)
+    {
+      if (t == NULL)
+        {
+          t = g_new0 (ShmfsTwinId, 1);
+          g_hash_table_insert (fs->twin_ids, g_memdup2 (&state->raw_id, sizeof (guint64)), t);
+        }
+      /* The node's lookup reference covers both views: the retired number
+       * takes it over when the main view has none. */
+      t->node = state->nlookup[0] > 0 ? shm_node_ref (dir) : dir;
+      t->retired = TRUE;
+      t->nlookup = state->nlookup[1];
+      state->nlookup[1] = 0;
+    }
+  else if (t != NULL)
+    g_hash_table_remove (fs->twin_ids, &state->raw_id);
+  id = state->raw_id = shm_tree_alloc_id (fs->tree);
+  t = g_new0 (ShmfsTwinId, 1);
+  t->node = dir;
+  g_hash_table_insert (fs->twin_ids, g_memdup2 (&id, sizeof id), t);
+  shm_tree_foreach_child (dir, 0, renumber_twins_locked, fs);
+  return TRUE;
 }
 
 /* Finds the node behind ino; tree_lock held.  Returns NULL for stale or
@@ -101,10 +192,33 @@ resolve_locked (Shmfs *fs, fuse_ino_t ino, gboolean *raw)
       *raw = FALSE;
       return shm_tree_get_root (fs->tree);
     }
+  guint64 id = ino / 2;
+  ShmfsTwinId *t;
+  ShmNode *node;
+
   if (ino < SHMFS_RAW_DIR_INO)
     return NULL;
   *raw = ino & 1;
-  return shm_tree_find_id (fs->tree, ino / 2);
+  if (*raw && (t = g_hash_table_lookup (fs->twin_ids, &id)) != NULL)
+    return t->node;
+  node = shm_tree_find_id (fs->tree, id);
+  /* A directory whose raw twin was renumbered, the old number forgotten. */
+  if (node != NULL && *raw && shm_node_is_dir (node) && shmfs_node_state (node)->raw_id != id)
+    return NULL;
+  return node;
+}
+
+/* Whether ino is the old number of a raw twin directory that has moved:
+ * the kernel still has it at the old path, where it has no entries (a
+ * lookup there must not hand out the current numbers of what is below,
+ * which would give a directory two dentries).  tree_lock held. */
+static gboolean
+retired_twin_locked (Shmfs *fs, fuse_ino_t ino)
+{
+  guint64 id = ino / 2;
+  ShmfsTwinId *t;
+
+  return (ino & 1) && (t = g_hash_table_lookup (fs->twin_ids, &id)) != NULL && t->retired;
 }
 
 /* Drops a reference taken to use node outside tree_lock. */
@@ -131,10 +245,26 @@ forget_locked (Shmfs *fs, fuse_ino_t ino, guint64 nlookup)
 {
   gboolean raw;
   ShmNode *node = resolve_locked (fs, ino, &raw);
+  guint64 id = ino / 2;
+  ShmfsTwinId *t;
   ShmfsNode *state;
 
   if (node == NULL)
     return;
+  if (raw && (t = g_hash_table_lookup (fs->twin_ids, &id)) != NULL && t->retired)
+    {
+      t->nlookup -= MIN (nlookup, t->nlookup);
+      if (t->nlookup == 0)
+        {
+          gpointer key;
+
+          /* Out of the table first: the node it frees leaves the table too. */
+          g_hash_table_steal_extended (fs->twin_ids, &id, &key, NULL);
+          g_free (key);
+          twin_id_free (t);
+        }
+      return;
+    }
   state = shmfs_node_state (node);
   if (state->nlookup[raw] < nlookup)
     {
@@ -319,6 +449,18 @@ is_raw_dir_name (ShmNode *parent, gboolean raw, const char *name)
  * value for a size nobody reads (every open would, for the permission
  * check's lookup). */
 static void
+send_entry (Shmfs *fs, fuse_req_t req, const struct fuse_entry_param *e)
+{
+  if (fuse_reply_entry (req, e) != 0)
+    {
+      /* The kernel will never forget what it never got. */
+      g_mutex_lock (&fs->tree_lock);
+      forget_locked (fs, e->ino, 1);
+      g_mutex_unlock (&fs->tree_lock);
+    }
+}
+
+static void
 reply_entry (Shmfs *fs, fuse_req_t req, ShmNode *node, gboolean raw, gboolean twin_entry)
 {
   struct fuse_entry_param e;
@@ -327,13 +469,7 @@ reply_entry (Shmfs *fs, fuse_req_t req, ShmNode *node, gboolean raw, gboolean tw
   fill_entry_locked (fs, node, raw, 0, twin_entry, &e);
   shm_node_unref (node);
   g_mutex_unlock (&fs->tree_lock);
-  if (fuse_reply_entry (req, &e) != 0)
-    {
-      /* The kernel will never forget what it never got. */
-      g_mutex_lock (&fs->tree_lock);
-      forget_locked (fs, e.ino, 1);
-      g_mutex_unlock (&fs->tree_lock);
-    }
+  send_entry (fs, req, &e);
 }
 
 /* ---- the persistent store ---------------------------------------------- */
@@ -483,6 +619,7 @@ static void
 shmfs_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
 {
   Shmfs *fs = shmfs_from_req (req);
+  struct fuse_entry_param e;
   ShmNode *dir, *child;
   gboolean raw;
 
@@ -498,21 +635,20 @@ shmfs_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
       g_mutex_unlock (&fs->tree_lock);
       return (void) fuse_reply_err (req, ENAMETOOLONG);
     }
-  if (is_raw_dir_name (dir, raw, name))
-    {
-      child = shm_node_ref (dir);
-      g_mutex_unlock (&fs->tree_lock);
-      return reply_entry (fs, req, child, TRUE, FALSE);
-    }
-  child = shm_tree_lookup (dir, name);
-  if (child == NULL)
+  if (retired_twin_locked (fs, parent))
     {
       g_mutex_unlock (&fs->tree_lock);
       return (void) fuse_reply_err (req, ENOENT);
     }
-  shm_node_ref (child);
+  child = is_raw_dir_name (dir, raw, name) ? dir : shm_tree_lookup (dir, name);
+  /* Filled in the section that found it: a rename in between would
+   * renumber a twin directory, and this name would get its new number. */
+  if (child != NULL)
+    fill_entry_locked (fs, child, raw || child == dir, 0, raw, &e);
   g_mutex_unlock (&fs->tree_lock);
-  reply_entry (fs, req, child, raw, raw);
+  if (child == NULL)
+    return (void) fuse_reply_err (req, ENOENT);
+  send_entry (fs, req, &e);
 }
 
 static void
@@ -712,7 +848,7 @@ make_node (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
     shm_tree_remove (fs->tree, dir, name, is_dir);
   if (err == 0)
     {
-      attach_state (node);
+      attach_state (fs, node);
       *out = shm_node_ref (node);
     }
   g_mutex_unlock (&fs->tree_lock);
@@ -839,6 +975,13 @@ shmfs_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
     err = -EEXIST;
   if (err == 0)
     err = shm_tree_rename (fs->tree, olddir, name, newdir, newname, flags, &replaced);
+  if (err == 0)
+    {
+      /* What moved: newname now, and name too after an exchange. */
+      renumber_twins_locked (shm_tree_lookup (newdir, newname), fs);
+      if (flags & RENAME_EXCHANGE)
+        renumber_twins_locked (shm_tree_lookup (olddir, name), fs);
+    }
   if (replaced != NULL)
     {
       release_if_unreachable_locked (fs, replaced);
@@ -940,7 +1083,8 @@ read_directory (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, gboolean
   if (off < 2 && !add_dirent (&d, "..", parent,
                               d.raw && shm_node_get_id (dir) != SHM_TREE_ROOT_ID, 2, FALSE))
     goto out;
-  shm_tree_foreach_child (dir, off < 2 ? 0 : (guint64) off - 2, add_child, &d);
+  if (!retired_twin_locked (fs, ino))
+    shm_tree_foreach_child (dir, off < 2 ? 0 : (guint64) off - 2, add_child, &d);
 out:
   g_mutex_unlock (&fs->tree_lock);
   fuse_reply_buf (req, d.buf, d.pos);

@@ -35,6 +35,8 @@ typedef struct {
   GCond          released;        /* an unlinked object's bytes were freed */
   guint          releases_pending;/* unlinked objects still open; tree_lock */
   GHashTable    *handles;         /* every open ShmfsHandle; tree_lock */
+  GHashTable    *twin_ids;        /* raw twin numbers of moved directories:
+                                     id -> ShmfsTwinId*; tree_lock */
   ShmfsMode      mode;            /* wanted before init, in force after */
   gboolean       init_failed;     /* the kernel refused the mode asked for */
   double         timeout;         /* entry/attr cache time of stable things */
@@ -44,6 +46,9 @@ typedef struct {
 
 /* Per-node state of the FUSE layer, attached to each ShmNode. */
 typedef struct {
+  Shmfs     *fs;
+  guint64    raw_id;              /* directories: the raw twin's number (the
+                                     node id until it moves); tree_lock */
   guint64    nlookup[2];          /* kernel references, main and raw; tree_lock */
   ShmfsSync *sync;                /* objects only: coherence of the bytes */
   guint      handles;             /* open files of either view; tree_lock */
@@ -82,12 +87,15 @@ shmfs_from_req (fuse_req_t req)
   return fuse_req_userdata (req);
 }
 
+/* tree_lock held (a directory's raw twin is renumbered when it moves). */
 static inline fuse_ino_t
 shmfs_ino (const ShmNode *node, gboolean raw)
 {
   guint64 id = shm_node_get_id (node);
   if (id == SHM_TREE_ROOT_ID && !raw)
     return FUSE_ROOT_ID;
+  if (raw && shm_node_is_dir (node))
+    id = ((ShmfsNode *) shm_node_get_data (node))->raw_id;
   return 2 * id + (raw ? 1 : 0);
 }
 
@@ -100,6 +108,10 @@ void shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid);
 /* Types node, waiting a moment for pending releases when past the
  * capacity; tree_lock held.  0 or -errno. */
 int shmfs_set_type_locked (Shmfs *fs, ShmNode *node, const ShmType *type);
+/* The table of renumbered raw twins (see ops.c): made before the first
+ * request, cleared after the tree is freed. */
+void shmfs_twin_ids_init (Shmfs *fs);
+void shmfs_twin_ids_clear (Shmfs *fs);
 /* Frees the open files the kernel never released (at exit). */
 void shmfs_free_handles (Shmfs *fs);
 

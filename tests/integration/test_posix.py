@@ -147,3 +147,72 @@ def test_store_loads_no_privileged_bits(mounts, tmp_path):
     assert stat.S_IMODE(os.stat(d.p('dir')).st_mode) == 0o3777
     assert util.read_text(d.p('attr')) == '0\n'
     mounts.stop(d)
+
+
+RENAMER = r'''
+import os, sys, time
+mnt, seconds = sys.argv[1], float(sys.argv[2])
+end = time.monotonic() + seconds
+n, cur = 0, 'd0'
+other = {'d0': 'd1', 'd1': 'd0'}
+while time.monotonic() < end:
+    # s moves between d0 and d1; d0 and d1 swap names now and then.
+    os.rename(f'{mnt}/{cur}/s', f'{mnt}/{other[cur]}/s')
+    cur = other[cur]
+    if n % 3 == 0:
+        os.rename(f'{mnt}/d0', f'{mnt}/tmp')
+        os.rename(f'{mnt}/d1', f'{mnt}/d0')
+        os.rename(f'{mnt}/tmp', f'{mnt}/d1')
+        cur = other[cur]
+    n += 1
+print(n)
+'''
+
+READER = r'''
+import errno, os, sys, time
+raw, seconds = sys.argv[1], float(sys.argv[2])
+end = time.monotonic() + seconds
+seen = {}
+while time.monotonic() < end:
+    for d in ('d0', 'd1'):
+        for path in (f'{raw}/{d}/s/obj', f'{raw}/{d}/s', f'{raw}/{d}/s/sub/obj'):
+            try:
+                if path.endswith('obj'):
+                    os.close(os.open(path, os.O_RDONLY))
+                else:
+                    os.listdir(path)
+                e = 'ok'
+            except OSError as ex:
+                e = errno.errorcode[ex.errno]
+            seen[e] = seen.get(e, 0) + 1
+print(' '.join(f'{k}={v}' for k, v in sorted(seen.items())))
+'''
+
+
+@util.both_modes
+def test_raw_twin_of_moving_directory_is_never_stale(shmfs):
+    """A directory moving in the main tree is found under .raw by its new
+    path at once; a lookup racing the move answers the object or ENOENT,
+    never ESTALE (the kernel cannot move a directory's old .raw dentry while
+    another rename holds its rename lock, so moved twins get new inodes)."""
+    for d in ('d0', 'd1', 'd0/s', 'd0/s/sub'):
+        os.mkdir(shmfs.p(d))
+    util.new_object(shmfs, 'd0/s/obj', 'i64', '1')
+    util.new_object(shmfs, 'd0/s/sub/obj', 'i64', '2')
+    renamer = subprocess.Popen([util.PYTHON, '-c', RENAMER, shmfs.path, '4'],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    readers = [subprocess.Popen([util.PYTHON, '-c', READER, shmfs.raw, '4'],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(3)]
+    results = [util.finish(p, 60) for p in [renamer] + readers]
+    rc, out, err = results[0]
+    assert rc == 0 and int(out) > 50, err
+    for rc, out, err in results[1:]:
+        assert rc == 0, err
+        assert 'ESTALE' not in out, out + err
+        assert 'ok=' in out, out
+    # Where everything ended up, both trees agree.
+    where = 'd0' if os.path.exists(shmfs.p('d0/s')) else 'd1'
+    assert util.read_bytes(shmfs.r(f'{where}/s/sub/obj')) == (2).to_bytes(8, 'little')
+    assert sorted(os.listdir(shmfs.raw)) == sorted(os.listdir(shmfs.path))
+    assert shmfs.alive()
