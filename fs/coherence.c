@@ -704,6 +704,38 @@ shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offset,
   g_mutex_unlock (&c->lock);
 }
 
+static gint
+compare_ranges (gconstpointer a, gconstpointer b)
+{
+  guint64 x = *(const guint64 *) a, y = *(const guint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Reads again from the memfd what no retrieve delivered in [off, off+len)
+ * of buf (bytes from off on).  A page the kernel no longer had may have
+ * held stores that reached the memfd (written back before it went) after
+ * buf was first read from it. */
+static void
+reread_uncovered (ShmfsSync *sync, guint8 *buf, guint64 off, guint64 len, GArray *covered)
+{
+  guint64 at = off, end = off + len;
+
+  g_array_sort (covered, compare_ranges);
+  g_mutex_lock (&sync->data_lock);
+  for (guint i = 0; i <= covered->len && at < end; i++)
+    {
+      const guint64 *r = i < covered->len ? &g_array_index (covered, guint64, 2 * i) : NULL;
+      guint64 upto = r != NULL ? MIN (MAX (r[0], at), end) : end;
+
+      if (upto > at)
+        memfd_read_locked (sync, at, buf + (at - off), upto - at);
+      if (r != NULL)
+        at = MAX (at, r[1]);
+    }
+  g_mutex_unlock (&sync->data_lock);
+}
+
 /* Queues retrieves for every run of maybe-cached pages in [off, end). */
 static gboolean
 retrieve_cached_runs (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch,
@@ -747,6 +779,7 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 o
 {
   RetrieveBatch batch = { buf, off, 0, FALSE, g_ptr_array_new_with_free_func (g_free) };
   gint64 deadline = g_get_monotonic_time () + RETRIEVE_TIMEOUT_US;
+  g_autoptr (GArray) covered = g_array_new (FALSE, FALSE, sizeof (guint64) * 2);
   gboolean held = retrieve_cached_runs (c, sync, &batch, off, off + len);
   gboolean complete;
 
@@ -758,6 +791,9 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 o
           RetrieveRequest *rq = g_ptr_array_steal_index_fast (batch.done, batch.done->len - 1);
           guint64 next = rq->off + rq->got + page_size;
           guint64 end = rq->off + rq->len;
+          guint64 range[2] = { rq->off, rq->off + rq->got };
+
+          g_array_append_val (covered, range);
 
           next -= next % page_size;
           if (rq->got < rq->len && next < end)
@@ -773,6 +809,8 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 o
         break;
     }
   complete = batch.pending == 0 && !batch.failed;
+  if (complete)
+    reread_uncovered (sync, buf, off, len, covered);
   if (!complete)
     {
       /* Late replies must not land in buf: forget the requests. */
@@ -796,9 +834,12 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 o
 }
 
 /* Copies [off, off+len) of the memfd into buf, then the cached pages over
- * it if they may hold bytes the memfd lacks.  Caller holds store_lock. */
+ * it if they may hold bytes the memfd lacks (with pages_clean, the kernel
+ * wrote every dirty page of the range back just before: only a memfd that
+ * lags its pages needs them).  Caller holds store_lock. */
 static void
-snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, guint64 len)
+snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, guint64 len,
+                 gboolean pages_clean)
 {
   gboolean overlay;
 
@@ -806,7 +847,7 @@ snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, g
   memfd_read_locked (sync, off, buf, len);
   /* Dirty pages need a writable mapping, which needs a writable open
    * handle; the last one's munmap writes them back before release. */
-  overlay = !c->passthrough && (sync->writers > 0 || sync->memfd_behind) &&
+  overlay = !c->passthrough && ((sync->writers > 0 && !pages_clean) || sync->memfd_behind) &&
             sync->maybe_cached != NULL;
   g_mutex_unlock (&sync->data_lock);
 
@@ -818,7 +859,7 @@ void
 shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf, guint64 off, guint64 len)
 {
   g_mutex_lock (&sync->store_lock);
-  snapshot_locked (c, sync, buf, off, len);
+  snapshot_locked (c, sync, buf, off, len, FALSE);
   g_mutex_unlock (&sync->store_lock);
 }
 
@@ -941,6 +982,15 @@ shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64
                         gboolean (*modify) (guint8 *bytes, gpointer user_data),
                         gpointer user_data)
 {
+  return shmfs_coherence_modify_flushed (c, sync, off, len, FALSE, modify, user_data);
+}
+
+gboolean
+shmfs_coherence_modify_flushed (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len,
+                                gboolean pages_clean,
+                                gboolean (*modify) (guint8 *bytes, gpointer user_data),
+                                gpointer user_data)
+{
   gboolean changed;
 
   if (c->passthrough)
@@ -957,7 +1007,7 @@ shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64
       g_autofree guint8 *buf = g_malloc (len);
 
       g_mutex_lock (&sync->store_lock);
-      snapshot_locked (c, sync, buf, off, len);
+      snapshot_locked (c, sync, buf, off, len, pages_clean);
       changed = modify (buf, user_data);
       if (changed)
         store_locked (c, sync, off, buf, len);

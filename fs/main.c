@@ -342,6 +342,7 @@ main (int argc, char *argv[])
   g_mutex_init (&fs.poll_lock);
   g_cond_init (&fs.released);
   fs.handles = g_hash_table_new (NULL, NULL);
+  fs.self_ops = g_hash_table_new (NULL, NULL);
   shmfs_twin_ids_init (&fs);
   fs.timeout = 86400.0;
   fs.verbose = opts.foreground;
@@ -376,6 +377,7 @@ main (int argc, char *argv[])
     }
   if (fs.mode != SHMFS_MODE_PASSTHROUGH)
     fs.bdi = tune_backing_device (opts.mountpoint);
+  fs.mountpoint = realpath (opts.mountpoint, NULL);   /* fuse_daemonize goes to / */
   /* Every thread starts after this: a fork keeps only the calling one. */
   fuse_daemonize (opts.foreground);
   shmfs_lifetimes_start (fs.lifetimes);
@@ -426,6 +428,9 @@ out_fs:
   if (fs.handles != NULL)
     g_hash_table_unref (fs.handles);
   g_free (fs.bdi);
+  free (fs.mountpoint);
+  if (fs.self_ops != NULL)
+    g_hash_table_unref (fs.self_ops);
 out_args:
   free (opts.mountpoint);
 out_config:

@@ -23,6 +23,15 @@
  * the old numbers live on in Shmfs.twin_ids, with their lookup counts,
  * until the kernel forgets them.
  *
+ * Atomic operations in cached mode run under the kernel's inode lock of
+ * the binary view, as a write(2) does: the daemon opens the object's .raw
+ * file through its own mount and writes it with O_DIRECT, so the kernel
+ * writes back the range's dirty pages, holds every write(2) off, and sends
+ * the write; the daemon recognizes its own open (ShmfsSelfOp, by thread
+ * id) and, in that write's handler, does the read-modify-write on the
+ * memfd instead of writing the bytes sent.  Without the lock a write(2)
+ * landing between the operation's read and its store was undone.
+ *
  * Caching: main-tree entries are cached (the kernel keeps its own dcache
  * right for the changes made through it); entries under /.raw get no cache
  * time, so a rename or unlink in the main tree shows there at once.  The
@@ -1126,6 +1135,30 @@ shmfs_statfs (fuse_req_t req, fuse_ino_t ino)
   fuse_reply_statfs (req, &sv);
 }
 
+/* A read-modify-write the daemon runs in the handler of its own O_DIRECT
+ * write (see the design comment). */
+struct _ShmfsSelfOp {
+  ShmNode  *node;
+  guint64   off, len;
+  gboolean (*modify) (guint8 *bytes, gpointer user_data);
+  gpointer  user_data;
+  gboolean  done;
+  gboolean  changed;
+};
+
+/* The handler of the daemon's own write: modify the memfd, not the bytes
+ * sent.  The kernel holds the inode lock and has written the range's dirty
+ * pages back. */
+static void
+run_self_op (Shmfs *fs, ShmfsSelfOp *op, guint64 off, size_t size)
+{
+  if (op->done || off != op->off || size != op->len)
+    return;
+  op->changed = shmfs_coherence_modify_flushed (fs->coherence, shmfs_node_state (op->node)->sync,
+                                                op->off, op->len, TRUE, op->modify, op->user_data);
+  op->done = TRUE;
+}
+
 /* ---- files ------------------------------------------------------------- */
 
 static ShmfsHandle *
@@ -1277,6 +1310,10 @@ shmfs_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
       return (void) fuse_reply_err (req, ENOENT);
     }
   h = handle_new_locked (fs, node, raw, fi->flags);
+  if (raw && (h->self_op = g_hash_table_lookup (fs->self_ops,
+                                                 GINT_TO_POINTER (fuse_req_ctx (req)->pid))) != NULL &&
+      h->self_op->node != node)
+    h->self_op = NULL;
   g_mutex_unlock (&fs->tree_lock);
   if ((err = set_open_flags (fs, req, h, fi)) < 0)
     {
@@ -1364,6 +1401,11 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
       shmfs_log_rejected (fs, h->node, -EFBIG, "write at %" G_GINT64_FORMAT " past the end (%"
                           G_GUINT64_FORMAT " bytes)", (gint64) off, nbytes);
       return (void) fuse_reply_err (req, EFBIG);
+    }
+  if (h->self_op != NULL && !fi->writepage)
+    {
+      run_self_op (fs, h->self_op, (guint64) off, size);
+      return (void) fuse_reply_write (req, size);
     }
   /* Like a write at RLIMIT_FSIZE: what fits is written, the rest refused. */
   size = MIN (size, nbytes - (guint64) off);
@@ -1498,6 +1540,60 @@ shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fu
   fuse_reply_poll (req, revents);
 }
 
+/* Runs modify on [off, off+len) of node's bytes under the kernel's inode
+ * lock of its binary view, through the daemon's own O_DIRECT write (cached
+ * mode).  Returns 0 and *changed, or -errno when it cannot (the object has
+ * no name, the daemon may not open it, the mount is going). */
+static int
+modify_under_inode_lock (Shmfs *fs, ShmNode *node, guint64 off, guint64 len,
+                         gboolean (*modify) (guint8 *bytes, gpointer user_data),
+                         gpointer user_data, gboolean *changed)
+{
+  ShmfsSelfOp op = { node, off, len, modify, user_data, FALSE, FALSE };
+  gpointer tid = GINT_TO_POINTER ((gint) gettid ());
+  g_autofree char *rel = NULL;
+  g_autofree char *path = NULL;
+  guint8 zeros[16] = { 0 };
+  fuse_ino_t ino;
+  struct stat st;
+  ssize_t n;
+  int fd, err = 0;
+
+  g_mutex_lock (&fs->tree_lock);
+  if (shm_node_get_parent (node) != NULL && fs->mountpoint != NULL && len <= sizeof zeros)
+    rel = shm_node_dup_path (node);
+  ino = shmfs_ino (node, TRUE);
+  g_hash_table_insert (fs->self_ops, tid, &op);   /* found by the open below */
+  g_mutex_unlock (&fs->tree_lock);
+
+  if (rel == NULL)
+    err = -ENOENT;
+  else
+    {
+      path = g_build_filename (fs->mountpoint, SHMFS_RAW_DIR_NAME, rel, NULL);
+      fd = open (path, O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0)
+        err = -errno;
+      else
+        {
+          /* Renamed meanwhile: that name is another object's. */
+          if (fstat (fd, &st) < 0 || st.st_ino != ino)
+            err = -ENOENT;
+          else if ((n = pwrite (fd, zeros, len, (off_t) off)) < 0)
+            err = -errno;
+          else if (!op.done)
+            err = -EIO;
+          close (fd);
+        }
+    }
+
+  g_mutex_lock (&fs->tree_lock);
+  g_hash_table_remove (fs->self_ops, tid);
+  g_mutex_unlock (&fs->tree_lock);
+  *changed = op.changed;
+  return op.done ? 0 : err;
+}
+
 static gboolean
 apply_atomic (guint8 *bytes, gpointer user_data)
 {
@@ -1522,16 +1618,22 @@ atomic_op_held (guint64 owner, gpointer user_data)
   AtomicOp *op = user_data;
   ShmfsNode *state = shmfs_node_state (op->h->node);
   gpointer args[2] = { (gpointer) op->type, &op->a };
-  gboolean changed;
+  gboolean changed = FALSE;
+  guint64 off, len;
 
   if (owner == 0)
     {
       fuse_reply_err (op->req, EINTR);
       return g_free (op);
     }
-  changed = shmfs_coherence_modify (op->fs->coherence, state->sync,
-                                    shm_atomic_offset (op->type, op->a.index),
-                                    shm_type_elem_size (op->type), apply_atomic, args);
+  off = shm_atomic_offset (op->type, op->a.index);
+  len = shm_type_elem_size (op->type);
+  /* A change in cached mode runs under the inode lock, so that no write(2)
+   * lands between its read and its store; a load needs no lock.  Failing
+   * that (no name left, no access for the daemon), as before. */
+  if (op->fs->mode != SHMFS_MODE_CACHED || op->a.op == SHM_ATOMIC_LOAD ||
+      modify_under_inode_lock (op->fs, op->h->node, off, len, apply_atomic, args, &changed) < 0)
+    changed = shmfs_coherence_modify (op->fs->coherence, state->sync, off, len, apply_atomic, args);
   shmfs_locks_release (state->locks, owner);
   if (changed)
     shmfs_node_changed (op->fs, op->h->node);

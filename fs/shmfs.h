@@ -37,6 +37,9 @@ typedef struct {
   GHashTable    *handles;         /* every open ShmfsHandle; tree_lock */
   GHashTable    *twin_ids;        /* raw twin numbers of moved directories:
                                      id -> ShmfsTwinId*; tree_lock */
+  char          *mountpoint;      /* absolute; the daemon's own opens */
+  GHashTable    *self_ops;        /* thread id -> ShmfsSelfOp* of the daemon's
+                                     own writes under way; tree_lock */
   ShmfsMode      mode;            /* wanted before init, in force after */
   gboolean       init_failed;     /* the kernel refused the mode asked for */
   double         timeout;         /* entry/attr cache time of stable things */
@@ -60,6 +63,7 @@ typedef struct {
 } ShmfsNode;
 
 typedef struct _ShmfsTextSnapshot ShmfsTextSnapshot;
+typedef struct _ShmfsSelfOp ShmfsSelfOp;
 
 /* Open file state. */
 typedef struct {
@@ -79,6 +83,8 @@ typedef struct {
   struct fuse_pollhandle *ph;     /* the latest poll registration, to notify
                                      at the next change; Shmfs.poll_lock */
   gboolean   line_wise;           /* pending comes a line (element/row) at a time */
+  ShmfsSelfOp *self_op;           /* the daemon's own open for a read-modify-
+                                     write under the inode lock (ops.c) */
 } ShmfsHandle;
 
 static inline Shmfs *

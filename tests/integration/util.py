@@ -253,13 +253,18 @@ class Daemon:
         if r.returncode != 0 or self.proc is None or not self.mounted():
             if self.proc is not None:
                 self.force_stop()
+            elif self.mounted():
+                fusermount_u(self.path, lazy=True)
             raise AssertionError(
                 f'{self._launch_command()} exited {r.returncode}, daemon '
                 f'{"found" if self.proc else "not found"}, mounted: '
                 f'{self.mounted()}:\n{self.log()}')
 
     def mounted(self):
-        return os.path.ismount(self.path)
+        # From mountinfo: os.path.ismount misses a mount whose daemon died
+        # (stat fails with ENOTCONN), which teardown must still unmount.
+        with open('/proc/self/mountinfo') as f:
+            return any(line.split()[4] == self.path for line in f)
 
     def unmount(self):
         """fusermount3 -u; returns what went wrong, or None."""
