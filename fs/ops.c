@@ -336,6 +336,11 @@ shmfs_set_type_locked (Shmfs *fs, ShmNode *node, const ShmType *type)
   gint64 deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
   int err;
 
+  /* Unlinked and closed: its bytes would have nobody to free them (they
+   * go at the last close).  A setxattr whose lookup came before the unlink
+   * fails as if it had come after it. */
+  if (shm_node_get_parent (node) == NULL && shmfs_node_state (node)->handles == 0)
+    return -ENOENT;
   /* Past the capacity while unlinked objects still await their release
    * (the kernel sends it after close returns): wait for them, briefly, as
    * tmpfs would have freed them at the close. */

@@ -253,3 +253,56 @@ def test_text_of_large_object_in_bounded_memory(shmfs):
     assert got == want
     assert peak_rss_mib(shmfs.pid) - base < 32 + 16
     assert shmfs.alive()
+
+
+class FdLimitedDaemon(util.Daemon):
+    """A daemon that may hold only 64 file descriptors (without
+    CAP_SYS_RESOURCE, which would let it raise the limit, as it tries)."""
+    prefix = ['prlimit', '--nofile=64:64', 'setpriv', '--bounding-set=-sys_resource']
+
+
+def test_passthrough_open_past_fd_limit_is_emfile(tmp_path):
+    """In passthrough mode each open binary view needs a memfd of its own
+    (small objects move out of their slab at the first open): past the
+    daemon's RLIMIT_NOFILE an open fails with EMFILE and one log line, the
+    objects keep their values, and closing gives the descriptors back."""
+    d = FdLimitedDaemon(util.make_mountpoint(), str(tmp_path / 'shmfs.log'),
+                        ['-o', 'mode=passthrough'])
+    fds = []
+    try:
+        d.start()
+        d.wait_for_mount()
+        n = 100
+        for i in range(n):
+            util.new_object(d, f'o{i}', 'i64', str(i))
+        before = d.rejected_count()
+        err = 0
+        for i in range(n):
+            try:
+                fds.append(os.open(d.r(f'o{i}'), os.O_RDWR))
+            except OSError as e:
+                err = e.errno
+                break
+        assert err in (errno.EMFILE, errno.ENFILE), errno.errorcode.get(err, err)
+        assert 10 < len(fds) < n
+        assert d.wait_rejected(before)
+        assert 'no file descriptor left' in d.log()
+        failed = len(fds)
+        assert util.read_text(d.p(f'o{failed}')) == f'{failed}\n'
+        assert os.pread(fds[0], 8, 0) == (0).to_bytes(8, 'little')
+        assert d.alive()
+        for fd in fds:
+            os.close(fd)
+        fds = []
+        # The descriptors came back: the object that failed opens now.
+        assert util.poll_until(lambda: util.errno_of(
+            lambda: os.close(os.open(d.r(f'o{failed}'), os.O_RDWR))) == 0)
+        with util.opened(d.r(f'o{failed}')) as fd:
+            assert os.pread(fd, 8, 0) == failed.to_bytes(8, 'little')
+    finally:
+        for fd in fds:
+            os.close(fd)
+        problems = d.stop() if d.proc else []
+        print(d.log())
+        os.rmdir(d.path)
+    assert not problems, problems
