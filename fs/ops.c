@@ -1599,26 +1599,6 @@ modify_under_inode_lock (Shmfs *fs, ShmNode *node, guint64 off, guint64 len,
   return op.done ? 0 : err;
 }
 
-/* modify_under_inode_lock blocks its worker on requests that other
- * workers answer: at most this many at once, so that they never take every
- * worker; beyond that, and once the session ends, the operation runs as
- * before (exposed to a racing write(2)). */
-#define SELF_OPS_MAX 8
-static gint self_ops_running;
-
-static int
-modify_capped (Shmfs *fs, ShmNode *node, guint64 off, guint64 len,
-               gboolean (*modify) (guint8 *bytes, gpointer user_data),
-               gpointer user_data, gboolean *changed)
-{
-  int err = -EBUSY;
-
-  if (g_atomic_int_add (&self_ops_running, 1) < SELF_OPS_MAX && !fuse_session_exited (fs->se))
-    err = modify_under_inode_lock (fs, node, off, len, modify, user_data, changed);
-  g_atomic_int_add (&self_ops_running, -1);
-  return err;
-}
-
 static gboolean
 apply_atomic (guint8 *bytes, gpointer user_data)
 {
@@ -1657,7 +1637,7 @@ atomic_op_held (guint64 owner, gpointer user_data)
    * lands between its read and its store; a load needs no lock.  Failing
    * that (no name left, no access for the daemon), as before. */
   if (op->fs->mode != SHMFS_MODE_CACHED || op->a.op == SHM_ATOMIC_LOAD ||
-      modify_capped (op->fs, op->h->node, off, len, apply_atomic, args, &changed) < 0)
+      modify_under_inode_lock (op->fs, op->h->node, off, len, apply_atomic, args, &changed) < 0)
     changed = shmfs_coherence_modify (op->fs->coherence, state->sync, off, len, apply_atomic, args);
   shmfs_locks_release (state->locks, owner);
   if (changed)
