@@ -119,6 +119,34 @@ take_snapshot (Shmfs *fs, ShmNode *node, ShmfsTextSnapshot *snap)
   return 0;
 }
 
+/* The text length of strings longer than a chunk (char[N]: each up to its
+ * first NUL, then a newline), read a chunk at a time. */
+static guint64
+long_strings_text_size (Shmfs *fs, ShmfsSync *sync, const ShmType *type)
+{
+  g_autofree guint8 *piece = g_malloc (RENDER_CHUNK);
+  guint64 elem = shm_type_elem_size (type), size = 0;
+
+  for (guint64 i = 0; i < shm_type_count (type); i++)
+    {
+      guint64 len = 0;
+
+      while (len < elem)
+        {
+          guint64 n = MIN (RENDER_CHUNK, elem - len);
+          const guint8 *nul;
+
+          shmfs_coherence_snapshot (fs->coherence, sync, piece, i * elem + len, n);
+          nul = memchr (piece, '\0', n);
+          len += nul != NULL ? (guint64) (nul - piece) : n;
+          if (nul != NULL)
+            break;
+        }
+      size += len + 1;
+    }
+  return size;
+}
+
 guint64
 shmfs_text_size (Shmfs *fs, ShmNode *node)
 {
@@ -135,6 +163,8 @@ shmfs_text_size (Shmfs *fs, ShmNode *node)
    * passthrough mode and through mappings the value changes without the
    * daemon hearing of it. */
   elem = shm_type_elem_size (type);
+  if (type->elem == SHM_ELEM_CHAR && elem > RENDER_CHUNK)
+    return long_strings_text_size (fs, sync, type);
   count = shm_type_count (type);
   per_chunk = MAX (RENDER_CHUNK / elem, 1);
   bytes = g_malloc (per_chunk * elem);

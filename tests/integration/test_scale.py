@@ -255,6 +255,27 @@ def test_text_of_large_object_in_bounded_memory(shmfs):
     assert shmfs.alive()
 
 
+@util.both_modes
+def test_size_of_one_long_string_in_bounded_memory(shmfs):
+    """A char[N] far longer than a render chunk: a stat finds where its
+    string ends a chunk at a time (it read all N bytes at once)."""
+    n = 64 << 20
+    x = util.new_object(shmfs, 's', f'char[{n}]')
+    with util.opened(shmfs.r('s')) as fd:
+        os.pwrite(fd, b'z' * n, 0)           # no NUL at all: all N bytes
+        # The daemon's mapping of the object counts in its RSS once
+        # touched: in the base, not in what a stat adds.
+        os.stat(x)
+        reset_peak_rss(shmfs.pid)
+        base = peak_rss_mib(shmfs.pid)
+        assert os.stat(x).st_size == n + 1
+        assert peak_rss_mib(shmfs.pid) - base < 16
+        os.pwrite(fd, b'abc\0', 0)
+        assert os.stat(x).st_size == 4
+        assert util.read_text(x) == 'abc\n'
+    assert shmfs.alive()
+
+
 class FdLimitedDaemon(util.Daemon):
     """A daemon that may hold only 64 file descriptors (without
     CAP_SYS_RESOURCE, which would let it raise the limit, as it tries)."""
