@@ -809,8 +809,6 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 o
         break;
     }
   complete = batch.pending == 0 && !batch.failed;
-  if (complete)
-    reread_uncovered (sync, buf, off, len, covered);
   if (!complete)
     {
       /* Late replies must not land in buf: forget the requests. */
@@ -829,17 +827,18 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 o
                    "using the daemon's copy", (guint64) sync->raw_ino);
     }
   g_mutex_unlock (&c->lock);
+  /* Every reply is in (none can land in buf any more): outside c->lock,
+   * which every object's retrieves share. */
+  if (complete)
+    reread_uncovered (sync, buf, off, len, covered);
   g_ptr_array_unref (batch.done);
   return complete;
 }
 
 /* Copies [off, off+len) of the memfd into buf, then the cached pages over
- * it if they may hold bytes the memfd lacks (with pages_clean, the kernel
- * wrote every dirty page of the range back just before: only a memfd that
- * lags its pages needs them).  Caller holds store_lock. */
+ * it if they may hold bytes the memfd lacks.  Caller holds store_lock. */
 static void
-snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, guint64 len,
-                 gboolean pages_clean)
+snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, guint64 len)
 {
   gboolean overlay;
 
@@ -847,7 +846,7 @@ snapshot_locked (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, g
   memfd_read_locked (sync, off, buf, len);
   /* Dirty pages need a writable mapping, which needs a writable open
    * handle; the last one's munmap writes them back before release. */
-  overlay = !c->passthrough && ((sync->writers > 0 && !pages_clean) || sync->memfd_behind) &&
+  overlay = !c->passthrough && (sync->writers > 0 || sync->memfd_behind) &&
             sync->maybe_cached != NULL;
   g_mutex_unlock (&sync->data_lock);
 
@@ -859,7 +858,7 @@ void
 shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf, guint64 off, guint64 len)
 {
   g_mutex_lock (&sync->store_lock);
-  snapshot_locked (c, sync, buf, off, len, FALSE);
+  snapshot_locked (c, sync, buf, off, len);
   g_mutex_unlock (&sync->store_lock);
 }
 
@@ -982,15 +981,6 @@ shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64
                         gboolean (*modify) (guint8 *bytes, gpointer user_data),
                         gpointer user_data)
 {
-  return shmfs_coherence_modify_flushed (c, sync, off, len, FALSE, modify, user_data);
-}
-
-gboolean
-shmfs_coherence_modify_flushed (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len,
-                                gboolean pages_clean,
-                                gboolean (*modify) (guint8 *bytes, gpointer user_data),
-                                gpointer user_data)
-{
   gboolean changed;
 
   if (c->passthrough)
@@ -1007,7 +997,7 @@ shmfs_coherence_modify_flushed (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
       g_autofree guint8 *buf = g_malloc (len);
 
       g_mutex_lock (&sync->store_lock);
-      snapshot_locked (c, sync, buf, off, len, pages_clean);
+      snapshot_locked (c, sync, buf, off, len);
       changed = modify (buf, user_data);
       if (changed)
         store_locked (c, sync, off, buf, len);

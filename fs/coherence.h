@@ -89,14 +89,6 @@ void shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, con
 gboolean shmfs_coherence_modify (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len,
                                  gboolean (*modify) (guint8 *bytes, gpointer user_data),
                                  gpointer user_data);
-/* The same; with pages_clean, the kernel has just written back every dirty
- * page of the range and no write(2) can come meanwhile (the daemon's own
- * O_DIRECT write is under way): the memfd holds the value, and no retrieve
- * is needed unless it lags its pages. */
-gboolean shmfs_coherence_modify_flushed (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
-                                         guint64 len, gboolean pages_clean,
-                                         gboolean (*modify) (guint8 *bytes, gpointer user_data),
-                                         gpointer user_data);
 
 /* Accounts every client write that has returned (passthrough writes reach
  * the daemon through inotify): call before reading or arming a version.

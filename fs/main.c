@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #define MAX_THREADS 64
+/* Helper processes for cached mode's atomic operations (rawclient.c). */
+#define RAW_HELPERS 2
 
 /* shmfs' own -o options; the rest go to libfuse. */
 typedef struct {
@@ -342,7 +344,6 @@ main (int argc, char *argv[])
   g_mutex_init (&fs.poll_lock);
   g_cond_init (&fs.released);
   fs.handles = g_hash_table_new (NULL, NULL);
-  fs.self_ops = g_hash_table_new (NULL, NULL);
   shmfs_twin_ids_init (&fs);
   fs.timeout = 86400.0;
   fs.verbose = opts.foreground;
@@ -380,6 +381,17 @@ main (int argc, char *argv[])
   fs.mountpoint = realpath (opts.mountpoint, NULL);   /* fuse_daemonize goes to / */
   /* Every thread starts after this: a fork keeps only the calling one. */
   fuse_daemonize (opts.foreground);
+  if (fs.mode != SHMFS_MODE_PASSTHROUGH)
+    {
+      /* Forks: before any thread.  Passthrough mode, once chosen, drops it. */
+      fs.raw_client = shmfs_raw_client_new (fs.mountpoint, RAW_HELPERS, &error);
+      if (fs.raw_client == NULL)
+        {
+          g_warning ("%s: cached-mode atomic operations go through the daemon's copy",
+                     error->message);
+          g_clear_error (&error);
+        }
+    }
   shmfs_lifetimes_start (fs.lifetimes);
 
   /* Always several threads, -s or not: the daemon's own page-cache
@@ -412,6 +424,7 @@ out_signals:
   fuse_remove_signal_handlers (fs.se);
 out_session:
   fuse_session_destroy (fs.se);
+  shmfs_raw_client_free (fs.raw_client);   /* its helpers die with the connection */
 out_fs:
   shmfs_lifetimes_free (fs.lifetimes);
   fuse_loop_cfg_destroy (loop_config);
@@ -429,8 +442,6 @@ out_fs:
     g_hash_table_unref (fs.handles);
   g_free (fs.bdi);
   free (fs.mountpoint);
-  if (fs.self_ops != NULL)
-    g_hash_table_unref (fs.self_ops);
 out_args:
   free (opts.mountpoint);
 out_config:

@@ -23,14 +23,10 @@
  * the old numbers live on in Shmfs.twin_ids, with their lookup counts,
  * until the kernel forgets them.
  *
- * Atomic operations in cached mode run under the kernel's inode lock of
- * the binary view, as a write(2) does: the daemon opens the object's .raw
- * file through its own mount and writes it with O_DIRECT, so the kernel
- * writes back the range's dirty pages, holds every write(2) off, and sends
- * the write; the daemon recognizes its own open (ShmfsSelfOp, by thread
- * id) and, in that write's handler, does the read-modify-write on the
- * memfd instead of writing the bytes sent.  Without the lock a write(2)
- * landing between the operation's read and its store was undone.
+ * Atomic operations in cached mode are CPU atomics on the kernel's page of
+ * the element, as in passthrough mode they are on the memfd: a helper
+ * process maps it through the mount (rawclient.c).  Done on the memfd and
+ * stored into the page afterwards, they undid any store that came between.
  *
  * Caching: main-tree entries are cached (the kernel keeps its own dcache
  * right for the changes made through it); entries under /.raw get no cache
@@ -383,13 +379,20 @@ shmfs_node_typed (Shmfs *fs, ShmNode *node)
   inval_twin (fs, node, FALSE);
 }
 
-void
-shmfs_node_changed (Shmfs *fs, ShmNode *node)
+/* The value changed: new times, for both views. */
+static void
+node_times_changed (Shmfs *fs, ShmNode *node)
 {
   g_mutex_lock (&fs->tree_lock);
   shm_node_touch (fs->tree, node, FALSE, TRUE, TRUE);
   g_mutex_unlock (&fs->tree_lock);
   inval_twin (fs, node, FALSE);
+}
+
+void
+shmfs_node_changed (Shmfs *fs, ShmNode *node)
+{
+  node_times_changed (fs, node);
   shmfs_node_wake_pollers (fs, node);
 }
 
@@ -592,6 +595,8 @@ shmfs_init (void *userdata, struct fuse_conn_info *conn)
       else
         fs->mode = SHMFS_MODE_CACHED;
     }
+  if (fs->mode != SHMFS_MODE_CACHED)
+    g_clear_pointer (&fs->raw_client, shmfs_raw_client_free);
   if (fs->mode == SHMFS_MODE_CACHED && fs->bdi != NULL)
     {
       /* Page faults in cached mode fill 1 MiB per request, not 128 KiB. */
@@ -620,6 +625,9 @@ shmfs_destroy (void *userdata)
   g_autoptr (GPtrArray) locks = g_ptr_array_new ();
 
   shmfs_coherence_stop (fs->coherence);
+  /* Atomic operations under way end (EINTR) and let their locks go. */
+  if (fs->raw_client != NULL)
+    shmfs_raw_client_stop (fs->raw_client);
   /* Requests still waiting for a lock are answered while the session
    * lasts.  No request runs any more, so the tables stay. */
   g_mutex_lock (&fs->tree_lock);
@@ -1140,30 +1148,6 @@ shmfs_statfs (fuse_req_t req, fuse_ino_t ino)
   fuse_reply_statfs (req, &sv);
 }
 
-/* A read-modify-write the daemon runs in the handler of its own O_DIRECT
- * write (see the design comment). */
-struct _ShmfsSelfOp {
-  ShmNode  *node;
-  guint64   off, len;
-  gboolean (*modify) (guint8 *bytes, gpointer user_data);
-  gpointer  user_data;
-  gboolean  done;
-  gboolean  changed;
-};
-
-/* The handler of the daemon's own write: modify the memfd, not the bytes
- * sent.  The kernel holds the inode lock and has written the range's dirty
- * pages back. */
-static void
-run_self_op (Shmfs *fs, ShmfsSelfOp *op, guint64 off, size_t size)
-{
-  if (op->done || off != op->off || size != op->len)
-    return;
-  op->changed = shmfs_coherence_modify_flushed (fs->coherence, shmfs_node_state (op->node)->sync,
-                                                op->off, op->len, TRUE, op->modify, op->user_data);
-  op->done = TRUE;
-}
-
 /* ---- files ------------------------------------------------------------- */
 
 static ShmfsHandle *
@@ -1315,10 +1299,6 @@ shmfs_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
       return (void) fuse_reply_err (req, ENOENT);
     }
   h = handle_new_locked (fs, node, raw, fi->flags);
-  if (raw && (h->self_op = g_hash_table_lookup (fs->self_ops,
-                                                 GINT_TO_POINTER (fuse_req_ctx (req)->pid))) != NULL &&
-      h->self_op->node != node)
-    h->self_op = NULL;
   g_mutex_unlock (&fs->tree_lock);
   if ((err = set_open_flags (fs, req, h, fi)) < 0)
     {
@@ -1381,6 +1361,28 @@ shmfs_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   shmfs_sync_reply_read (shmfs_node_state (h->node)->sync, req, off, size);
 }
 
+/* A write by anyone but root, to either view, clears setuid (killpriv v2;
+ * libfuse does not pass the kernel's CAP_FSETID verdict, so uid 0 stands
+ * for it). */
+static void
+kill_suid_of_writer (Shmfs *fs, fuse_req_t req, fuse_ino_t ino, ShmfsHandle *h)
+{
+  gboolean killed;
+
+  if (fuse_req_ctx (req)->uid == 0)
+    return;
+  g_mutex_lock (&fs->tree_lock);
+  killed = kill_suid_locked (shm_node_get_attr (h->node));
+  if (killed)
+    store_set_attr_locked (fs, h->node);
+  g_mutex_unlock (&fs->tree_lock);
+  if (killed)
+    {
+      inval_attr (fs, ino);
+      inval_twin (fs, h->node, h->raw);
+    }
+}
+
 static void
 shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
              struct fuse_file_info *fi)
@@ -1389,7 +1391,6 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
   ShmfsHandle *h = handle_of (fi);
   ShmObject *obj = shm_node_get_object (h->node);
   guint64 nbytes;
-  gboolean killed;
   int res;
 
   if (!h->raw)
@@ -1397,6 +1398,7 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
       res = shmfs_text_write (fs, h, off, buf, size);
       if (res < 0)
         return (void) fuse_reply_err (req, -res);
+      kill_suid_of_writer (fs, req, ino, h);
       return (void) fuse_reply_write (req, (size_t) res);
     }
 
@@ -1407,27 +1409,15 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
                           G_GUINT64_FORMAT " bytes)", (gint64) off, nbytes);
       return (void) fuse_reply_err (req, EFBIG);
     }
-  if (h->self_op != NULL && !fi->writepage)
-    {
-      run_self_op (fs, h->self_op, (guint64) off, size);
-      return (void) fuse_reply_write (req, size);
-    }
   /* Like a write at RLIMIT_FSIZE: what fits is written, the rest refused. */
   size = MIN (size, nbytes - (guint64) off);
   shmfs_sync_client_write (fs->coherence, shmfs_node_state (h->node)->sync,
                            off, buf, size, fi->writepage);
   g_mutex_lock (&fs->tree_lock);
   shm_node_touch (fs->tree, h->node, FALSE, TRUE, TRUE);
-  /* A write by anyone but root clears setuid (killpriv v2; libfuse does not
-   * pass the kernel's CAP_FSETID verdict, so uid 0 stands for it). */
-  killed = !fi->writepage && fuse_req_ctx (req)->uid != 0 &&
-           kill_suid_locked (shm_node_get_attr (h->node));
   g_mutex_unlock (&fs->tree_lock);
-  if (killed)
-    {
-      inval_attr (fs, ino);
-      inval_twin (fs, h->node, TRUE);
-    }
+  if (!fi->writepage)
+    kill_suid_of_writer (fs, req, ino, h);
   /* Before the reply: after it the kernel may release h. */
   shmfs_node_wake_pollers (fs, h->node);
   fuse_reply_write (req, size);
@@ -1545,60 +1535,6 @@ shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fu
   fuse_reply_poll (req, revents);
 }
 
-/* Runs modify on [off, off+len) of node's bytes under the kernel's inode
- * lock of its binary view, through the daemon's own O_DIRECT write (cached
- * mode).  Returns 0 and *changed, or -errno when it cannot (the object has
- * no name, the daemon may not open it, the mount is going). */
-static int
-modify_under_inode_lock (Shmfs *fs, ShmNode *node, guint64 off, guint64 len,
-                         gboolean (*modify) (guint8 *bytes, gpointer user_data),
-                         gpointer user_data, gboolean *changed)
-{
-  ShmfsSelfOp op = { node, off, len, modify, user_data, FALSE, FALSE };
-  gpointer tid = GINT_TO_POINTER ((gint) gettid ());
-  g_autofree char *rel = NULL;
-  g_autofree char *path = NULL;
-  guint8 zeros[16] = { 0 };
-  fuse_ino_t ino;
-  struct stat st;
-  ssize_t n;
-  int fd, err = 0;
-
-  g_mutex_lock (&fs->tree_lock);
-  if (shm_node_get_parent (node) != NULL && fs->mountpoint != NULL && len <= sizeof zeros)
-    rel = shm_node_dup_path (node);
-  ino = shmfs_ino (node, TRUE);
-  g_hash_table_insert (fs->self_ops, tid, &op);   /* found by the open below */
-  g_mutex_unlock (&fs->tree_lock);
-
-  if (rel == NULL)
-    err = -ENOENT;
-  else
-    {
-      path = g_build_filename (fs->mountpoint, SHMFS_RAW_DIR_NAME, rel, NULL);
-      fd = open (path, O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0)
-        err = -errno;
-      else
-        {
-          /* Renamed meanwhile: that name is another object's. */
-          if (fstat (fd, &st) < 0 || st.st_ino != ino)
-            err = -ENOENT;
-          else if ((n = pwrite (fd, zeros, len, (off_t) off)) < 0)
-            err = -errno;
-          else if (!op.done)
-            err = -EIO;
-          close (fd);
-        }
-    }
-
-  g_mutex_lock (&fs->tree_lock);
-  g_hash_table_remove (fs->self_ops, tid);
-  g_mutex_unlock (&fs->tree_lock);
-  *changed = op.changed;
-  return op.done ? 0 : err;
-}
-
 static gboolean
 apply_atomic (guint8 *bytes, gpointer user_data)
 {
@@ -1611,41 +1547,95 @@ typedef struct {
   Shmfs         *fs;
   fuse_req_t     req;
   ShmfsHandle   *h;               /* the ioctl's open file: lives till answered */
+  guint64        owner;           /* of the object's lock, held while it runs */
+  gboolean       on_pages;        /* run by a helper on the page cache */
   const ShmType *type;
   ShmAtomic      a;
   struct shmfs_atomic io;
 } AtomicOp;
+
+/* Answers op, done (changed tells), and lets the object's lock go. */
+static void
+atomic_op_finish (AtomicOp *op, gboolean changed)
+{
+  shmfs_locks_release (shmfs_node_state (op->h->node)->locks, op->owner);
+  if (changed && op->on_pages)
+    node_times_changed (op->fs, op->h->node);
+  else if (changed)
+    shmfs_node_changed (op->fs, op->h->node);
+  op->io.result.u = op->a.old.u;
+  op->io.swapped = op->a.swapped;
+  fuse_reply_ioctl (op->req, 0, &op->io, sizeof op->io);
+  g_free (op);
+}
+
+/* Runs op on the daemon's copy: the memfd, which passthrough clients map,
+ * or in cached mode the memfd and the pages (coherence.c). */
+static void
+atomic_op_on_memfd (AtomicOp *op)
+{
+  gpointer args[2] = { (gpointer) op->type, &op->a };
+
+  atomic_op_finish (op, shmfs_coherence_modify (op->fs->coherence,
+                                                shmfs_node_state (op->h->node)->sync,
+                                                shm_atomic_offset (op->type, op->a.index),
+                                                shm_type_elem_size (op->type),
+                                                apply_atomic, args));
+}
+
+/* The end of a cached-mode operation run on the page cache (rawclient.c). */
+static void
+atomic_op_done (int err, const ShmAtomic *a, gboolean changed, gpointer user_data)
+{
+  AtomicOp *op = user_data;
+
+  if (err == -ESHUTDOWN)
+    {
+      shmfs_locks_release (shmfs_node_state (op->h->node)->locks, op->owner);
+      fuse_reply_err (op->req, EINTR);
+      return g_free (op);
+    }
+  /* No name left, or none the daemon's user may open: the daemon's copy,
+   * where a store racing the operation can be undone (README). */
+  if (err < 0)
+    return atomic_op_on_memfd (op);
+  /* Its writeback, a client write, has bumped the version and woken the
+   * pollers already: once is what a watcher prints. */
+  op->a = *a;
+  op->on_pages = TRUE;
+  atomic_op_finish (op, changed);
+}
 
 /* Runs op inside the object's lock (owner) and answers its ioctl. */
 static void
 atomic_op_held (guint64 owner, gpointer user_data)
 {
   AtomicOp *op = user_data;
-  ShmfsNode *state = shmfs_node_state (op->h->node);
-  gpointer args[2] = { (gpointer) op->type, &op->a };
-  gboolean changed = FALSE;
-  guint64 off, len;
+  Shmfs *fs = op->fs;
+  g_autofree char *rel = NULL;
+  fuse_ino_t ino;
 
   if (owner == 0)
     {
       fuse_reply_err (op->req, EINTR);
       return g_free (op);
     }
-  off = shm_atomic_offset (op->type, op->a.index);
-  len = shm_type_elem_size (op->type);
-  /* A change in cached mode runs under the inode lock, so that no write(2)
-   * lands between its read and its store; a load needs no lock.  Failing
-   * that (no name left, no access for the daemon), as before. */
-  if (op->fs->mode != SHMFS_MODE_CACHED || op->a.op == SHM_ATOMIC_LOAD ||
-      modify_under_inode_lock (op->fs, op->h->node, off, len, apply_atomic, args, &changed) < 0)
-    changed = shmfs_coherence_modify (op->fs->coherence, state->sync, off, len, apply_atomic, args);
-  shmfs_locks_release (state->locks, owner);
-  if (changed)
-    shmfs_node_changed (op->fs, op->h->node);
-  op->io.result.u = op->a.old.u;
-  op->io.swapped = op->a.swapped;
-  fuse_reply_ioctl (op->req, 0, &op->io, sizeof op->io);
-  g_free (op);
+  op->owner = owner;
+  /* In cached mode a change is a CPU atomic on the page the clients share,
+   * as in passthrough mode; a load reads what is there. */
+  if (fs->mode == SHMFS_MODE_CACHED && fs->raw_client != NULL && op->a.op != SHM_ATOMIC_LOAD)
+    {
+      g_mutex_lock (&fs->tree_lock);
+      if (shm_node_get_parent (op->h->node) != NULL)
+        rel = shm_node_dup_path (op->h->node);
+      ino = shmfs_ino (op->h->node, TRUE);
+      g_mutex_unlock (&fs->tree_lock);
+      if (rel != NULL)
+        return shmfs_raw_client_atomic (fs->raw_client, rel, ino, op->type,
+                                        shm_atomic_offset (op->type, op->a.index), &op->a,
+                                        atomic_op_done, op);
+    }
+  atomic_op_on_memfd (op);
 }
 
 /* Checks an atomic operation and queues it for the object's lock; answers
@@ -1884,11 +1874,6 @@ bind_lifetime (Shmfs *fs, fuse_req_t req, ShmNode *node, const char *value, size
   char *end;
   int err;
 
-  g_mutex_lock (&fs->tree_lock);
-  err = may_bind_locked (req, node);
-  g_mutex_unlock (&fs->tree_lock);
-  if (err < 0)
-    return err;
   g_strstrip (text);
   if (strcmp (text, "process") == 0)
     pid = fuse_req_ctx (req)->pid;
@@ -1902,13 +1887,15 @@ bind_lifetime (Shmfs *fs, fuse_req_t req, ShmNode *node, const char *value, size
   else
     return -EINVAL;
 
-  err = shmfs_lifetimes_bind (fs->lifetimes, shm_node_get_id (node), pid, &tgid);
+  /* One locked section: of two binds at once, the one the watcher keeps
+   * is the one the node names, and the rights checked are those in force. */
+  g_mutex_lock (&fs->tree_lock);
+  err = may_bind_locked (req, node);
   if (err == 0)
-    {
-      g_mutex_lock (&fs->tree_lock);
-      shmfs_node_state (node)->bound_pid = tgid;
-      g_mutex_unlock (&fs->tree_lock);
-    }
+    err = shmfs_lifetimes_bind (fs->lifetimes, shm_node_get_id (node), pid, &tgid);
+  if (err == 0)
+    shmfs_node_state (node)->bound_pid = tgid;
+  g_mutex_unlock (&fs->tree_lock);
   return err;
 }
 

@@ -11,6 +11,7 @@
 #include "coherence.h"
 #include "lifetime.h"
 #include "locks.h"
+#include "rawclient.h"
 
 /* Inode numbers: every node has two, its main view (2*id) and its raw
  * twin (2*id + 1).  The root's main view is FUSE_ROOT_ID; its raw twin is
@@ -37,9 +38,8 @@ typedef struct {
   GHashTable    *handles;         /* every open ShmfsHandle; tree_lock */
   GHashTable    *twin_ids;        /* raw twin numbers of moved directories:
                                      id -> ShmfsTwinId*; tree_lock */
-  char          *mountpoint;      /* absolute; the daemon's own opens */
-  GHashTable    *self_ops;        /* thread id -> ShmfsSelfOp* of the daemon's
-                                     own writes under way; tree_lock */
+  char          *mountpoint;      /* absolute */
+  ShmfsRawClient *raw_client;     /* cached mode's atomic operations, or NULL */
   ShmfsMode      mode;            /* wanted before init, in force after */
   gboolean       init_failed;     /* the kernel refused the mode asked for */
   double         timeout;         /* entry/attr cache time of stable things */
@@ -63,7 +63,6 @@ typedef struct {
 } ShmfsNode;
 
 typedef struct _ShmfsTextSnapshot ShmfsTextSnapshot;
-typedef struct _ShmfsSelfOp ShmfsSelfOp;
 
 /* Open file state. */
 typedef struct {
@@ -83,8 +82,6 @@ typedef struct {
   struct fuse_pollhandle *ph;     /* the latest poll registration, to notify
                                      at the next change; Shmfs.poll_lock */
   gboolean   line_wise;           /* pending comes a line (element/row) at a time */
-  ShmfsSelfOp *self_op;           /* the daemon's own open for a read-modify-
-                                     write under the inode lock (ops.c) */
 } ShmfsHandle;
 
 static inline Shmfs *

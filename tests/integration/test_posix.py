@@ -98,19 +98,26 @@ def test_chown_clears_setuid(shmfs):
 
 
 @pytest.mark.shmfs_args('-o', 'mode=cached', '-o', 'allow_other')
-def test_write_by_other_user_clears_setuid(shmfs):
+@pytest.mark.parametrize('view', ['raw', 'text'])
+def test_write_by_other_user_clears_setuid(shmfs, view):
     """Cached mode: a write(2) by anyone but root clears setuid, as the
-    kernel does on other filesystems (passthrough writes never reach the
-    daemon; the mount is nosuid, so the bit grants nothing either way)."""
+    kernel does on other filesystems, through either view (passthrough
+    writes never reach the daemon; the mount is nosuid, so the bit grants
+    nothing either way)."""
     x = util.new_object(shmfs, 'x', 'u8[8]')
     os.chmod(x, 0o4777)
+    target, data = (shmfs.r('x'), '\x01') if view == 'raw' else (x, '1 2 3 4 5 6 7 8\n')
+    # No O_TRUNC: the truncation would clear the bit before the write.
     r = subprocess.run(['setpriv', f'--reuid={OTHER}', f'--regid={OTHER}',
-                        '--clear-groups', 'dd', 'if=/dev/zero',
-                        f'of={shmfs.r("x")}', 'bs=1', 'count=1',
-                        'conv=notrunc'], capture_output=True)
+                        '--clear-groups', util.PYTHON, '-c',
+                        'import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); '
+                        'os.write(fd, sys.argv[2].encode()); os.close(fd)',
+                        target, data], capture_output=True)
     assert r.returncode == 0, r.stderr
     assert stat.S_IMODE(os.stat(x).st_mode) == 0o0777
     assert stat.S_IMODE(os.stat(shmfs.r('x')).st_mode) == 0o0777
+    if view == 'text':
+        assert util.read_text(x) == '1 2 3 4 5 6 7 8\n'
 
 
 @util.both_modes
