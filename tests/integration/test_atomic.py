@@ -326,17 +326,6 @@ for _ in range(n):
 '''
 
 
-def _run_all(procs, timeout=90):
-    for p in procs:
-        try:
-            out, err = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            raise AssertionError(f'{p.args} did not finish')
-        assert p.returncode == 0, f'{p.args} failed: {err}'
-
-
 def _cli_loop(path, n):
     return subprocess.Popen(
         ['sh', '-c', 'i=0; while [ $i -lt "$2" ]; do '
@@ -362,7 +351,7 @@ def test_atomics_with_flock_increments(shmfs):
                                text=True)
               for p in (path, shmfs.r('x'))]
     procs.append(_cli_loop(path, n_cli))
-    _run_all(procs)
+    util.finish_all(procs, 90)
     assert util.read_text(path) == f'{2 * n_lock + 2 * n_ioctl + n_cli}\n'
 
 
@@ -426,7 +415,7 @@ def test_cpu_atomics_with_ioctl_adds(shmfs, tmp_path):
             errors.append(e)
     t = threading.Thread(target=own_adds)
     t.start()
-    _run_all(procs)
+    util.finish_all(procs, 90)
     t.join()
     assert not errors, errors
     want = 2 * n_mapped + 3 * n_ioctl + n_cli

@@ -145,20 +145,7 @@ def _spawn(*args):
 
 
 def _counts(procs, timeout):
-    counts, failures = [], []
-    for p in procs:
-        try:
-            out, err = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            raise AssertionError(f'{p.args[:3]} did not finish')
-        if p.returncode != 0:
-            failures.append(f'{p.args[:3]}: {err.strip()}')
-        else:
-            counts.append(int(out))
-    assert not failures, failures
-    return counts
+    return [int(out) for out in util.finish_all(procs, timeout)]
 
 
 @util.both_modes

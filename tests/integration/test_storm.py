@@ -66,9 +66,12 @@ FATAL = ('ENOTCONN', 'ECONNABORTED', 'EIO', 'RAW_OPEN_EIO', 'ESTALE', 'SHORT_REA
 KNOWN_OPEN = {
     'cached': {
         'SHORT_READ': 'cached mode: now and then a pread within the size '
-                      'fstat reports returns 0 bytes while other processes '
-                      'type, write, map and unlink objects; a retry reads '
-                      'them (issue 8, cached-mode coherence, still open)',
+                      'fstat has just reported stops short (0 bytes, or 3688 '
+                      'of a u8[4096]) on an object other processes are '
+                      'recreating, typing and writing; a retry reads it all. '
+                      'The kernel held a smaller size for the inode for a '
+                      'moment; the daemon answered no raw read at or past '
+                      'the end.  Still open (issue 8 closing note)',
     },
     'passthrough': {
         'RAW_OPEN_EIO': 'passthrough mode: an open of .raw/PATH decided while '

@@ -69,6 +69,22 @@ def finish(proc, timeout):
     return proc.returncode, out, err
 
 
+def finish_all(procs, timeout):
+    """Waits for every proc, each of which must exit 0; returns their
+    stdouts.  Kills them all when one does not end in time."""
+    outs = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise AssertionError(f'{p.args} did not finish')
+        assert p.returncode == 0, f'{p.args} failed: {err}'
+        outs.append(out)
+    return outs
+
+
 def reap(proc, timeout=10):
     """Closes proc's stdin (its cue to end) and waits for it; kills it if it
     lingers."""
