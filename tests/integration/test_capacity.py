@@ -1,4 +1,4 @@
-"""Capacity (DESIGN.md section 7, README "Capacity and df"): -o size= bounds
+"""Capacity (DESIGN.md section 7, docs/semantics.md "Capacity and df"): -o size= bounds
 the bytes of all typed objects like tmpfs' size=; typing past it (setxattr or
 a first text write) fails with ENOSPC and leaves the object untyped; statvfs
 reports the capacity and what is used; removing an object gives its bytes
@@ -136,7 +136,7 @@ def test_typing_uses_capacity_then_enospc(shmfs):
 @both_modes_with('size=1M')
 def test_refused_object_binary_view(shmfs):
     """An object left untyped by ENOSPC has the binary view of any untyped
-    object (README): empty, and any write to it is EFBIG."""
+    object (docs/semantics.md): empty, and any write to it is EFBIG."""
     util.new_object(shmfs, 'full', 'u8[1048576]')
     path = create(shmfs, 'over')
     assert util.errno_of(util.set_type, path, 'i64') == errno.ENOSPC
@@ -266,7 +266,7 @@ def test_mapping_never_sigbus(shmfs):
 
 @util.both_modes
 def test_memory_allocated_when_typed(shmfs):
-    """README: an object's bytes are allocated in full when it is typed.  A
+    """docs/semantics.md: an object's bytes are allocated in full when it is typed.  A
     large object has a memfd of its own in the daemon; it has its blocks
     before anybody writes."""
     nbytes = 8 * MIB

@@ -1,4 +1,4 @@
-"""The examples run as their headers and the README show, in both modes:
+"""The examples run as their headers and docs/running.md show, in both modes:
 the seed's Value and Array in C (fork and a separately started process) and
 in Python, and the shell session."""
 

@@ -1,4 +1,4 @@
-"""Objects bound to a process (DESIGN.md section 7, README "Lifetimes"): the
+"""Objects bound to a process (DESIGN.md section 7, docs/semantics.md "Lifetimes"): the
 xattr user.shmfs.lifetime = pid:N or process binds an object; it is removed,
 as by rm, within a second of that process exiting (kill -9 included), while
 unbound objects and objects of other processes stay.  Reading gives pid:N,
@@ -268,7 +268,7 @@ def test_many_objects_many_processes(shmfs, holders):
 
 
 def test_shell_setfattr(shmfs):
-    """README: from a shell, bind to $$; `-v process` binds to setfattr
+    """docs/semantics.md: from a shell, bind to $$; `-v process` binds to setfattr
     itself, which exits at once."""
     x = util.new_object(shmfs, 'x', 'i64', '1\n')
     y = util.new_object(shmfs, 'y', 'i64', '2\n')

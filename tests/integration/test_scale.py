@@ -1,4 +1,4 @@
-"""Many objects (README "Many objects"): 100 000 typed objects in one
+"""Many objects (docs/semantics.md "Many objects"): 100 000 typed objects in one
 directory (passthrough, the default mode) and 5 000 in cached mode are
 created, listed by ls, looked up, read and written, then removed.  Small
 objects share memfd chunks, so the daemon holds few memfds and file
@@ -190,7 +190,7 @@ def test_5k_arrays_of_4k_passthrough(shmfs):
 
 @pytest.mark.shmfs_args('-o', 'mode=passthrough')
 def test_closed_binary_views_release_fds(shmfs):
-    """README: in passthrough mode a small object gets a memfd of its own
+    """docs/semantics.md: in passthrough mode a small object gets a memfd of its own
     when its binary view is opened, "so only objects that are open count
     against the limits".  Reading the binary views of 2 000 objects one
     after the other (as `for f in .raw/*; do od $f; done` does) leaves none

@@ -1,4 +1,4 @@
-"""Persistence with -o store=DIR (DESIGN.md section 7, README "Persistence"):
+"""Persistence with -o store=DIR (DESIGN.md section 7, docs/semantics.md "Persistence"):
 objects, types, values, directories, modes and owners survive a clean unmount
 and a kill -9 of the daemon (every durability point: text writes, write(2) on
 .raw, mapped stores followed by fsync on either view, namespace and metadata
@@ -130,7 +130,7 @@ def test_clean_unmount_keeps_everything(mounts, store):
 
 
 def test_store_dir_mirrors_the_tree(mounts, store):
-    """README: each directory a directory, each object a regular file at the
+    """docs/semantics.md: each directory a directory, each object a regular file at the
     same path holding the object's bytes, its type in user.shmfs.type."""
     d = mounts.start(*store_arg(store))
     util.new_object(d, 'v', 'i64', '-2\n')

@@ -18,7 +18,7 @@ ECONNABORTED, EIO, and ESTALE (an open of a name that exists must not answer
 ESTALE, whatever renames run meanwhile).  Also findings: a pread within the
 size fstat reports that comes back short (the bytes of an object that is
 still open must be there), a typed object's text that is empty or has the
-wrong number of elements, a binary write whose count breaks the README's
+wrong number of elements, a binary write whose count breaks docs/semantics.md's
 rule, ENOENT from an operation on a descriptor kept open (FD_ENOENT), a
 worker killed by SIGBUS (a mapping of an object must keep working
 after unlink/rename) or SIGSEGV, and an operation that does not finish
@@ -80,7 +80,7 @@ KNOWN_OPEN = {
                         'reply after another process typed the object and '
                         'opened it passed through (the kernel requires every '
                         'open of a passed-through inode to pass through); '
-                        'still open, see README "Passthrough mode"',
+                        'still open, see docs/semantics.md "Passthrough mode"',
     },
 }
 
@@ -365,7 +365,7 @@ def op_cat():
 
 
 def allowed_write_counts(size, off, n):
-    """What a .raw pwrite of n bytes at off may return (README): what fits.
+    """What a .raw pwrite of n bytes at off may return (docs/semantics.md): what fits.
     In passthrough mode the kernel writes the sealed memfd a page at a time
     and stops at the last page boundary before the end (the page that
     crosses it fails, F_SEAL_GROW), so a write running past the end may

@@ -1,4 +1,4 @@
-"""An unprivileged mount (README "Running the daemon"): shmfs run as nobody
+"""An unprivileged mount (docs/running.md "Running the daemon"): shmfs run as nobody
 mounts through the system's setuid fusermount3, picks cached mode under
 mode=auto, keeps text, raw and mmap coherent for its user, refuses
 mode=passthrough at start, and unmounts with `fusermount3 -u` run by nobody,
@@ -307,7 +307,7 @@ def test_allow_other_refused_without_fuse_conf(open_dev_fuse):
 
 
 def test_dev_fuse_0600_allows_root_only():
-    """README: where /dev/fuse is 0600, an unprivileged mount fails: exit 1
+    """docs/running.md: where /dev/fuse is 0600, an unprivileged mount fails: exit 1
     and a message, nothing mounted, no hang."""
     with dev_fuse_mode(0o600):
         mnt = nobody_mountpoint()
