@@ -550,7 +550,7 @@ watch_memfd (ShmfsCoherence *c, ShmfsSync *sync, int fd)
     return;
   sync->wd = inotify_add_watch (c->inotify_fd, path, IN_MODIFY | IN_ONESHOT);
   if (sync->wd < 0)
-    return;   /* out of watches: such writes wake no poller (README) */
+    return;   /* out of watches: such writes wake no poller (docs/semantics.md) */
   g_mutex_lock (&c->lock);
   g_hash_table_insert (c->watches, GINT_TO_POINTER (sync->wd), shmfs_sync_ref (sync));
   g_mutex_unlock (&c->lock);

@@ -1596,7 +1596,7 @@ atomic_op_done (int err, const ShmAtomic *a, gboolean changed, gpointer user_dat
       return g_free (op);
     }
   /* No name left, or none the daemon's user may open: the daemon's copy,
-   * where a store racing the operation can be undone (README). */
+   * where a store racing the operation can be undone (docs/semantics.md). */
   if (err < 0)
     return atomic_op_on_memfd (op);
   /* Its writeback, a client write, has bumped the version and woken the

@@ -26,7 +26,7 @@
  * they are atomic with respect to every file interface.
  *
  * ioctl(fd, SHMFS_IOC_NOTIFY) tells the daemon the value changed through a
- * mapping, waking poll(2)ers of the text view (see README).
+ * mapping, waking poll(2)ers of the text view (see docs/semantics.md).
  */
 #pragma once
 

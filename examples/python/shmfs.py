@@ -46,7 +46,7 @@ The API mirrors multiprocessing.Value/Array/RawValue/RawArray; what differs:
   element name (i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 bool; char[N] as an
   Array element makes an array of N-byte strings).
 * Objects outlive the process, as files do; unlink() removes one (see the
-  shmfs README for binding an object to a process's lifetime instead).
+  docs/semantics.md for binding an object to a process's lifetime instead).
 * A value out of the type's range raises OverflowError and stores nothing
   (ctypes would wrap silently); a float for an integer type is a TypeError.
   A slice store converts every item before storing any.
