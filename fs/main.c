@@ -49,7 +49,7 @@ usage (void)
           "\n");
   shmfs_cli_usage ();
   /* libfuse's own options, less its -s: shmfs always runs several threads
-   * (see the README). */
+   * (see docs/running.md). */
   printf ("\n"
           "    -d   -o debug          enable debug output (implies -f)\n"
           "    -f                     foreground operation\n"
@@ -128,6 +128,83 @@ drop_mount_source (struct fuse_args *args)
                (size_t) (args->argc - positional[0]) * sizeof *args->argv);
       args->argc--;
     }
+}
+
+/* mount(8) runs /sbin/mount.TYPE as "mount.TYPE SOURCE MOUNTPOINT [-sfnv]
+ * [-N NS] [-o OPTIONS] [-t TYPE]": for an fstab line such as
+ * "shmfs /mnt/x fuse.shmfs defaults 0 0" that is mount.fuse.shmfs, which
+ * (with mount.shmfs) is this binary.  Rewrites such a command line as the
+ * daemon's own: "shmfs MOUNTPOINT -o OPTIONS", without the options that
+ * are mount(8)'s and not the filesystem's.  Returns 0, 1 for -f (fake: do
+ * nothing, successfully), or -1 with a message. */
+static gboolean
+is_mount_option (const char *opt)
+{
+  static const char *const ours[] = {
+    "defaults", "auto", "noauto", "user", "nouser", "users", "owner", "group",
+    "nofail", "_netdev", "rw",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (ours); i++)
+    if (strcmp (opt, ours[i]) == 0)
+      return TRUE;
+  return g_str_has_prefix (opt, "x-") || g_str_has_prefix (opt, "comment=");
+}
+
+static int
+mount_helper_args (int argc, char **argv, GPtrArray *out)
+{
+  const char *positional[2] = { NULL, NULL };
+  g_autoptr (GString) options = g_string_new (NULL);
+  int n = 0;
+
+  for (int i = 1; i < argc; i++)
+    {
+      const char *a = argv[i];
+
+      if (strcmp (a, "-o") == 0 && i + 1 < argc)
+        {
+          g_auto (GStrv) opts = g_strsplit (argv[++i], ",", -1);
+          for (guint j = 0; opts[j] != NULL; j++)
+            if (opts[j][0] != '\0' && !is_mount_option (opts[j]))
+              g_string_append_printf (options, "%s%s", options->len ? "," : "", opts[j]);
+        }
+      else if (strcmp (a, "-t") == 0 || strcmp (a, "-N") == 0)
+        {
+          if (a[1] == 'N')
+            {
+              fprintf (stderr, "%s: -N (another mount namespace) is not supported\n", argv[0]);
+              return -1;
+            }
+          i++;
+        }
+      else if (a[0] == '-' && a[1] != '\0' && strspn (a + 1, "sfnv") == strlen (a + 1))
+        {
+          if (strchr (a, 'f') != NULL)
+            return 1;   /* fake */
+        }
+      else if (a[0] != '-' && n < 2)
+        positional[n++] = a;
+      else
+        {
+          fprintf (stderr, "%s: unexpected argument %s\n", argv[0], a);
+          return -1;
+        }
+    }
+  if (n != 2)
+    {
+      fprintf (stderr, "usage: %s SOURCE MOUNTPOINT [-o OPTIONS]\n", argv[0]);
+      return -1;
+    }
+  g_ptr_array_add (out, g_strdup (argv[0]));
+  g_ptr_array_add (out, g_strdup (positional[1]));
+  if (options->len > 0)
+    {
+      g_ptr_array_add (out, g_strdup ("-o"));
+      g_ptr_array_add (out, g_strdup (options->str));
+    }
+  g_ptr_array_add (out, NULL);
+  return 0;
 }
 
 /* Parses a tmpfs-style size: bytes with an optional k/m/g suffix, or a
@@ -262,11 +339,27 @@ main (int argc, char *argv[])
   g_autoptr (GError) error = NULL;
   ShmTreeConfig tree_config = { 0 };
   Shmfs fs = { 0 };
+  g_autoptr (GPtrArray) helper_argv = g_ptr_array_new_with_free_func (g_free);
   int ret = 1, res;
 
-  /* "shmfs VERB ..." is the command line; "shmfs [mount] ... MOUNTPOINT"
-   * the daemon. */
-  if ((ret = shmfs_cli_run (argc, argv)) >= 0)
+  /* "mount.shmfs SOURCE MOUNTPOINT ..." is mount(8)'s helper; "shmfs VERB
+   * ..." the command line; "shmfs [mount] ... MOUNTPOINT" the daemon. */
+  if (g_str_has_prefix (strrchr (argv[0], '/') ? strrchr (argv[0], '/') + 1 : argv[0], "mount."))
+    {
+      switch (mount_helper_args (argc, argv, helper_argv))
+        {
+        case 0:
+          argc = (int) helper_argv->len - 1;
+          argv = (char **) helper_argv->pdata;
+          args = (struct fuse_args) FUSE_ARGS_INIT (argc, argv);
+          break;
+        case 1:
+          return 0;
+        default:
+          return 1;
+        }
+    }
+  else if ((ret = shmfs_cli_run (argc, argv)) >= 0)
     return ret;
   ret = 1;
   if (argc > 1 && strcmp (argv[1], "mount") == 0)

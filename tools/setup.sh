@@ -2,6 +2,8 @@
 # Sets up, builds and mounts shmfs:  tools/setup.sh [MOUNTPOINT]   (default /tmp/shm)
 #   --no-mount       install and build only
 #   --builddir DIR   build in DIR (default build)
+#   -DOPTION=VALUE   a meson option (also from $SHMFS_MESON_ARGS), applied to
+#                    an existing build directory too
 # Installs what is missing with apt (as root), seeds meson's package cache
 # with libfuse 3.17.2 from Debian's fuse3 source package when the system's
 # libfuse is older than 3.17.1, builds with meson, and mounts in the background.
@@ -11,11 +13,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 mnt=/tmp/shm
 builddir=build
 mount=1
+meson_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-mount) mount=0 ;;
     --builddir) builddir=$2; shift ;;
-    -h|--help) sed -n '2,7s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -D*) meson_args+=("$1") ;;
+    -h|--help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0 ;;
     -*) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
     *) mnt=$1 ;;
   esac
@@ -69,7 +73,11 @@ fi
 
 if [ ! -f "$builddir/build.ninja" ]; then
   say "configuring $builddir"
-  meson setup "$builddir" --wrap-mode=nodownload ${SHMFS_MESON_ARGS:-} >/dev/null
+  meson setup "$builddir" --wrap-mode=nodownload ${SHMFS_MESON_ARGS:-} "${meson_args[@]}" >/dev/null
+elif [ -n "${SHMFS_MESON_ARGS:-}" ] || [ ${#meson_args[@]} -gt 0 ]; then
+  # An existing build directory takes the options given now too.
+  say "configuring $builddir with ${SHMFS_MESON_ARGS:-} ${meson_args[*]}"
+  meson configure "$builddir" ${SHMFS_MESON_ARGS:-} "${meson_args[@]}" >/dev/null
 fi
 say "building"
 ninja -C "$builddir" >/dev/null

@@ -212,6 +212,7 @@ class Daemon:
     """One shmfs process mounted on its own mountpoint."""
 
     prefix = []              # runs the daemon as: prefix + [shmfs, ...]
+    comm = 'shmfs'           # the detached daemon's process name
 
     def __init__(self, mnt, log_path, args=()):
         self.path = mnt
@@ -255,12 +256,12 @@ class Daemon:
         libc = ctypes.CDLL(None, use_errno=True)
         assert libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, \
             os.strerror(ctypes.get_errno())
-        before = set(_children_named('shmfs'))
+        before = set(_children_named(self.comm))
         with open(self.log_path, 'wb') as log:
             r = subprocess.run(self._launch_command(), stdin=subprocess.DEVNULL,
                                stdout=log, stderr=subprocess.STDOUT, env=env,
                                timeout=30)
-        pids = set(_children_named('shmfs')) - before
+        pids = set(_children_named(self.comm)) - before
         if len(pids) == 1:
             self.proc = Detached(pids.pop())
             _live.add(self)
