@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """value_client.py -- the seed's multiprocessing.Value program on shmfs,
-through the shmfs client module (shmfs.py, next to this file).
+through the shmfs Python package (pip install clients/python).
 
 It is the seed program with two lines changed: the import of Value comes
 from shmfs instead of multiprocessing, and Value() is given path=, the file

@@ -164,3 +164,21 @@ def test_helper_bad_arguments(prefix, args):
         assert not os.path.ismount(mnt)
     finally:
         os.rmdir(mnt)
+
+
+def test_python_package_installs_with_pip(prefix, tmp_path):
+    """clients/python installs offline with Debian's pip and setuptools, as
+    the docs say, and imports from anywhere."""
+    src = prefix.parent / 'src' / 'clients' / 'python'
+    target = tmp_path / 'site'
+    _run(['/usr/bin/python3', '-m', 'pip', 'install', '--quiet', '--no-build-isolation',
+          '--no-index', '--no-deps', '--root-user-action=ignore', '--target', str(target),
+          str(src)])
+    assert {'__init__.py', 'py.typed'} <= set(os.listdir(target / 'shmfs'))
+    assert any(n.startswith('shmfs-0.1.0.dist-info') for n in os.listdir(target))
+    r = subprocess.run(['/usr/bin/python3', '-c',
+                        'import shmfs; print(shmfs.__file__); print(shmfs.Value, shmfs.attach)'],
+                       cwd='/', capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=str(target)))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == str(target / 'shmfs' / '__init__.py')

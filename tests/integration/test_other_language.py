@@ -16,7 +16,6 @@ import pytest
 import util
 
 EXAMPLES = os.path.realpath(os.path.join(util.HERE, '..', '..', 'examples'))
-sys.path.insert(0, os.path.join(EXAMPLES, 'python'))
 import shmfs as pyshm  # noqa: E402  (the fixture is named shmfs)
 
 PYTHON = '/usr/bin/python3'

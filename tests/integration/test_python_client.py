@@ -1,4 +1,4 @@
-"""The Python client examples/python/shmfs.py, a multiprocessing-style
+"""The Python client (the shmfs package, clients/python), a multiprocessing-style
 Value/Array over MAP_SHARED mappings of MNT/.raw/PATH: the seed's programs
 ported with two changed lines, attaching from unrelated processes, slicing
 side by side with multiprocessing.Array, the zero-copy numpy view, the
@@ -21,7 +21,6 @@ import pytest
 import util
 
 EXAMPLES = os.path.realpath(os.path.join(util.HERE, '..', '..', 'examples', 'python'))
-sys.path.insert(0, EXAMPLES)
 import shmfs as pyshm  # noqa: E402  (the fixture is named shmfs)
 
 try:
@@ -30,7 +29,7 @@ except ImportError:
     numpy = None
 
 PYTHON = '/usr/bin/python3'
-PRELUDE = f'import sys; sys.path.insert(0, {EXAMPLES!r}); import shmfs\n'
+PRELUDE = 'import sys\nimport shmfs\n'
 
 
 def client(code, *args):
@@ -133,7 +132,6 @@ def test_seed_ports(shmfs, script, name, line, text, spec):
 
 SPAWNED = '''
 import multiprocessing, sys
-sys.path.insert(0, {examples!r})
 from shmfs import Value, Array
 
 
@@ -157,7 +155,7 @@ if __name__ == '__main__':
 @pytest.mark.parametrize('method', ['spawn', 'forkserver'])
 def test_objects_travel_to_spawned_children_by_path(shmfs, tmp_path, method):
     script = tmp_path / 'spawned.py'
-    script.write_text(SPAWNED.format(examples=EXAMPLES))
+    script.write_text(SPAWNED)
     r = subprocess.run([PYTHON, str(script), method, shmfs.path], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=60)
     assert (r.returncode, r.stdout) == (0, '2.5 [0, 10, 20]\n'), r.stderr

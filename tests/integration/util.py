@@ -43,7 +43,6 @@ EXAMPLES = os.path.realpath(os.path.join(HERE, '..', '..', 'examples'))
 
 _INCREMENTER = '''
 import sys
-sys.path.insert(0, {examples!r})
 import shmfs
 
 path, how, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -110,7 +109,7 @@ def python_incrementer(tmp_path):
     to the object at PATH through the Python client: under get_lock() (a
     read-modify-write of .value) or with the atomic add().  Returns its path."""
     script = tmp_path / 'incrementer.py'
-    script.write_text(_INCREMENTER.format(examples=os.path.join(EXAMPLES, 'python')))
+    script.write_text(_INCREMENTER)
     return str(script)
 
 

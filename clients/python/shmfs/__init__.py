@@ -1,4 +1,4 @@
-"""shmfs.py -- multiprocessing.Value and Array as files on a shmfs mount.
+"""shmfs -- multiprocessing.Value and Array as files on a shmfs mount.
 
 Pure Python 3 standard library (numpy optional).  An object is the file
 MNT/PATH of a shmfs mount; this module maps its binary view MNT/.raw/PATH
