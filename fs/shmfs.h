@@ -129,6 +129,8 @@ int shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, siz
 int shmfs_text_flush (Shmfs *fs, ShmfsHandle *h);
 int shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len);
 guint64 shmfs_text_size (Shmfs *fs, ShmNode *node);
+/* The text size of node's main view; 0 for its raw view and directories. */
+guint64 shmfs_text_size_of (Shmfs *fs, ShmNode *node, gboolean raw);
 void shmfs_text_snapshot_free (ShmfsTextSnapshot *snap);
 
 /* ops.c: tell the kernel that the raw twin's attributes changed (typing

@@ -410,3 +410,13 @@ shmfs_text_flush (Shmfs *fs, ShmfsHandle *h)
   g_mutex_unlock (&h->lock);
   return err;
 }
+
+/* The size of node's view as stat shows it: its text's length for an
+ * object's main view, 0 otherwise (computed outside tree_lock). */
+guint64
+shmfs_text_size_of (Shmfs *fs, ShmNode *node, gboolean raw)
+{
+  if (raw || shm_node_is_dir (node))
+    return 0;
+  return shmfs_text_size (fs, node);
+}

@@ -1,0 +1,346 @@
+/* ops-xattr.c — extended attributes: type, dtype, shape, nbytes, version,
+ * mode, and lifetimes (binding an object to a process).
+ */
+#include "config.h"
+
+#include "session.h"
+#include "ops.h"
+#include "shmfs-ioctl.h"
+#include "shm-atomic.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* ---- extended attributes ----------------------------------------------- */
+
+typedef enum {
+  XA_TYPE, XA_DTYPE, XA_SHAPE, XA_NBYTES, XA_VERSION, XA_LIFETIME, XA_MODE, XA_NONE
+} XattrId;
+
+static const char *const xattr_names[] = {
+  XATTR_PREFIX "type", XATTR_PREFIX "dtype", XATTR_PREFIX "shape",
+  XATTR_PREFIX "nbytes", XATTR_PREFIX "version", XATTR_PREFIX "lifetime",
+  XATTR_PREFIX "mode",
+};
+
+static gboolean
+xattr_applies (ShmNode *node, XattrId id)
+{
+  if (id == XA_MODE)
+    return shm_node_get_id (node) == SHM_TREE_ROOT_ID;
+  return !shm_node_is_dir (node);
+}
+
+static XattrId
+xattr_lookup (ShmNode *node, const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (xattr_names); i++)
+    if (strcmp (name, xattr_names[i]) == 0)
+      return xattr_applies (node, i) ? (XattrId) i : XA_NONE;
+  return XA_NONE;
+}
+
+/* The value of an xattr; NULL when it has none (untyped). tree_lock held. */
+static char *
+xattr_value_locked (Shmfs *fs, ShmNode *node, XattrId id)
+{
+  ShmObject *obj = shm_node_get_object (node);
+  const ShmType *type = obj != NULL ? shm_object_get_type (obj) : NULL;
+
+  if (id == XA_MODE)
+    return g_strdup (shmfs_mode_name (fs));
+  if (id == XA_LIFETIME)
+    {
+      pid_t pid = shmfs_node_state (node)->bound_pid;
+      return pid > 0 ? g_strdup_printf ("pid:%d", (int) pid) : NULL;
+    }
+  if (type == NULL)
+    return NULL;
+  switch (id)
+    {
+    case XA_TYPE:    return shm_type_to_string (type);
+    case XA_DTYPE:   return shm_type_numpy_dtype (type);
+    case XA_SHAPE:   return shm_type_shape_string (type);
+    case XA_NBYTES:  return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_type_nbytes (type));
+    case XA_VERSION:
+      return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_object_get_version (obj));
+    default:         return NULL;
+    }
+}
+
+static void
+reply_xattr_value (fuse_req_t req, const char *value, size_t len, size_t size)
+{
+  if (size == 0)
+    fuse_reply_xattr (req, len);
+  else if (size < len)
+    fuse_reply_err (req, ERANGE);
+  else
+    fuse_reply_buf (req, value, len);
+}
+
+/* Whether the caller is in group gid (primary or supplementary). */
+static gboolean
+caller_in_group (fuse_req_t req, gid_t gid)
+{
+  gid_t groups[64];
+  int n;
+
+  if (fuse_req_ctx (req)->gid == gid)
+    return TRUE;
+  n = fuse_req_getgroups (req, G_N_ELEMENTS (groups), groups);
+  for (int i = 0; i < MIN (n, (int) G_N_ELEMENTS (groups)); i++)
+    if (groups[i] == gid)
+      return TRUE;
+  return FALSE;
+}
+
+/* Whether the caller may bind node's lifetime, or unbind it.  Binding is a
+ * removal put off until a process exits, so it is authorized as unlink(2)
+ * is (write and search permission on the directory; in a sticky one, only
+ * the owner of the object or the directory) and, as it changes the
+ * object's fate, only its owner or root may.  tree_lock held. */
+static int
+may_bind_locked (fuse_req_t req, ShmNode *node)
+{
+  const struct fuse_ctx *ctx = fuse_req_ctx (req);
+  ShmNode *dir = shm_node_get_parent (node);
+  ShmAttr *d;
+  mode_t wx;
+
+  if (ctx->uid == 0)
+    return 0;
+  if (ctx->uid != shm_node_get_attr (node)->uid)
+    return -EPERM;
+  if (dir == NULL)
+    return -ENOENT;   /* unlinked: nothing left to remove */
+  d = shm_node_get_attr (dir);
+  wx = ctx->uid == d->uid ? S_IWUSR | S_IXUSR
+     : caller_in_group (req, d->gid) ? S_IWGRP | S_IXGRP : S_IWOTH | S_IXOTH;
+  return (d->mode & wx) == wx ? 0 : -EACCES;
+}
+
+/* Binds an object to a process: "process" (the caller) or "pid:N". */
+static int
+bind_lifetime (Shmfs *fs, fuse_req_t req, ShmNode *node, const char *value, size_t size)
+{
+  g_autofree char *text = g_strndup (value, size);
+  pid_t pid, tgid;
+  char *end;
+  int err;
+
+  g_strstrip (text);
+  if (strcmp (text, "process") == 0)
+    pid = fuse_req_ctx (req)->pid;
+  else if (g_str_has_prefix (text, "pid:") && g_ascii_isdigit (text[4]))
+    {
+      guint64 n = g_ascii_strtoull (text + 4, &end, 10);
+      if (*end != '\0' || n == 0 || n > G_MAXINT32)
+        return -EINVAL;
+      pid = (pid_t) n;
+    }
+  else
+    return -EINVAL;
+
+  /* One locked section: of two binds at once, the one the watcher keeps
+   * is the one the node names, and the rights checked are those in force. */
+  g_mutex_lock (&fs->tree_lock);
+  err = may_bind_locked (req, node);
+  if (err == 0)
+    err = shmfs_lifetimes_bind (fs->lifetimes, shm_node_get_id (node), pid, &tgid);
+  if (err == 0)
+    shmfs_node_state (node)->bound_pid = tgid;
+  g_mutex_unlock (&fs->tree_lock);
+  return err;
+}
+
+void
+shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid)
+{
+  Shmfs *fs = user_data;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  fuse_ino_t parent_ino = 0, child_ino = 0, raw_ino = 0;
+  ShmNode *node, *parent;
+  int err = -ENOENT;
+
+  /* One locked section: the name removed is the bound object's. */
+  g_mutex_lock (&fs->tree_lock);
+  node = shm_tree_find_id (fs->tree, node_id);
+  if (node != NULL && shmfs_node_state (node)->bound_pid == pid &&
+      (parent = shm_node_get_parent (node)) != NULL)
+    {
+      name = g_strdup (shm_node_get_name (node));
+      path = shm_node_dup_path (node);
+      parent_ino = shmfs_ino (parent, FALSE);
+      child_ino = shmfs_ino (node, FALSE);
+      err = shmfs_remove_locked (fs, parent, name, FALSE, &raw_ino);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  if (err < 0)
+    return;
+  /* The daemon removed it: the kernel must forget the name. */
+  fuse_lowlevel_notify_delete (fs->se, parent_ino, child_ino, name, strlen (name));
+  if (raw_ino != 0)
+    shmfs_inval_attr (fs, raw_ino);
+  if (fs->verbose)
+    fprintf (stderr, "shmfs: removed %s: process %d exited\n", path, (int) pid);
+}
+
+/* Accounts the passthrough writes to ino's object that have returned, and
+ * makes the next one known (see shmfs_coherence_settle).  Takes tree_lock:
+ * what it accounts touches the node. */
+static void
+settle_object (Shmfs *fs, fuse_ino_t ino)
+{
+  ShmfsSync *sync = NULL;
+  ShmNode *node;
+  gboolean raw;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = shmfs_resolve_locked (fs, ino, &raw);
+  if (node != NULL && shmfs_node_state (node)->sync != NULL)
+    sync = shmfs_sync_ref (shmfs_node_state (node)->sync);
+  g_mutex_unlock (&fs->tree_lock);
+  if (sync != NULL)
+    {
+      shmfs_coherence_settle (fs->coherence, sync);
+      shmfs_sync_unref (sync);
+    }
+}
+
+void
+shmfs_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  g_autofree char *value = NULL;
+  ShmNode *node;
+  gboolean raw;
+
+  if (strcmp (name, XATTR_PREFIX "version") == 0)
+    settle_object (fs, ino);
+  g_mutex_lock (&fs->tree_lock);
+  node = shmfs_resolve_locked (fs, ino, &raw);
+  if (node != NULL)
+    {
+      XattrId id = xattr_lookup (node, name);
+      if (id != XA_NONE)
+        value = xattr_value_locked (fs, node, id);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  if (node == NULL)
+    return (void) fuse_reply_err (req, ESTALE);
+  if (value == NULL)
+    return (void) fuse_reply_err (req, ENODATA);
+  reply_xattr_value (req, value, strlen (value), size);
+}
+
+void
+shmfs_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  GString *list = g_string_new (NULL);
+  ShmNode *node;
+  gboolean raw;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = shmfs_resolve_locked (fs, ino, &raw);
+  if (node != NULL)
+    for (guint i = 0; i < G_N_ELEMENTS (xattr_names); i++)
+      {
+        g_autofree char *value = NULL;
+        if (!xattr_applies (node, i) || (value = xattr_value_locked (fs, node, i)) == NULL)
+          continue;
+        g_string_append_len (list, xattr_names[i], (gssize) strlen (xattr_names[i]) + 1);
+      }
+  g_mutex_unlock (&fs->tree_lock);
+  if (node == NULL)
+    fuse_reply_err (req, ESTALE);
+  else
+    reply_xattr_value (req, list->str, list->len, size);
+  g_string_free (list, TRUE);
+}
+
+void
+shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                size_t size, int flags)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *node;
+  ShmType type;
+  gboolean raw;
+  XattrId id = XA_NONE;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = shmfs_resolve_locked (fs, ino, &raw);
+  if (node == NULL)
+    err = -ESTALE;
+  else if ((id = xattr_lookup (node, name)) == XA_NONE)
+    err = g_str_has_prefix (name, XATTR_PREFIX) ? -EPERM : -ENOTSUP;
+  else if (id == XA_LIFETIME)
+    err = 1;   /* below, outside tree_lock */
+  else if (id != XA_TYPE)
+    err = -EPERM;   /* derived from the type, read-only */
+  else if (shm_object_is_typed (shm_node_get_object (node)))
+    err = -EPERM;   /* the type is fixed once set */
+  else if (flags & XATTR_REPLACE)
+    err = -ENODATA;
+  else if ((err = shm_type_parse (value, size, &type)) == 0)
+    err = shmfs_set_type_locked (fs, node, &type);
+  if (node != NULL)
+    shm_node_ref (node);
+  g_mutex_unlock (&fs->tree_lock);
+
+  if (err == 1)
+    err = bind_lifetime (fs, req, node, value, size);
+  if (node != NULL)
+    {
+      if (err == -EMFILE || err == -ENFILE)
+        shmfs_log_fd_shortage (fs, node, err);
+      else if (err < 0 && err != -ENOTSUP)
+        shmfs_log_rejected (fs, node, err, "setting %s to \"%.*s\"", name,
+                            (int) MIN (size, 64), value);
+      else if (err == 0)
+        shmfs_node_typed (fs, node);
+      shmfs_unref_node (fs, node);
+    }
+  fuse_reply_err (req, -err);
+}
+
+void
+shmfs_removexattr (fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+  Shmfs *fs = shmfs_from_req (req);
+  ShmNode *node;
+  gboolean raw;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = shmfs_resolve_locked (fs, ino, &raw);
+  if (node == NULL)
+    err = ESTALE;
+  else if (xattr_lookup (node, name) == XA_LIFETIME)
+    {
+      /* Unbinding makes the object outlive its process. */
+      err = -may_bind_locked (req, node);
+      if (err == 0 && shmfs_node_state (node)->bound_pid == 0)
+        err = ENODATA;
+      if (err == 0)
+        {
+          shmfs_lifetimes_unbind (fs->lifetimes, shm_node_get_id (node));
+          shmfs_node_state (node)->bound_pid = 0;
+        }
+    }
+  else
+    err = g_str_has_prefix (name, XATTR_PREFIX) ? EPERM : ENODATA;
+  g_mutex_unlock (&fs->tree_lock);
+  fuse_reply_err (req, err);
+}
