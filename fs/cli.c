@@ -21,7 +21,7 @@
 
 #include "shm-codec.h"
 #include "shm-type.h"
-#include "shmfs-ioctl.h"
+#include "shmfs/ioctl.h"
 
 #define XA_TYPE "user.shmfs.type"
 

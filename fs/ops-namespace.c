@@ -5,7 +5,7 @@
 
 #include "session.h"
 #include "ops.h"
-#include "shmfs-ioctl.h"
+#include "shmfs/ioctl.h"
 #include "shm-atomic.h"
 
 #include <errno.h>

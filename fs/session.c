@@ -6,7 +6,7 @@
 #include "config.h"
 
 #include "session.h"
-#include "shmfs-ioctl.h"
+#include "shmfs/ioctl.h"
 #include "shm-atomic.h"
 
 #include <errno.h>

@@ -5,7 +5,7 @@
  * it.  The library holds no global state: a ShmfsMap owns its fd (the lock
  * and the ioctls go through it) and its mapping.
  */
-#include "shmfs.h"
+#include "shmfs/shmfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "shm-type.h"
-#include "shmfs-ioctl.h"
+#include "shmfs/ioctl.h"
 
 #define XA_TYPE "user.shmfs.type"
 #define XA_MODE "user.shmfs.mode"

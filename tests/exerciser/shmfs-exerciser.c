@@ -85,7 +85,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shmfs-ioctl.h"
+#include "shmfs/ioctl.h"
 
 #define HANG_SECONDS 20
 #define ZONE_MAX 16               /* elements in a contended zone, at most */

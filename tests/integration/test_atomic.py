@@ -1,4 +1,4 @@
-"""Atomic operations by ioctl(fd, SHMFS_IOC_ATOMIC) (fs/shmfs-ioctl.h) on
+"""Atomic operations by ioctl(fd, SHMFS_IOC_ATOMIC) (include/shmfs/ioctl.h) on
 either view: load, add, sub, xchg and cas on every element type, wrapping at
 the element's width; each bad request's errno with the value unchanged; and
 exact totals when atomics race with other writers -- flock-based

@@ -1,4 +1,4 @@
-"""libshmfs, the C client (core/client/shmfs.h), and examples/c/counter.c.
+"""libshmfs, the C client (include/shmfs/shmfs.h), and examples/c/counter.c.
 
 Exact totals under contention: in passthrough mode, C processes doing
 __atomic_fetch_add on their mappings while this process (and the CLI) add
@@ -35,7 +35,7 @@ SHMFS_CLI = util.SHMFS_BIN
 PASSTHROUGH = pytest.mark.parametrize(
     'shmfs', [('-o', 'mode=passthrough')], ids=['passthrough'], indirect=True)
 
-# struct shmfs_atomic (fs/shmfs-ioctl.h): op, flags, index, operand,
+# struct shmfs_atomic (include/shmfs/ioctl.h): op, flags, index, operand,
 # expected, result, swapped, reserved -- 48 bytes, no padding.
 ATOMIC = struct.Struct('=IIQqqqII')
 SHMFS_ATOMIC_ADD = 1
@@ -54,7 +54,7 @@ def _gcc(out, *args, shared=False):
                           stdout=subprocess.PIPE, text=True, check=True)
     cmd = (['gcc', '-std=gnu11', '-D_GNU_SOURCE', '-O2', '-Wall', '-Werror']
            + (['-shared', '-fPIC'] if shared else [])
-           + ['-I' + os.path.join(SRC, d) for d in ('core/client', 'core', 'fs')]
+           + ['-I' + os.path.join(SRC, d) for d in ('include/shmfs', 'include', 'core', 'fs')]
            + ['-o', out] + [os.path.join(SRC, a) for a in args]
            + glib.stdout.split())
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

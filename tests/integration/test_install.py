@@ -87,7 +87,7 @@ EXPECTED = {
     'lib/libshmfs.so.0.1.0',
     'lib/pkgconfig/shmfs.pc',
     'include/shmfs/shmfs.h',
-    'include/shmfs/shmfs-ioctl.h',
+    'include/shmfs/ioctl.h',
 }
 
 

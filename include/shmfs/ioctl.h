@@ -1,4 +1,7 @@
-/* shmfs-ioctl.h — atomic operations on shmfs objects, for any language.
+/* shmfs/ioctl.h — atomic operations on shmfs objects, for any language.
+ *
+ * The ABI is this file: every other language's copy of struct shmfs_atomic
+ * (the Python package's included) is checked against it by a test.
  *
  * Open either view of an object (MNT/PATH or MNT/.raw/PATH) and call
  * ioctl(fd, SHMFS_IOC_ATOMIC, &op) with a struct shmfs_atomic.  The daemon
@@ -21,9 +24,10 @@
  * load changes the value, so it needs a file opened for writing (O_RDWR or
  * O_WRONLY), as write(2) does: EBADF otherwise.  On a directory: ENOTTY.
  *
- * In passthrough mode the daemon uses CPU atomics on the very pages clients
- * map, so these compose with __atomic operations on mappings; in cached mode
- * they are atomic with respect to every file interface.
+ * The daemon applies them with CPU atomics on the very memory clients map
+ * (passthrough mode: the object's memfd; cached mode: the kernel's page,
+ * through a helper process), so they compose with __atomic operations on
+ * mappings and are atomic with respect to every file interface.
  *
  * ioctl(fd, SHMFS_IOC_NOTIFY) tells the daemon the value changed through a
  * mapping, waking poll(2)ers of the text view (see docs/semantics.md).
@@ -59,6 +63,15 @@ struct shmfs_atomic {
   uint32_t swapped;            /* out */
   uint32_t reserved;
 };
+
+_Static_assert (sizeof (union shmfs_value) == 8, "union shmfs_value is 8 bytes");
+_Static_assert (sizeof (struct shmfs_atomic) == 48, "struct shmfs_atomic is 48 bytes");
+_Static_assert (__builtin_offsetof (struct shmfs_atomic, index) == 8, "index at 8");
+_Static_assert (__builtin_offsetof (struct shmfs_atomic, operand) == 16, "operand at 16");
+_Static_assert (__builtin_offsetof (struct shmfs_atomic, expected) == 24, "expected at 24");
+_Static_assert (__builtin_offsetof (struct shmfs_atomic, result) == 32, "result at 32");
+_Static_assert (__builtin_offsetof (struct shmfs_atomic, swapped) == 40, "swapped at 40");
+_Static_assert (__builtin_offsetof (struct shmfs_atomic, reserved) == 44, "reserved at 44");
 
 #define SHMFS_IOC_ATOMIC _IOWR ('S', 1, struct shmfs_atomic)
 #define SHMFS_IOC_NOTIFY _IO ('S', 2)

@@ -3,7 +3,7 @@
  * Maps an object's binary view (MNT/.raw/PATH) given its path, tells its
  * type and shape, creates typed objects atomically, takes the object's
  * lock (the one `flock MNT/PATH` takes) and runs the daemon's atomic
- * operations (shmfs-ioctl.h).  Plain C: no glib in this header.
+ * operations (shmfs/ioctl.h).  Plain C: no glib in this header.
  *
  * Every function that can fail returns 0 (or a count) or -errno; errno
  * itself is left alone.  shmfs_strerror() says what an error means here.
@@ -88,7 +88,7 @@ int shmfs_trylock (ShmfsMap *map, bool exclusive);
 int shmfs_unlock (ShmfsMap *map);
 
 /* Atomic operations on element index (C order), done by the daemon
- * (shmfs-ioctl.h): atomic with every file interface, and in passthrough
+ * (shmfs/ioctl.h): atomic with every file interface, and in passthrough
  * mode also with CPU atomics on mappings.  Integer variants take integer
  * and bool elements, widened to int64_t (an unsigned element's value is
  * its bits: cast to uint64_t); add/sub wrap at the element's width.  The
