@@ -6,6 +6,7 @@ daemon's lock against a shell's flock, the atomic operations, bad input, and
 locked read-modify-writes racing atomic adds to an exact count."""
 
 import ast
+import ctypes
 import errno
 import multiprocessing
 import os
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+from contextlib import closing
 
 import pytest
 
@@ -612,3 +614,61 @@ def test_locked_increments_and_atomic_adds_forked(shmfs):
             p.join(300)
         assert [p.exitcode for p in procs] == [0] * 8
         assert v.value == 8 * n
+
+
+# ---- on par with multiprocessing -------------------------------------------------
+
+CTYPES_SPECS = [
+    (ctypes.c_bool, 'bool', True), (ctypes.c_char, 'char[1]', b'x'),
+    (ctypes.c_byte, 'i8', -5), (ctypes.c_ubyte, 'u8', 250),
+    (ctypes.c_short, 'i16', -300), (ctypes.c_ushort, 'u16', 65000),
+    (ctypes.c_int, 'i32', -70000), (ctypes.c_uint, 'u32', 2 ** 32 - 1),
+    (ctypes.c_long, 'i64', -2 ** 40), (ctypes.c_ulong, 'u64', 2 ** 64 - 1),
+    (ctypes.c_longlong, 'i64', 2 ** 62), (ctypes.c_ulonglong, 'u64', 2 ** 63),
+    (ctypes.c_float, 'f32', 0.5), (ctypes.c_double, 'f64', 1.5),
+    (ctypes.c_int8, 'i8', 7), (ctypes.c_uint8, 'u8', 7), (ctypes.c_int16, 'i16', 7),
+    (ctypes.c_uint16, 'u16', 7), (ctypes.c_int32, 'i32', 7), (ctypes.c_uint32, 'u32', 7),
+    (ctypes.c_int64, 'i64', 7), (ctypes.c_uint64, 'u64', 7),
+    (ctypes.c_size_t, 'u64', 7), (ctypes.c_ssize_t, 'i64', -7)]
+
+
+class _Point(ctypes.Structure):
+    _fields_ = [('x', ctypes.c_int), ('y', ctypes.c_double)]
+
+
+class _Either(ctypes.Union):
+    _fields_ = [('i', ctypes.c_int), ('d', ctypes.c_double)]
+
+
+def test_ctypes_types_as_typecodes(shmfs):
+    """Every ctypes simple type of a shmfs element's kind and size, as
+    multiprocessing takes them; Structures are refused until records come."""
+    for i, (ctype, spec, x) in enumerate(CTYPES_SPECS):
+        path = shmfs.p(f'v{i}')
+        with closing(pyshm.Value(ctype, x, path=path)) as v:
+            assert (v.typecode, v.value) == (spec, multiprocessing.Value(ctype, x).value)
+            assert util.xattr(path, util.TYPE) == spec
+        with closing(pyshm.attach(path, ctype)) as v:         # and to check a type
+            assert v.value == x
+    with closing(pyshm.Array(ctypes.c_double, [0.5, 1.5], path=shmfs.p('d'))) as d, \
+            closing(pyshm.Array(ctypes.c_char, 4, path=shmfs.p('s'))) as s:
+        assert (d.typecode, d[:], s.typecode, s.raw) == ('f64[2]', [0.5, 1.5], 'char[4]', bytes(4))
+    with pytest.raises(TypeError, match='i32'):
+        pyshm.attach(shmfs.p('d'), ctypes.c_int)
+    before = sorted(os.listdir(shmfs.path))
+    refused = [(_Point, 'records'), (_Either, 'records'),
+               (ctypes.c_int * 3, 'element'), (ctypes.c_char_p, 'shmfs element'),
+               (ctypes.c_void_p, 'shmfs element'), (ctypes.c_wchar, 'shmfs element'),
+               (ctypes.c_wchar_p, 'shmfs element'), (ctypes.c_longdouble, 'shmfs element'),
+               (ctypes.POINTER(ctypes.c_int), 'shmfs element'), (int, 'shmfs element'),
+               (ctypes.c_int.__ctype_be__ if sys.byteorder == 'little'
+                else ctypes.c_int.__ctype_le__, 'byte order')]
+    for ctype, why in refused:
+        for make in (lambda: pyshm.Value(ctype, path=shmfs.p('new')),
+                     lambda: pyshm.RawArray(ctype, 2, path=shmfs.p('new')),
+                     lambda: pyshm.Value(ctype, path=shmfs.p('v0'))):   # exists: bool
+            with pytest.raises(TypeError, match=why):
+                make()
+    assert sorted(os.listdir(shmfs.path)) == before
+    assert util.cat(shmfs.p('v0')) == '1\n'
+    assert shmfs.alive()

@@ -42,9 +42,15 @@ The API mirrors multiprocessing.Value/Array/RawValue/RawArray; what differs:
   and leave its value alone (the initializer is for creation only); with
   another type, or untyped, they raise FileExistsError.  New objects get
   mode 0o600 (mode= to change it), like multiprocessing.shared_memory.
-* typecode: a Python typecode (b B h H i I l L q Q f d ? c) or a shmfs
-  element name (i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 bool; char[N] as an
-  Array element makes an array of N-byte strings).
+* typecode: a Python typecode (b B h H i I l L q Q f d ? c), a ctypes
+  simple type of a shmfs element's kind and size (c_bool, c_char, c_byte
+  ... c_ulonglong, c_int8 ... c_uint64, c_size_t, c_ssize_t, c_float,
+  c_double) in the host's byte order, as multiprocessing takes them, or a
+  shmfs element name (i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 bool; char[N]
+  as an Array element makes an array of N-byte strings).  A type shmfs has
+  no element for is a TypeError: c_char_p, c_void_p, c_wchar,
+  c_longdouble, pointers, and ctypes.Structure and Union, as shmfs has no
+  records yet.
 * Objects outlive the process, as files do; unlink() removes one (see the
   docs/semantics.md for binding an object to a process's lifetime instead).
 * A value out of the type's range raises OverflowError and stores nothing
@@ -93,6 +99,7 @@ import os
 import re
 import stat
 import struct
+import sys
 import threading
 import time
 import weakref
@@ -134,6 +141,13 @@ _SPEC = re.compile(r'^(i8|u8|i16|u16|i32|u32|i64|u64|f32|f64|bool|char)'
                    r'((?:\[[0-9]+\])*)$')
 
 
+# A ctypes simple type's _type_ code: the kind of its shmfs element.
+_CTYPE_KINDS = dict.fromkeys('bhilq', 'i')
+_CTYPE_KINDS.update(dict.fromkeys('BHILQ', 'u'))
+_CTYPE_KINDS.update({'f': 'f', 'd': 'f', '?': 'bool', 'c': 'char'})
+_NATIVE_ORDER = ('@', '=', '<' if sys.byteorder == 'little' else '>')
+
+
 class _Type:
     """A parsed canonical type spec: 'f64', 'i32[5]', 'char[16][4]'.  For
     char the first dimension is the string's capacity; items are strings."""
@@ -163,10 +177,37 @@ class _Type:
         return self.spec == 'char[1]' or (not self.shape and not self.strlen)
 
 
+def _ctype_elem(ctype):
+    """The shmfs element name of a ctypes type, as multiprocessing takes
+    them: any simple type of a shmfs element's kind and size."""
+    if issubclass(ctype, (ctypes.Structure, ctypes.Union)):
+        raise TypeError(f'{ctype.__name__}: shmfs records (ctypes.Structure and '
+                        f'Union) are planned but not implemented yet')
+    if issubclass(ctype, ctypes.Array):
+        raise TypeError(f'{ctype.__name__}: an array type is not a shmfs element')
+    code = getattr(ctype, '_type_', None) if issubclass(ctype, ctypes._SimpleCData) else None
+    kind = _CTYPE_KINDS.get(code) if isinstance(code, str) else None
+    if kind is None:
+        raise TypeError(f'{ctype.__name__} is not the ctypes type of a shmfs element '
+                        f'(an integer or floating-point type, c_bool or c_char)')
+    if memoryview(ctype()).format[0] not in _NATIVE_ORDER:
+        raise TypeError(f'{ctype.__name__}: shmfs stores elements in the host\'s '
+                        f'byte order')
+    if kind == 'char':
+        return 'char[1]'
+    if kind == 'bool':
+        return 'bool'
+    return f'{kind}{8 * ctypes.sizeof(ctype)}'
+
+
 def _elem_name(typecode):
-    """The shmfs element name of a Python typecode or element name."""
+    """The shmfs element name of a Python typecode, a shmfs element name or
+    a ctypes simple type."""
+    if isinstance(typecode, type):
+        return _ctype_elem(typecode)
     if not isinstance(typecode, str):
-        raise TypeError(f'typecode must be a str, not {type(typecode).__name__}')
+        raise TypeError(f'typecode must be a str or a ctypes type, '
+                        f'not {type(typecode).__name__}')
     name = _TYPECODES.get(typecode, typecode.strip())
     if name == 'c':
         return 'char[1]'
@@ -175,7 +216,7 @@ def _elem_name(typecode):
     if re.fullmatch(r'char\[[0-9]+\]', name) and int(name[5:-1]) > 0:
         return name
     raise TypeError(f'bad typecode {typecode!r}: expected one of '
-                    f'{" ".join(_TYPECODES)} c or a shmfs element name')
+                    f'{" ".join(_TYPECODES)} c, a shmfs element name or a ctypes type')
 
 
 def _value_spec(typecode):
@@ -873,7 +914,8 @@ def attach(path, typecode=None, *, lock=True):
         want = _elem_name(typecode)
         have = t.elem.name if t.strlen is None else f'char[{t.strlen}]'
         if want != have and not (want == 'char[1]' and t.strlen):
-            raise TypeError(f'{path} is {spec}, not of {typecode!r}')
+            name = typecode.__name__ if isinstance(typecode, type) else repr(typecode)
+            raise TypeError(f'{path} is {spec}, not of {name} ({want})')
     return _open(path, raw_path, spec, SharedValue if t.is_scalar else SharedArray, lock)
 
 
