@@ -5,8 +5,8 @@ side by side with multiprocessing.Array, the zero-copy numpy view, the
 daemon's lock against a shell's flock, the atomic operations, bad input,
 locked read-modify-writes racing atomic adds to an exact count, and what
 matches multiprocessing: ctypes types, get_obj() and the lock arguments,
-`with obj:` holding the lock, a lock of one's own in spawned children, and
-the buffer protocol of raw objects."""
+`with obj:` holding the lock, a lock of one's own in spawned children, the
+buffer protocol of raw objects, and shaped arrays (and refused empty ones)."""
 
 import ast
 import ctypes
@@ -666,7 +666,7 @@ def test_ctypes_types_as_typecodes(shmfs):
         pyshm.attach(shmfs.p('d'), ctypes.c_int)
     before = sorted(os.listdir(shmfs.path))
     refused = [(_Point, 'records'), (_Either, 'records'),
-               (ctypes.c_int * 3, 'element'), (ctypes.c_char_p, 'shmfs element'),
+               (ctypes.c_int * 3, 'shape='), (ctypes.c_char_p, 'shmfs element'),
                (ctypes.c_void_p, 'shmfs element'), (ctypes.c_wchar, 'shmfs element'),
                (ctypes.c_wchar_p, 'shmfs element'), (ctypes.c_longdouble, 'shmfs element'),
                (ctypes.POINTER(ctypes.c_int), 'shmfs element'), (int, 'shmfs element'),
@@ -727,6 +727,31 @@ def test_get_obj_and_the_lock_arguments(shmfs):
             assert isinstance(info.value, AttributeError)
     assert sorted(os.listdir(shmfs.path)) == ['a', 'v']
     assert (util.cat(shmfs.p('v')), util.cat(shmfs.p('a'))) == ('6\n', '0 0 0\n')
+    assert shmfs.alive()
+
+
+def test_empty_arrays_are_refused(shmfs):
+    """multiprocessing makes an empty array; a shmfs type has no dimension
+    of 0 (the daemon refuses i32[0]), so Array() says so."""
+    assert multiprocessing.Array('i', 0)[:] == []
+    for make in (lambda: pyshm.Array('i', 0, path=shmfs.p('a')),
+                 lambda: pyshm.Array('i', [], path=shmfs.p('a')),
+                 lambda: pyshm.Array('c', b'', path=shmfs.p('a')),
+                 lambda: pyshm.RawArray('d', 0, path=shmfs.p('a')),
+                 lambda: pyshm.Array('i', -1, path=shmfs.p('a')),
+                 lambda: pyshm.Array('i', shape=(2, 0), path=shmfs.p('a'))):
+        with pytest.raises(ValueError, match='no empty arrays'):
+            make()
+    assert os.listdir(shmfs.path) == []
+    for spec in ('i32[0]', 'char[0]', 'f64[3][0]'):
+        os.close(os.open(shmfs.p('y'), os.O_CREAT | os.O_WRONLY, 0o644))
+        assert util.errno_of(util.set_type, shmfs.p('y'), spec) == errno.EINVAL
+        os.unlink(shmfs.p('y'))
+    # Over an existing object: refused the same, the object left alone.
+    util.new_object(shmfs, 'x', 'i32[2]', '1 2')
+    with pytest.raises(ValueError, match='no empty arrays'):
+        pyshm.Array('i', 0, path=shmfs.p('x'))
+    assert util.cat(shmfs.p('x')) == '1 2\n'
     assert shmfs.alive()
 
 
@@ -811,9 +836,11 @@ def test_buffer_protocol(shmfs):
     synchronized object's get_obj() is one."""
     with closing(pyshm.RawArray('i', range(5), path=shmfs.p('a'))) as raw, \
             closing(pyshm.RawValue('d', 1.5, path=shmfs.p('v'))) as rv, \
+            closing(pyshm.RawArray('d', shape=(2, 3), path=shmfs.p('g'))) as g, \
             closing(pyshm.Array('i', 3, path=shmfs.p('s'))) as sync:
         for ours, theirs in ((raw, multiprocessing.RawArray('i', 5)),
                              (rv, multiprocessing.RawValue('d')),
+                             (g, multiprocessing.RawArray(ctypes.c_double * 3, 2)),
                              (sync.get_obj(), multiprocessing.Array('i', 3).get_obj())):
             m, t = memoryview(ours), memoryview(theirs)
             assert (m.format, m.shape, m.nbytes, m.readonly) == \
@@ -827,6 +854,8 @@ def test_buffer_protocol(shmfs):
         assert n.tolist() == [5, 6, 7, 8, 9] and raw[0] == 5
         numpy.frombuffer(sync.get_obj(), dtype=numpy.int32)[1] = 7
         assert sync[:] == [0, 7, 0]
+        numpy.frombuffer(g, dtype=numpy.float64).reshape(2, 3)[1, 2] = 0.5
+        assert util.cat(g.path) == '0 0 0\n0 0 0.5\n'
         # A synchronized object has no buffer, as multiprocessing's has none.
         for no_buffer in (sync, multiprocessing.Array('i', 3)):
             with pytest.raises(TypeError):
@@ -841,4 +870,47 @@ def test_buffer_protocol(shmfs):
             raw[0]
         assert memoryview(raw).nbytes == 20
         assert util.cat(shmfs.p('a')) == '5 6 7 8 9\n'
+    assert shmfs.alive()
+
+
+def test_shaped_arrays(shmfs):
+    with closing(pyshm.Array('d', range(6), shape=(2, 3), path=shmfs.p('g'))) as g:
+        assert (g.typecode, g.shape, len(g), g[5]) == ('f64[2][3]', (2, 3), 6, 5.0)
+        assert util.cat(g.path) == '0 1 2\n3 4 5\n'
+        g[4] = 0.25                                  # items index flat, in C order
+        assert util.cat(g.path) == '0 1 2\n3 0.25 5\n'
+        if numpy is not None:
+            assert g.numpy().shape == (2, 3) and g.numpy()[1, 1] == 0.25
+    with closing(pyshm.attach(shmfs.p('g'))) as g:
+        assert (g.typecode, g.shape) == ('f64[2][3]', (2, 3))
+    with closing(pyshm.RawArray('i', shape=[2, 2, 2], path=shmfs.p('c'))) as c, \
+            closing(pyshm.Array('i', 4, shape=(2, 2), path=shmfs.p('sq'))) as sq, \
+            closing(pyshm.Array('c', [b'ab', b'cd'], shape=(2, 4), path=shmfs.p('s'))) as s, \
+            closing(pyshm.Array('c', shape=(5,), path=shmfs.p('one'))) as one:
+        assert (c.typecode, c[:]) == ('i32[2][2][2]', [0] * 8)
+        assert sq.typecode == 'i32[2][2]'
+        assert (s.typecode, s[:], util.cat(s.path)) == ('char[4][2]', [b'ab', b'cd'], 'ab\ncd\n')
+        assert (one.typecode, one.raw) == ('char[5]', bytes(5))   # Array('c', 5)
+    del c                     # a ctypes object over the mapping keeps it mapped
+    util.new_object(shmfs, 'x', 'i32[2][3]', '1 2 3 4 5 6')
+    before = sorted(os.listdir(shmfs.path))
+    for make, exc in ((lambda: pyshm.Array('i', range(5), shape=(2, 3), path=shmfs.p('n')),
+                       ValueError),
+                      (lambda: pyshm.Array('i', 5, shape=(2, 3), path=shmfs.p('n')), ValueError),
+                      (lambda: pyshm.Array('i', shape=(), path=shmfs.p('n')), ValueError),
+                      (lambda: pyshm.Array('i', shape=(2.0, 3), path=shmfs.p('n')), TypeError),
+                      (lambda: pyshm.Array('i', shape=3, path=shmfs.p('n')), TypeError),
+                      (lambda: pyshm.Array('i', path=shmfs.p('n')), TypeError),
+                      (lambda: pyshm.Array('i', shape=(3, 2), path=shmfs.p('x')),
+                       FileExistsError),
+                      (lambda: pyshm.Array('i', range(6), shape=(6,), path=shmfs.p('x')),
+                       FileExistsError)):
+        with pytest.raises(exc):
+            make()
+    # More dimensions than shmfs allows (8): the daemon refuses the type.
+    with pytest.raises(ValueError, match='refuses') as info:
+        pyshm.Array('i', shape=(1,) * 9, path=shmfs.p('n'))
+    assert info.value.__cause__.errno == errno.EINVAL
+    assert sorted(os.listdir(shmfs.path)) == before
+    assert util.cat(shmfs.p('x')) == '1 2 3\n4 5 6\n'
     assert shmfs.alive()

@@ -29,9 +29,12 @@ value_client.py and array_client.py).  With shmfs mounted on /tmp/exmnt:
     >>> import numpy as np
     >>> np.frombuffer(a.get_obj(), dtype=np.int32)       # or a.numpy()
     array([ 7, 10, 20, 30,  9], dtype=int32)
-    >>> r = RawArray('i', 3, path='/tmp/exmnt/raw')
-    >>> memoryview(r).nbytes                 # r is a ctypes array
-    12
+    >>> g = RawArray('d', shape=(2, 3), path='/tmp/exmnt/grid')
+    >>> g[5] = 1.5                           # items index flat, in C order
+    >>> memoryview(g).shape                  # g is a ctypes array
+    (2, 3)
+    >>> open('/tmp/exmnt/grid').read()
+    '0 0 0\n0 0 1.5\n'
     >>> Value('i', path='/tmp/exmnt/num')
     Traceback (most recent call last):
       ...
@@ -40,14 +43,14 @@ value_client.py and array_client.py).  With shmfs mounted on /tmp/exmnt:
 As in multiprocessing:
 
 * Value(typecode_or_type, value=0, *, path, lock=True) and
-  Array(typecode_or_type, size_or_initializer, *, path, lock=True);
-  RawValue() and RawArray() are them with lock=False.  The type is a
-  Python typecode (b B h H i I l L q Q f d ? c), a ctypes simple type of a
-  shmfs element's kind and size (c_bool, c_char, c_byte ... c_ulonglong,
-  c_int8 ... c_uint64, c_size_t, c_ssize_t, c_float, c_double) in the
-  host's byte order, or a shmfs element name (i8 u8 i16 u16 i32 u32 i64
-  u64 f32 f64 bool; char[N] as an Array element makes an array of N-byte
-  strings).  A type shmfs has no element for is a
+  Array(typecode_or_type, size_or_initializer, *, path, lock=True,
+  shape=None); RawValue() and RawArray() are them with lock=False.  The
+  type is a Python typecode (b B h H i I l L q Q f d ? c), a ctypes simple
+  type of a shmfs element's kind and size (c_bool, c_char, c_byte ...
+  c_ulonglong, c_int8 ... c_uint64, c_size_t, c_ssize_t, c_float,
+  c_double) in the host's byte order, or a shmfs element name (i8 u8 i16
+  u16 i32 u32 i64 u64 f32 f64 bool; char[N] as an Array element makes an
+  array of N-byte strings).  A type shmfs has no element for is a
   TypeError: c_char_p, c_void_p, c_wchar, c_longdouble, pointers, and
   ctypes.Structure and Union, as shmfs has no records yet.
 * lock=True or None (the default is True) gives a SharedValue or
@@ -91,10 +94,18 @@ What differs, on purpose:
   (ctypes would wrap silently); a float for an integer type is a TypeError.
   A slice store converts every item before storing any.  Stores through a
   buffer (memoryview, numpy) are the buffer's own, unchecked.
-* A SharedArray or RawSharedArray of a multi-dimensional object indexes
-  its items flat, in C order (ctypes indexes arrays of arrays by rows);
-  .shape has the shape, .numpy() is a shaped view and memoryview(raw) is
-  shaped.
+* No empty arrays: a shmfs type has no dimension of 0 (the daemon refuses
+  i32[0]), so Array('i', 0), an empty array in multiprocessing, is a
+  ValueError.
+* shape= makes a multi-dimensional array: Array('d', shape=(2, 3),
+  path=...) is f64[2][3]; an initializer gives its items flat, in C order
+  (and a size, if given, must be their number).  With 'c' (c_char) the
+  last dimension is the strings' length: shape=(4, 16) is char[16][4],
+  four strings of 16 bytes, as ctypes' (c_char * 16) * 4.  A SharedArray
+  or RawSharedArray indexes its items flat, in C order, whatever its shape
+  (ctypes indexes arrays of arrays by rows, so a ctypes array type as the
+  typecode is a TypeError: use shape=); .shape has the shape, .numpy() is
+  a shaped view and memoryview(raw) is shaped.
 * get_lock() is the daemon's lock of the object, the one `flock MNT/PATH`
   and fcntl locks on either view take, so it excludes shell scripts and
   programs in other languages too.  It is reentrant like multiprocessing's
@@ -247,7 +258,8 @@ def _ctype_elem(ctype):
         raise TypeError(f'{ctype.__name__}: shmfs records (ctypes.Structure and '
                         f'Union) are planned but not implemented yet')
     if issubclass(ctype, ctypes.Array):
-        raise TypeError(f'{ctype.__name__}: an array type is not a shmfs element')
+        raise TypeError(f'{ctype.__name__}: give an array\'s dimensions with '
+                        f'Array(typecode, shape=...) instead of a ctypes array type')
     code = getattr(ctype, '_type_', None) if issubclass(ctype, ctypes._SimpleCData) else None
     kind = _CTYPE_KINDS.get(code) if isinstance(code, str) else None
     if kind is None:
@@ -292,7 +304,8 @@ def _value_spec(typecode):
 def _array_spec(typecode, dims):
     """The spec of an array of typecode's elements with dimensions dims.
     For 'c' (char[1]) the last dimension is the strings' length:
-    Array('c', 16) is one string."""
+    Array('c', 16) is one string, shape=(4, 16) four, as ctypes'
+    (c_char * 16) * 4."""
     name = _elem_name(typecode)
     if name == 'char[1]':
         name, dims = f'char[{dims[-1]}]', dims[:-1]
@@ -1250,17 +1263,41 @@ def Value(typecode, value=0, *, path, lock=True, mode=0o600):
     return _create(path, spec, data, False, lock, mode)
 
 
-def Array(typecode, size_or_initializer, *, path, lock=True, mode=0o600):
+def _dims(shape):
+    try:
+        dims = tuple(operator.index(d) for d in shape)
+    except TypeError:
+        raise TypeError(f'shape must be a sequence of integers, not {shape!r}') from None
+    if not dims:
+        raise ValueError('shape needs at least one dimension')
+    return dims
+
+
+def Array(typecode, size_or_initializer=None, *, shape=None, path, lock=True,
+          mode=0o600):
     """Creates (or attaches to) the shmfs Array at path; see the module doc."""
-    if isinstance(size_or_initializer, int):
+    _elem_name(typecode)
+    if size_or_initializer is None or isinstance(size_or_initializer, int):
         n, init = size_or_initializer, None
     else:
         init = list(size_or_initializer)
         n = len(init)
-    if n <= 0:
-        raise ValueError(f'an Array needs at least one item, not {n}')
-    spec = _array_spec(typecode, (n,))
+    if shape is None:
+        if n is None:
+            raise TypeError('Array() needs a size, an initializer or shape=')
+        dims = (operator.index(n),)
+    else:
+        dims = _dims(shape)
+    if min(dims) <= 0:
+        what = f'{n} items' if shape is None else f'shape {dims}'
+        raise ValueError(f'no Array of {what}: shmfs holds no empty arrays '
+                         f'(each dimension of a type is at least 1)')
+    spec = _array_spec(typecode, dims)
     t = _Type(spec)
+    items = t.strlen if t.is_string else t.count
+    if n is not None and n != items:
+        raise ValueError(f'{"an initializer of " if init is not None else "size "}'
+                         f'{n} for the {items} items of shape {dims}')
     if init is None:
         data = None                                # typing zero-fills
     elif t.is_string:                              # Array('c', b'...')
@@ -1275,6 +1312,7 @@ def RawValue(typecode, value=0, *, path, mode=0o600):
     return Value(typecode, value, path=path, lock=False, mode=mode)
 
 
-def RawArray(typecode, size_or_initializer, *, path, mode=0o600):
+def RawArray(typecode, size_or_initializer=None, *, shape=None, path, mode=0o600):
     """Array(..., lock=False): a RawSharedArray."""
-    return Array(typecode, size_or_initializer, path=path, lock=False, mode=mode)
+    return Array(typecode, size_or_initializer, shape=shape, path=path, lock=False,
+                 mode=mode)
