@@ -549,7 +549,9 @@ class ObjectLock:
 
 
 def _reinit_after_fork():
+    global _GET_OBJ_LOCK
     ObjectLock._registry_lock = threading.Lock()
+    _GET_OBJ_LOCK = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_reinit_after_fork)
