@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import closing
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_java_and_python_count_together(shmfs, classes, tmp_path):
     calling the daemon's atomic add, all at once, on one counter."""
     n_java, n_py = 3000, 600
     script = util.python_incrementer(tmp_path)
-    with pyshm.Value('q', 0, path=shmfs.p('counter')) as v:
+    with closing(pyshm.Value('q', 0, path=shmfs.p('counter'))) as v:
         jvms = [java(classes, shmfs.path, 'counter', n_java) for _ in range(2)]
         pys = [subprocess.Popen([PYTHON, script, v.path, how, str(n_py)])
                for how in ('lock', 'add', 'lock', 'add')]
@@ -68,7 +69,7 @@ def test_java_and_python_count_together(shmfs, classes, tmp_path):
 def test_get_lock_holds_off_java(shmfs, classes):
     """While Python holds get_lock(), the JVM's FileChannel.lock() waits; it
     goes on once the lock is released."""
-    with pyshm.Value('q', 0, path=shmfs.p('counter')) as v:
+    with closing(pyshm.Value('q', 0, path=shmfs.p('counter'))) as v:
         with v.get_lock():
             proc = java(classes, shmfs.path, 'counter', 1)
             time.sleep(2)              # ample for the JVM to start and block

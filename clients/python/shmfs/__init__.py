@@ -1,4 +1,4 @@
-"""shmfs -- multiprocessing.Value and Array as files on a shmfs mount.
+r"""shmfs -- multiprocessing.Value and Array as files on a shmfs mount.
 
 Pure Python 3 standard library (numpy optional).  An object is the file
 MNT/PATH of a shmfs mount; this module maps its binary view MNT/.raw/PATH
@@ -7,8 +7,9 @@ forked, spawned, or started on its own in any language -- shares them.
 The seed's programs run on it with one import changed and path= added (see
 value_client.py and array_client.py).  With shmfs mounted on /tmp/exmnt:
 
-    >>> from shmfs import Value, Array, attach
-    >>> v = Value('d', 0.0, path='/tmp/exmnt/num')
+    >>> import ctypes
+    >>> from shmfs import Value, Array, RawArray, attach
+    >>> v = Value(ctypes.c_double, 0.0, path='/tmp/exmnt/num')   # or 'd'
     >>> v.value = 3.1415926
     >>> open('/tmp/exmnt/num').read()
     '3.1415926\n'
@@ -20,19 +21,64 @@ value_client.py and array_client.py).  With shmfs mounted on /tmp/exmnt:
     (4, 9)
     >>> a.cas(0, 7), a[0]
     (CasResult(swapped=True, previous=0), 7)
-    >>> a.numpy()
-    array([ 7, 10, 20, 30,  9], dtype=int32)
-    >>> with v.get_lock():                   # excludes `flock /tmp/exmnt/num`
+    >>> with v:                              # its lock: excludes `flock /tmp/exmnt/num`
     ...     v.value += 1
     ...
     >>> v.value
     4.1415926
+    >>> import numpy as np
+    >>> np.frombuffer(a.get_obj(), dtype=np.int32)       # or a.numpy()
+    array([ 7, 10, 20, 30,  9], dtype=int32)
+    >>> g = RawArray('d', shape=(2, 3), path='/tmp/exmnt/grid')
+    >>> g[5] = 1.5                           # items index flat, in C order
+    >>> memoryview(g).shape                  # g is a ctypes array
+    (2, 3)
+    >>> open('/tmp/exmnt/grid').read()
+    '0 0 0\n0 0 1.5\n'
     >>> Value('i', path='/tmp/exmnt/num')
     Traceback (most recent call last):
       ...
     FileExistsError: [Errno 17] exists as f64, not i32: '/tmp/exmnt/num'
 
-The API mirrors multiprocessing.Value/Array/RawValue/RawArray; what differs:
+As in multiprocessing:
+
+* Value(typecode_or_type, value=0, *, path, lock=True) and
+  Array(typecode_or_type, size_or_initializer, *, path, lock=True,
+  shape=None); RawValue() and RawArray() are them with lock=False.  The
+  type is a Python typecode (b B h H i I l L q Q f d ? c), a ctypes simple
+  type of a shmfs element's kind and size (c_bool, c_char, c_byte ...
+  c_ulonglong, c_int8 ... c_uint64, c_size_t, c_ssize_t, c_float,
+  c_double) in the host's byte order, or a shmfs element name (i8 u8 i16
+  u16 i32 u32 i64 u64 f32 f64 bool; char[N] as an Array element makes an
+  array of N-byte strings).  A type shmfs has no element for is a
+  TypeError: c_char_p, c_void_p, c_wchar, c_longdouble, pointers, and
+  ctypes.Structure and Union, as shmfs has no records yet.
+* lock=True or None (the default is True) gives a SharedValue or
+  SharedArray: .value and item and slice reads and stores each hold the
+  object's lock, as multiprocessing's synchronized wrappers do.
+  get_lock() returns the lock, acquire() and release() take and drop it,
+  and `with obj:` holds it (`with obj as x` makes x True, as there).
+  get_obj() returns the object without its lock, a RawSharedValue or
+  RawSharedArray, the same one each time.  A lock object of your own
+  (with acquire and release, e.g. a multiprocessing.Lock) may be passed
+  instead; it is the one taken, and it travels with the object to the
+  children it is given to.  Any other lock= is a TypeError, which is also
+  an AttributeError, the error multiprocessing raises.
+* lock=False, RawValue() and RawArray() give a RawSharedValue or
+  RawSharedArray: a ctypes object over the mapping (c_double; c_int32 * 5;
+  (c_int32 * 3) * 2 for a 2x3 array; c_char * N for Array('c', N)), with
+  neither get_lock() nor get_obj(), like multiprocessing's raw objects.  It
+  has the buffer protocol: memoryview(raw) and numpy.frombuffer(raw,
+  dtype) read and store the shared bytes.  (ctypes gives a memoryview a
+  format with a byte order, '<i', which its tolist() and indexing do not
+  unpack: cast('B').cast('i') first, as for multiprocessing's.)  A
+  SharedValue or SharedArray has no buffer, as multiprocessing's have
+  none; its get_obj() has.
+* A char array (Array('c', N)) is one byte string: items are 1-byte
+  bytes, slices bytes, .value and .raw as for ctypes char arrays.
+* Objects pickle, so they travel to 'spawn' and 'forkserver' children.
+
+What differs, on purpose:
 
 * path= (keyword, required) names the object.  Creation is atomic: the
   object is made under a temporary name in the same directory, typed
@@ -42,20 +88,24 @@ The API mirrors multiprocessing.Value/Array/RawValue/RawArray; what differs:
   and leave its value alone (the initializer is for creation only); with
   another type, or untyped, they raise FileExistsError.  New objects get
   mode 0o600 (mode= to change it), like multiprocessing.shared_memory.
-* typecode: a Python typecode (b B h H i I l L q Q f d ? c) or a shmfs
-  element name (i8 u8 i16 u16 i32 u32 i64 u64 f32 f64 bool; char[N] as an
-  Array element makes an array of N-byte strings).
 * Objects outlive the process, as files do; unlink() removes one (see the
   docs/semantics.md for binding an object to a process's lifetime instead).
 * A value out of the type's range raises OverflowError and stores nothing
   (ctypes would wrap silently); a float for an integer type is a TypeError.
-  A slice store converts every item before storing any.
-* attach(path, typecode=None) opens any existing object: a SharedValue for
-  a scalar (or char[1], which is Value('c')), a SharedArray otherwise.  A
-  typecode, if given, must match: else TypeError.  An untyped object is a
-  TypeError, a path outside shmfs a ValueError.
-* A SharedArray of a multi-dimensional object indexes its elements flat, in
-  C order; .shape has the shape and .numpy() a shaped view.
+  A slice store converts every item before storing any.  Stores through a
+  buffer (memoryview, numpy) are the buffer's own, unchecked.
+* No empty arrays: a shmfs type has no dimension of 0 (the daemon refuses
+  i32[0]), so Array('i', 0), an empty array in multiprocessing, is a
+  ValueError.
+* shape= makes a multi-dimensional array: Array('d', shape=(2, 3),
+  path=...) is f64[2][3]; an initializer gives its items flat, in C order
+  (and a size, if given, must be their number).  With 'c' (c_char) the
+  last dimension is the strings' length: shape=(4, 16) is char[16][4],
+  four strings of 16 bytes, as ctypes' (c_char * 16) * 4.  A SharedArray
+  or RawSharedArray indexes its items flat, in C order, whatever its shape
+  (ctypes indexes arrays of arrays by rows, so a ctypes array type as the
+  typecode is a TypeError: use shape=); .shape has the shape, .numpy() is
+  a shaped view and memoryview(raw) is shaped.
 * get_lock() is the daemon's lock of the object, the one `flock MNT/PATH`
   and fcntl locks on either view take, so it excludes shell scripts and
   programs in other languages too.  It is reentrant like multiprocessing's
@@ -65,10 +115,20 @@ The API mirrors multiprocessing.Value/Array/RawValue/RawArray; what differs:
   never shares its parent's lock), and all objects of one process on the
   same file share one lock.  acquire(block=True, timeout=None) and
   release() as in multiprocessing.
-* lock=True (default): .value and item/slice reads and stores each hold the
-  lock, as multiprocessing's Synchronized wrappers do.  lock=False: no lock
-  and no get_lock() (RawValue/RawArray).  A lock object of your own (with
-  acquire/release) may be passed instead.
+* close() unmaps an object and closes its file (multiprocessing's objects
+  have no close); as `with obj:` takes the lock, contextlib.closing(obj)
+  makes a block that closes it.  What uses the mapping keeps it until it
+  goes: numpy views, and ctypes objects over it, which a RawSharedValue or
+  RawSharedArray is itself -- its mapping lasts as long as the object, and
+  close() only makes its methods fail.
+* Objects pickle as their path (and a lock of your own), so they also go
+  through queues and pipes; with a multiprocessing lock, only to children
+  being started, as multiprocessing's objects do.
+* attach(path, typecode=None, *, lock=True) opens any existing object: a
+  SharedValue for a scalar (or char[1], which is Value('c')), a
+  SharedArray otherwise (RawSharedValue, RawSharedArray with lock=False).
+  A typecode, if given, must match: else TypeError.  An untyped object is
+  a TypeError, a path outside shmfs a ValueError.
 * Atomic operations by the daemon (fs/shmfs-ioctl.h), on any element type
   but char: add(x, index=0), sub(x, index=0), xchg(x, index=0) return the
   previous value; cas(expected, new, index=0) returns CasResult(swapped,
@@ -79,8 +139,6 @@ The API mirrors multiprocessing.Value/Array/RawValue/RawArray; what differs:
   stores through the mapping.
 * numpy() returns a zero-copy numpy view of the mapping (dtype from
   user.shmfs.dtype, shape from user.shmfs.shape).
-* Objects pickle as their path, so they also travel to 'spawn' and
-  'forkserver' children.
 """
 
 import ctypes
@@ -93,13 +151,15 @@ import os
 import re
 import stat
 import struct
+import sys
 import threading
 import time
 import weakref
 from typing import NamedTuple
 
 __all__ = ['Value', 'Array', 'RawValue', 'RawArray', 'attach', 'mount_root',
-           'SharedValue', 'SharedArray', 'ObjectLock', 'CasResult']
+           'SharedValue', 'SharedArray', 'RawSharedValue', 'RawSharedArray',
+           'ObjectLock', 'CasResult']
 
 TYPE_XATTR = 'user.shmfs.type'
 MODE_XATTR = 'user.shmfs.mode'
@@ -134,6 +194,18 @@ _SPEC = re.compile(r'^(i8|u8|i16|u16|i32|u32|i64|u64|f32|f64|bool|char)'
                    r'((?:\[[0-9]+\])*)$')
 
 
+_CTYPES = {'i8': ctypes.c_int8, 'u8': ctypes.c_uint8, 'i16': ctypes.c_int16,
+           'u16': ctypes.c_uint16, 'i32': ctypes.c_int32, 'u32': ctypes.c_uint32,
+           'i64': ctypes.c_int64, 'u64': ctypes.c_uint64, 'f32': ctypes.c_float,
+           'f64': ctypes.c_double, 'bool': ctypes.c_bool, 'char': ctypes.c_char}
+
+# A ctypes simple type's _type_ code: the kind of its shmfs element.
+_CTYPE_KINDS = dict.fromkeys('bhilq', 'i')
+_CTYPE_KINDS.update(dict.fromkeys('BHILQ', 'u'))
+_CTYPE_KINDS.update({'f': 'f', 'd': 'f', '?': 'bool', 'c': 'char'})
+_NATIVE_ORDER = ('@', '=', '<' if sys.byteorder == 'little' else '>')
+
+
 class _Type:
     """A parsed canonical type spec: 'f64', 'i32[5]', 'char[16][4]'.  For
     char the first dimension is the string's capacity; items are strings."""
@@ -162,11 +234,55 @@ class _Type:
         """A Value: a number, or char[1] (multiprocessing's Value('c'))."""
         return self.spec == 'char[1]' or (not self.shape and not self.strlen)
 
+    @property
+    def is_string(self):
+        """A single char[N] (Array('c', N)): its items are bytes."""
+        return self.strlen is not None and not self.shape
+
+    def ctype(self, array):
+        """The ctypes type of the whole object, as multiprocessing would make
+        it: c_double; c_int32 * 5; (c_int32 * 3) * 2 for i32[2][3]; c_char
+        for Value('c'); c_char * 16 for char[16]; (c_char * 16) * 4."""
+        c = _CTYPES[self.elem.name]
+        if self.strlen is not None and (array or self.strlen != 1):
+            c = c * self.strlen
+        for d in reversed(self.shape):
+            c = c * d
+        return c
+
+
+def _ctype_elem(ctype):
+    """The shmfs element name of a ctypes type, as multiprocessing takes
+    them: any simple type of a shmfs element's kind and size."""
+    if issubclass(ctype, (ctypes.Structure, ctypes.Union)):
+        raise TypeError(f'{ctype.__name__}: shmfs records (ctypes.Structure and '
+                        f'Union) are planned but not implemented yet')
+    if issubclass(ctype, ctypes.Array):
+        raise TypeError(f'{ctype.__name__}: give an array\'s dimensions with '
+                        f'Array(typecode, shape=...) instead of a ctypes array type')
+    code = getattr(ctype, '_type_', None) if issubclass(ctype, ctypes._SimpleCData) else None
+    kind = _CTYPE_KINDS.get(code) if isinstance(code, str) else None
+    if kind is None:
+        raise TypeError(f'{ctype.__name__} is not the ctypes type of a shmfs element '
+                        f'(an integer or floating-point type, c_bool or c_char)')
+    if memoryview(ctype()).format[0] not in _NATIVE_ORDER:
+        raise TypeError(f'{ctype.__name__}: shmfs stores elements in the host\'s '
+                        f'byte order')
+    if kind == 'char':
+        return 'char[1]'
+    if kind == 'bool':
+        return 'bool'
+    return f'{kind}{8 * ctypes.sizeof(ctype)}'
+
 
 def _elem_name(typecode):
-    """The shmfs element name of a Python typecode or element name."""
+    """The shmfs element name of a Python typecode, a shmfs element name or
+    a ctypes simple type."""
+    if isinstance(typecode, type):
+        return _ctype_elem(typecode)
     if not isinstance(typecode, str):
-        raise TypeError(f'typecode must be a str, not {type(typecode).__name__}')
+        raise TypeError(f'typecode must be a str or a ctypes type, '
+                        f'not {type(typecode).__name__}')
     name = _TYPECODES.get(typecode, typecode.strip())
     if name == 'c':
         return 'char[1]'
@@ -175,7 +291,7 @@ def _elem_name(typecode):
     if re.fullmatch(r'char\[[0-9]+\]', name) and int(name[5:-1]) > 0:
         return name
     raise TypeError(f'bad typecode {typecode!r}: expected one of '
-                    f'{" ".join(_TYPECODES)} c or a shmfs element name')
+                    f'{" ".join(_TYPECODES)} c, a shmfs element name or a ctypes type')
 
 
 def _value_spec(typecode):
@@ -185,11 +301,15 @@ def _value_spec(typecode):
     return name
 
 
-def _array_spec(typecode, n):
+def _array_spec(typecode, dims):
+    """The spec of an array of typecode's elements with dimensions dims.
+    For 'c' (char[1]) the last dimension is the strings' length:
+    Array('c', 16) is one string, shape=(4, 16) four, as ctypes'
+    (c_char * 16) * 4."""
     name = _elem_name(typecode)
-    if name == 'char[1]':                 # Array('c', N): one N-byte string
-        return f'char[{n}]'
-    return f'{name}[{n}]'
+    if name == 'char[1]':
+        name, dims = f'char[{dims[-1]}]', dims[:-1]
+    return name + ''.join(f'[{d}]' for d in dims)
 
 
 # ---- element conversion ------------------------------------------------------
@@ -429,28 +549,26 @@ class ObjectLock:
 
 
 def _reinit_after_fork():
+    global _GET_OBJ_LOCK
     ObjectLock._registry_lock = threading.Lock()
+    _GET_OBJ_LOCK = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
+class _BadLock(TypeError, AttributeError):
+    """lock= that is no lock: a TypeError, and the AttributeError that
+    multiprocessing raises."""
+
+
 def _check_lock(lock):
     if not isinstance(lock, bool) and lock is not None and not (
             hasattr(lock, 'acquire') and hasattr(lock, 'release')):
-        raise TypeError(f'lock must be True, False or a lock, not {lock!r}')
+        raise _BadLock(f'lock must be True, None, False or a lock with acquire() '
+                       f'and release(), not {lock!r}')
     return lock
 
-
-class _NoLock:
-    def __enter__(self):
-        return True
-
-    def __exit__(self, *exc):
-        pass
-
-
-_NO_LOCK = _NoLock()
 
 # ---- atomic operations (fs/shmfs-ioctl.h) --------------------------------------
 
@@ -478,25 +596,19 @@ class CasResult(NamedTuple):
 
 # ---- objects -------------------------------------------------------------------
 
-class _Shared:
-    """One mapped shmfs object; the base of SharedValue and SharedArray."""
+class _Mapped:
+    """A mapped shmfs object without a lock: the base of RawSharedValue and
+    RawSharedArray.  What users get of these are ctypes objects over the
+    mapping (see _map), so they have the buffer protocol; the methods here
+    read and store through a memoryview of the same mapping."""
 
-    def __init__(self, path, raw_path, t, fd, lock):
+    def _init(self, path, raw_path, t, fd, mm):
+        self._fd = fd                      # first: __del__ closes it
         self.path = path
         self.raw_path = raw_path
         self._type = t
-        self._fd = fd
-        self._mmap = mmap.mmap(fd, t.nbytes, mmap.MAP_SHARED,
-                               mmap.PROT_READ | mmap.PROT_WRITE)
-        fmt = 'c' if t.elem.kind == 'char' else t.elem.fmt
-        self._view = memoryview(self._mmap).cast(fmt)
-        self._lockarg = _check_lock(lock)
-        if lock is True:
-            self._lock = ObjectLock.of(fd)
-        elif lock is False or lock is None:
-            self._lock = None
-        else:
-            self._lock = lock
+        self._mmap = mm
+        self._view = memoryview(mm).cast('c' if t.elem.kind == 'char' else t.elem.fmt)
 
     # -- what it is
     @property
@@ -512,23 +624,7 @@ class _Shared:
     def nbytes(self):
         return self._type.nbytes
 
-    # -- locking
-    def get_lock(self):
-        if self._lock is None:
-            raise AttributeError('this shmfs object has no lock '
-                                 '(made with lock=False, or closed)')
-        return self._lock
-
-    def acquire(self, *args, **kw):
-        return self.get_lock().acquire(*args, **kw)
-
-    def release(self):
-        return self.get_lock().release()
-
-    def _locked(self):
-        return self._lock if self._lock is not None else _NO_LOCK
-
-    # -- element access, lock not taken
+    # -- element access
     def _index(self, index):
         try:
             i = operator.index(index)
@@ -644,27 +740,23 @@ class _Shared:
 
     # -- life
     def close(self):
-        """Unmaps and closes; a numpy view still alive keeps the mapping."""
+        """Closes the object's file and unmaps it; reads and stores through
+        it then fail.  What still uses the mapping keeps it until it goes:
+        numpy views, and a ctypes object over it -- which a RawSharedValue
+        or RawSharedArray is itself."""
         if self._fd < 0:
             return
         self._view.release()
         try:
             self._mmap.close()
         except BufferError:
-            pass                           # numpy views: unmapped at GC
+            pass                           # unmapped when the last user goes
         os.close(self._fd)
         self._fd = -1
-        self._lock = None                  # its own fd closes with its last user
 
     def unlink(self):
         """Removes the object's name, as rm would; mappings stay valid."""
         os.unlink(self.path)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __del__(self):
         try:
@@ -675,51 +767,48 @@ class _Shared:
             pass
 
     def __reduce__(self):
-        lock = self._lockarg if isinstance(self._lockarg, bool) else True
-        return (_reattach, (self.path, type(self), lock))
+        return (_reattach, (self.path, isinstance(self, RawSharedArray), False))
 
 
-class SharedValue(_Shared):
-    """A typed scalar, like multiprocessing.Value; see the module doc."""
+class RawSharedValue(_Mapped):
+    """A typed scalar without a lock, like multiprocessing.RawValue: a ctypes
+    object (c_double, c_int32, ..., c_char for Value('c')) over the mapping,
+    with shmfs's checked stores and atomic operations; see the module doc."""
 
     @property
     def value(self):
-        with self._locked():
-            if self._type.strlen:
-                return self._mmap[0:1]            # Value('c'): one byte
-            return self._view[0]
+        if self._type.strlen:
+            return self._mmap[0:1]                # Value('c'): one byte
+        return self._view[0]
 
     @value.setter
     def value(self, x):
         if self._type.strlen:
-            b = _to_char(x)
-            with self._locked():
-                self._mmap[0:1] = b
-            return
-        x = _to_number(self._type, x)
-        with self._locked():
-            self._view[0] = x
+            self._mmap[0:1] = _to_char(x)
+        else:
+            self._view[0] = _to_number(self._type, x)
+
+    def _shown(self):
+        return self._mmap[0:1] if self._type.strlen else self._view[0]
 
     def __repr__(self):
-        shown = self._mmap[0:1] if self._type.strlen else self._view[0]
-        return f'<shmfs.SharedValue {self._type.spec} {self.path!r}: {shown!r}>'
+        return f'<shmfs.RawSharedValue {self._type.spec} {self.path!r}: {self._shown()!r}>'
 
 
-class SharedArray(_Shared):
-    """A fixed-size typed array, like multiprocessing.Array; see the module
-    doc.  A char[N] object (Array('c', N)) is one byte string: items are
-    1-byte bytes, slices bytes, and .value/.raw as for ctypes char arrays."""
+class RawSharedArray(_Mapped):
+    """A fixed-size typed array without a lock, like multiprocessing.RawArray:
+    a ctypes array over the mapping (c_int32 * 5; (c_int32 * 3) * 2 for
+    i32[2][3], whose items index flat here), with shmfs's checked stores and
+    atomic operations.  A char[N] object (Array('c', N)) is one byte string:
+    items are 1-byte bytes, slices bytes, and .value/.raw as for ctypes char
+    arrays.  See the module doc."""
 
     def __len__(self):
-        return self._type.count if self._type.strlen is None or self._type.shape \
-            else self._type.strlen
-
-    @property
-    def _is_string(self):              # a single char[N]: items are bytes
-        return self._type.strlen is not None and not self._type.shape
+        t = self._type
+        return t.strlen if t.is_string else t.count
 
     def _item_index(self, index):
-        if not self._is_string:
+        if not self._type.is_string:
             return self._index(index)
         try:
             i = operator.index(index)
@@ -733,37 +822,33 @@ class SharedArray(_Shared):
         return i
 
     def __getitem__(self, key):
+        t = self._type
         if isinstance(key, slice):
-            with self._locked():
-                if self._is_string:
-                    return self._view[key].tobytes()
-                if self._type.strlen is None:
-                    return self._view[key].tolist()
-                return [self._get(i) for i in range(*key.indices(len(self)))]
+            if t.is_string:
+                return self._view[key].tobytes()
+            if t.strlen is None:
+                return self._view[key].tolist()
+            return [self._get(i) for i in range(*key.indices(len(self)))]
         i = self._item_index(key)
-        with self._locked():
-            if self._is_string:
-                return self._mmap[i:i + 1]
-            return self._get(i)
+        if t.is_string:
+            return self._mmap[i:i + 1]
+        return self._get(i)
 
     def __setitem__(self, key, value):
         t = self._type
         if not isinstance(key, slice):
             i = self._item_index(key)
-            if self._is_string:
-                b = _to_char(value)
-                with self._locked():
-                    self._mmap[i:i + 1] = b
+            if t.is_string:
+                self._mmap[i:i + 1] = _to_char(value)
             else:
-                with self._locked():
-                    self._set(i, value)
+                self._set(i, value)
             return
         idx = range(*key.indices(len(self)))
         items = list(value)
         if len(items) != len(idx):
             raise ValueError('Can only assign sequence of same size')
         # Everything converted before the first store: all or nothing.
-        if self._is_string:
+        if t.is_string:
             size, chunks = 1, [_to_char(x) for x in items]
         elif t.strlen is None:
             size = t.elem.size
@@ -772,16 +857,15 @@ class SharedArray(_Shared):
             size, chunks = t.strlen, [_to_string(t, x) for x in items]
         if not chunks:
             return
-        with self._locked():
-            if idx.step == 1:
-                self._mmap[idx.start * size:idx.stop * size] = b''.join(chunks)
-            else:
-                for i, chunk in zip(idx, chunks):
-                    self._mmap[i * size:(i + 1) * size] = chunk
+        if idx.step == 1:
+            self._mmap[idx.start * size:idx.stop * size] = b''.join(chunks)
+        else:
+            for i, chunk in zip(idx, chunks):
+                self._mmap[i * size:(i + 1) * size] = chunk
 
     def __iter__(self):
         items = self[:]                          # one consistent snapshot
-        if self._is_string:
+        if self._type.is_string:
             return (items[i:i + 1] for i in range(len(items)))
         return iter(items)
 
@@ -790,15 +874,14 @@ class SharedArray(_Shared):
 
     # ctypes-style char arrays
     def _need_string(self):
-        if not self._is_string:
+        if not self._type.is_string:
             raise AttributeError('.value and .raw are for char arrays (Array("c", N))')
 
     @property
     def value(self):
         """The bytes up to the first NUL."""
         self._need_string()
-        with self._locked():
-            return self._mmap[:].split(b'\0', 1)[0]
+        return self._mmap[:].split(b'\0', 1)[0]
 
     @value.setter
     def value(self, x):
@@ -808,15 +891,13 @@ class SharedArray(_Shared):
         if len(x) > self._type.strlen:
             raise ValueError('byte string too long')
         data = bytes(x) + (b'\0' if len(x) < self._type.strlen else b'')
-        with self._locked():
-            self._mmap[:len(data)] = data
+        self._mmap[:len(data)] = data
 
     @property
     def raw(self):
         """All the bytes."""
         self._need_string()
-        with self._locked():
-            return self._mmap[:]
+        return self._mmap[:]
 
     @raw.setter
     def raw(self, x):
@@ -826,24 +907,250 @@ class SharedArray(_Shared):
         x = bytes(x)
         if len(x) > self._type.strlen:
             raise ValueError('byte string too long')
-        with self._locked():
-            self._mmap[:len(x)] = x
+        self._mmap[:len(x)] = x
+
+    def _shown(self):
+        t = self._type
+        if t.nbytes > 256:
+            return f'<{len(self)} items>'
+        if t.is_string:
+            return self._mmap[:]
+        if t.strlen is None:
+            return self._view.tolist()
+        return [self._get(i) for i in range(len(self))]
 
     def __repr__(self):
-        if self._type.nbytes > 256:
-            shown = f'<{len(self)} items>'
-        elif self._is_string:
-            shown = self._mmap[:]
-        elif self._type.strlen is None:
-            shown = self._view.tolist()
-        else:
-            shown = [self._get(i) for i in range(len(self))]
-        return f'<shmfs.SharedArray {self._type.spec} {self.path!r}: {shown!r}>'
+        return f'<shmfs.RawSharedArray {self._type.spec} {self.path!r}: {self._shown()!r}>'
+
+
+_RAW_CLASSES = {}
+
+
+def _raw_class(t, array):
+    """RawSharedValue or RawSharedArray joined with t's ctypes type."""
+    key = (t.spec, array)
+    cls = _RAW_CLASSES.get(key)
+    if cls is None:
+        base = RawSharedArray if array else RawSharedValue
+        cls = type(base.__name__, (base, t.ctype(array)), {'__module__': __name__})
+        cls = _RAW_CLASSES.setdefault(key, cls)
+    return cls
+
+
+class _Synchronized:
+    """A mapped object and a lock, like multiprocessing's synchronized
+    wrappers: the base of SharedValue and SharedArray.  Reads and stores
+    hold the lock; `with obj:` holds it too."""
+
+    def __init__(self, m, lock):
+        self._m = m                # a plain RawSharedValue or RawSharedArray
+        self._obj = None           # get_obj()'s ctypes object, once made
+        self._lockarg = lock
+        self._lock = ObjectLock.of(m._fd) if lock is True or lock is None else lock
+        self.path = m.path
+        self.raw_path = m.raw_path
+        self._type = m._type
+
+    @property
+    def typecode(self):
+        """The canonical shmfs type, e.g. 'f64' or 'i32[5]'."""
+        return self._type.spec
+
+    @property
+    def shape(self):
+        return self._type.shape
+
+    @property
+    def nbytes(self):
+        return self._type.nbytes
+
+    def _open_m(self):
+        if self._m._fd < 0:
+            raise ValueError(f'I/O operation on closed shmfs object {self.path!r}')
+        return self._m
+
+    # -- the lock and the object
+    def get_lock(self):
+        if self._lock is None:             # closed
+            self._open_m()
+        return self._lock
+
+    def get_obj(self):
+        """The object without its lock, as RawValue()/RawArray() give it: a
+        RawSharedValue or RawSharedArray, which is a ctypes object over a
+        mapping of the same file (buffer protocol included); the same one
+        each time."""
+        m = self._open_m()
+        with _GET_OBJ_LOCK:
+            if self._obj is None:
+                self._obj = _map(self.path, self.raw_path, self._type, os.dup(m._fd),
+                                 isinstance(self, SharedArray), True)
+            return self._obj
+
+    def acquire(self, *args, **kw):
+        return self.get_lock().acquire(*args, **kw)
+
+    def release(self):
+        return self.get_lock().release()
+
+    def __enter__(self):
+        return self.get_lock().__enter__()
+
+    def __exit__(self, *exc):
+        return self.get_lock().__exit__(*exc)
+
+    # -- what needs no lock
+    def add(self, x, index=0):
+        """Atomically adds x to an element; returns its previous value."""
+        return self._open_m().add(x, index)
+
+    def sub(self, x, index=0):
+        """Atomically subtracts x from an element; returns its previous value."""
+        return self._open_m().sub(x, index)
+
+    def xchg(self, x, index=0):
+        """Atomically stores x in an element; returns its previous value."""
+        return self._open_m().xchg(x, index)
+
+    def cas(self, expected, new, index=0):
+        """Stores new if the element equals expected, atomically; returns
+        CasResult(swapped, previous), true when it swapped."""
+        return self._open_m().cas(expected, new, index)
+
+    def load(self, index=0):
+        """An element read by the daemon, atomically."""
+        return self._open_m().load(index)
+
+    def notify(self):
+        """Wakes poll(2)ers of the text view after stores through the mapping."""
+        self._open_m().notify()
+
+    def numpy(self):
+        """A zero-copy numpy array over the mapping (0-d for a Value)."""
+        return self._open_m().numpy()
+
+    # -- life
+    def close(self):
+        """Unmaps and closes the object, and what get_obj() returned, and
+        lets go of its lock; numpy views and ctypes objects in use keep
+        their mapping until they go."""
+        if self._obj is not None:
+            self._obj.close()
+            self._obj = None
+        self._m.close()
+        self._lock = None                  # its own fd closes with its last user
+
+    def unlink(self):
+        """Removes the object's name, as rm would; mappings stay valid."""
+        os.unlink(self.path)
+
+    def __reduce__(self):
+        # A lock of the user's travels along, where it pickles (a
+        # multiprocessing lock, to a child being started).
+        lock = True if self._lockarg is None else self._lockarg
+        return (_reattach, (self.path, isinstance(self, SharedArray), lock))
+
+    def __repr__(self):
+        shown = self._m._shown() if self._m._fd >= 0 else '<closed>'
+        return f'<shmfs.{type(self).__name__} {self._type.spec} {self.path!r}: {shown!r}>'
+
+
+_GET_OBJ_LOCK = threading.Lock()
+
+
+class SharedValue(_Synchronized):
+    """A typed scalar with a lock, like multiprocessing.Value; see the
+    module doc."""
+
+    @property
+    def value(self):
+        with self.get_lock():
+            return self._m.value
+
+    @value.setter
+    def value(self, x):
+        with self.get_lock():
+            self._m.value = x
+
+
+class SharedArray(_Synchronized):
+    """A fixed-size typed array with a lock, like multiprocessing.Array; see
+    RawSharedArray and the module doc."""
+
+    def __len__(self):
+        return len(self._open_m())
+
+    def __getitem__(self, key):
+        with self.get_lock():
+            return self._m[key]
+
+    def __setitem__(self, key, value):
+        with self.get_lock():
+            self._m[key] = value
+
+    def __iter__(self):
+        with self.get_lock():
+            return iter(self._m)               # one consistent snapshot
+
+    def tolist(self):
+        return self[:]
+
+    @property
+    def value(self):
+        """A char array's bytes up to the first NUL."""
+        self._open_m()._need_string()
+        with self.get_lock():
+            return self._m.value
+
+    @value.setter
+    def value(self, x):
+        self._open_m()._need_string()
+        with self.get_lock():
+            self._m.value = x
+
+    @property
+    def raw(self):
+        """All the bytes of a char array."""
+        self._open_m()._need_string()
+        with self.get_lock():
+            return self._m.raw
+
+    @raw.setter
+    def raw(self, x):
+        self._open_m()._need_string()
+        with self.get_lock():
+            self._m.raw = x
 
 
 # ---- opening and creating ------------------------------------------------------
 
-def _open(path, raw_path, spec, cls, lock):
+def _map(path, raw_path, t, fd, array, ctype):
+    """A RawSharedValue or RawSharedArray over fd, which it takes over: a
+    ctypes object over the mapping, or (ctype=False) a plain one, which a
+    synchronized object holds so that close() can unmap it."""
+    try:
+        mm = mmap.mmap(fd, t.nbytes, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        if ctype:
+            obj = _raw_class(t, array).from_buffer(mm)
+        else:
+            obj = object.__new__(RawSharedArray if array else RawSharedValue)
+    except BaseException:
+        os.close(fd)
+        raise
+    obj._init(path, raw_path, t, fd, mm)
+    return obj
+
+
+def _object(path, raw_path, t, fd, array, lock):
+    """The object over fd, which it takes over: a RawSharedValue or
+    RawSharedArray (lock=False), else a SharedValue or SharedArray."""
+    if lock is False:
+        return _map(path, raw_path, t, fd, array, True)
+    m = _map(path, raw_path, t, fd, array, False)
+    return (SharedArray if array else SharedValue)(m, lock)
+
+
+def _open(path, raw_path, spec, array, lock):
     t = _Type(spec)
     fd = os.open(raw_path, os.O_RDWR | os.O_CLOEXEC)
     try:
@@ -851,16 +1158,17 @@ def _open(path, raw_path, spec, cls, lock):
         if size != t.nbytes:
             raise OSError(errno.EIO, f'{raw_path} is {size} bytes, '
                           f'not the {t.nbytes} of {spec}')
-        return cls(path, raw_path, t, fd, lock)
     except BaseException:
         os.close(fd)
         raise
+    return _object(path, raw_path, t, fd, array, lock)
 
 
 def attach(path, typecode=None, *, lock=True):
     """Opens the existing object at path: a SharedValue for a scalar (or
-    char[1]), else a SharedArray.  With typecode, its element type must be
-    that one (TypeError otherwise); Array typecodes give the element only."""
+    char[1]), else a SharedArray; with lock=False a RawSharedValue or
+    RawSharedArray.  With typecode, its element type must be that one
+    (TypeError otherwise); Array typecodes give the element only."""
     _check_lock(lock)
     path, raw_path = _locate(path)
     spec = _existing_spec(path)
@@ -873,20 +1181,21 @@ def attach(path, typecode=None, *, lock=True):
         want = _elem_name(typecode)
         have = t.elem.name if t.strlen is None else f'char[{t.strlen}]'
         if want != have and not (want == 'char[1]' and t.strlen):
-            raise TypeError(f'{path} is {spec}, not of {typecode!r}')
-    return _open(path, raw_path, spec, SharedValue if t.is_scalar else SharedArray, lock)
+            name = typecode.__name__ if isinstance(typecode, type) else repr(typecode)
+            raise TypeError(f'{path} is {spec}, not of {name} ({want})')
+    return _open(path, raw_path, spec, not t.is_scalar, lock)
 
 
-def _reattach(path, cls, lock):
-    """Unpickling: the object at path, as the class it was pickled as."""
+def _reattach(path, array, lock):
+    """Unpickling: the object at path, a Value or an Array as it was."""
     path, raw_path = _locate(path)
     spec = _existing_spec(path)
     if not spec:
         raise FileNotFoundError(errno.ENOENT, 'no typed shmfs object', path)
-    return _open(path, raw_path, spec, cls, lock)
+    return _open(path, raw_path, spec, array, lock)
 
 
-def _create(path, spec, data, cls, lock, mode):
+def _create(path, spec, data, array, lock, mode):
     """Creates path as spec holding the bytes data, atomically, or attaches
     to an object of the same type already there."""
     _check_lock(lock)
@@ -899,7 +1208,7 @@ def _create(path, spec, data, cls, lock, mode):
                     errno.EEXIST, f'exists as {have or "an untyped object"}, '
                     f'not {spec}', path)
             try:
-                return _open(path, raw_path, spec, cls, lock)
+                return _open(path, raw_path, spec, array, lock)
             except FileNotFoundError:
                 continue                           # removed meanwhile: create
 
@@ -913,7 +1222,7 @@ def _create(path, spec, data, cls, lock, mode):
                 os.setxattr(fd, TYPE_XATTR, spec.encode())
             except OSError as e:
                 if e.errno == errno.EINVAL:
-                    raise ValueError(f'shmfs refuses the type {spec}') from None
+                    raise ValueError(f'shmfs refuses the type {spec}') from e
                 raise
             raw_fd = os.open(raw_tmp, os.O_RDWR | os.O_CLOEXEC)
             if data is not None:
@@ -937,11 +1246,7 @@ def _create(path, spec, data, cls, lock, mode):
             raise
         finally:
             os.close(fd)
-        try:
-            return cls(path, raw_path, _Type(spec), raw_fd, lock)
-        except BaseException:
-            os.close(raw_fd)
-            raise
+        return _object(path, raw_path, _Type(spec), raw_fd, array, lock)
 
 
 def _pack(t, values):
@@ -957,32 +1262,59 @@ def Value(typecode, value=0, *, path, lock=True, mode=0o600):
     spec = _value_spec(typecode)
     t = _Type(spec)
     data = _to_char(value) if t.strlen else _pack(t, [value])
-    return _create(path, spec, data, SharedValue, lock, mode)
+    return _create(path, spec, data, False, lock, mode)
 
 
-def Array(typecode, size_or_initializer, *, path, lock=True, mode=0o600):
+def _dims(shape):
+    try:
+        dims = tuple(operator.index(d) for d in shape)
+    except TypeError:
+        raise TypeError(f'shape must be a sequence of integers, not {shape!r}') from None
+    if not dims:
+        raise ValueError('shape needs at least one dimension')
+    return dims
+
+
+def Array(typecode, size_or_initializer=None, *, shape=None, path, lock=True,
+          mode=0o600):
     """Creates (or attaches to) the shmfs Array at path; see the module doc."""
-    if isinstance(size_or_initializer, int):
+    _elem_name(typecode)
+    if size_or_initializer is None or isinstance(size_or_initializer, int):
         n, init = size_or_initializer, None
     else:
         init = list(size_or_initializer)
         n = len(init)
-    if n <= 0:
-        raise ValueError(f'an Array needs at least one item, not {n}')
-    spec = _array_spec(typecode, n)
+    if shape is None:
+        if n is None:
+            raise TypeError('Array() needs a size, an initializer or shape=')
+        dims = (operator.index(n),)
+    else:
+        dims = _dims(shape)
+    if min(dims) <= 0:
+        what = f'{n} items' if shape is None else f'shape {dims}'
+        raise ValueError(f'no Array of {what}: shmfs holds no empty arrays '
+                         f'(each dimension of a type is at least 1)')
+    spec = _array_spec(typecode, dims)
     t = _Type(spec)
+    items = t.strlen if t.is_string else t.count
+    if n is not None and n != items:
+        raise ValueError(f'{"an initializer of " if init is not None else "size "}'
+                         f'{n} for the {items} items of shape {dims}')
     if init is None:
         data = None                                # typing zero-fills
-    elif t.strlen is not None and not t.shape:     # Array('c', b'...')
+    elif t.is_string:                              # Array('c', b'...')
         data = b''.join(_to_char(x) for x in init)
     else:
         data = _pack(t, init)
-    return _create(path, spec, data, SharedArray, lock, mode)
+    return _create(path, spec, data, True, lock, mode)
 
 
 def RawValue(typecode, value=0, *, path, mode=0o600):
+    """Value(..., lock=False): a RawSharedValue."""
     return Value(typecode, value, path=path, lock=False, mode=mode)
 
 
-def RawArray(typecode, size_or_initializer, *, path, mode=0o600):
-    return Array(typecode, size_or_initializer, path=path, lock=False, mode=mode)
+def RawArray(typecode, size_or_initializer=None, *, shape=None, path, mode=0o600):
+    """Array(..., lock=False): a RawSharedArray."""
+    return Array(typecode, size_or_initializer, shape=shape, path=path, lock=False,
+                 mode=mode)
