@@ -129,7 +129,7 @@ What differs, on purpose:
   SharedArray otherwise (RawSharedValue, RawSharedArray with lock=False).
   A typecode, if given, must match: else TypeError.  An untyped object is
   a TypeError, a path outside shmfs a ValueError.
-* Atomic operations by the daemon (fs/shmfs-ioctl.h), on any element type
+* Atomic operations by the daemon (include/shmfs/ioctl.h), on any element type
   but char: add(x, index=0), sub(x, index=0), xchg(x, index=0) return the
   previous value; cas(expected, new, index=0) returns CasResult(swapped,
   previous), true when it swapped; load(index=0).  Integer add/sub wrap at
@@ -570,7 +570,7 @@ def _check_lock(lock):
     return lock
 
 
-# ---- atomic operations (fs/shmfs-ioctl.h) --------------------------------------
+# ---- atomic operations (include/shmfs/ioctl.h) --------------------------------------
 
 _ATOMIC = struct.Struct('=IIQ8s8s8sII')      # struct shmfs_atomic, 48 bytes
 _LOAD, _ADD, _SUB, _XCHG, _CAS = range(5)
