@@ -1,8 +1,27 @@
-/* shm-type.c — type specs of shared objects. */
+/* shm-type.c — type specs of shared objects.
+ *
+ * Built into libshmfs too, which needs no glib at run time: glib's types
+ * and macros only, no glib function (strings are malloc'ed: free() or
+ * g_free() them). */
 #include "shm-type.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+static gboolean
+is_digit (char c)
+{
+  return c >= '0' && c <= '9';
+}
+
+static gboolean
+is_space (char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 /* Indexed by ShmElem. */
 static const char *const elem_names[] = {
@@ -85,7 +104,7 @@ parse_groups (const char *s, gsize len, guint64 *nums, guint max, guint *n)
 
           while (i < len && is_blank (s[i]))
             i++;
-          for (start = i; i < len && g_ascii_isdigit (s[i]); i++)
+          for (start = i; i < len && is_digit (s[i]); i++)
             {
               v = v * 10 + (guint64) (s[i] - '0');
               if (v > SHM_TYPE_MAX_NBYTES)
@@ -117,9 +136,9 @@ shm_type_parse (const char *spec, gsize len, ShmType *out)
   guint n, first = 0;
   ShmType t = { 0 };
 
-  while (len > 0 && g_ascii_isspace (spec[len - 1]))
+  while (len > 0 && is_space (spec[len - 1]))
     len--;
-  while (len > 0 && g_ascii_isspace (spec[0]))
+  while (len > 0 && is_space (spec[0]))
     {
       spec++;
       len--;
@@ -162,16 +181,20 @@ shm_type_parse (const char *spec, gsize len, ShmType *out)
   return 0;
 }
 
+/* Longest text of a type: an element name, char's [N], and its dimensions. */
+#define TYPE_TEXT_MAX (8 + 12 + SHM_TYPE_MAX_DIMS * 24)
+
 char *
 shm_type_to_string (const ShmType *t)
 {
-  GString *s = g_string_new (elem_names[t->elem]);
+  char buf[TYPE_TEXT_MAX];
+  size_t n = (size_t) snprintf (buf, sizeof buf, "%s", elem_names[t->elem]);
 
   if (t->elem == SHM_ELEM_CHAR)
-    g_string_append_printf (s, "[%u]", t->char_len);
+    n += (size_t) snprintf (buf + n, sizeof buf - n, "[%u]", t->char_len);
   for (guint i = 0; i < t->ndim; i++)
-    g_string_append_printf (s, "[%" G_GUINT64_FORMAT "]", t->dims[i]);
-  return g_string_free (s, FALSE);
+    n += (size_t) snprintf (buf + n, sizeof buf - n, "[%" PRIu64 "]", t->dims[i]);
+  return strdup (buf);
 }
 
 gboolean
@@ -242,21 +265,25 @@ shm_type_numpy_dtype (const ShmType *t)
 {
   char order = G_BYTE_ORDER == G_LITTLE_ENDIAN ? '<' : '>';
 
+  char buf[16];
+
   if (t->elem == SHM_ELEM_CHAR)
-    return g_strdup_printf ("|S%u", t->char_len);
-  if (elem_sizes[t->elem] == 1)
-    order = '|';
-  return g_strdup_printf ("%c%s", order, elem_dtypes[t->elem]);
+    snprintf (buf, sizeof buf, "|S%u", t->char_len);
+  else
+    snprintf (buf, sizeof buf, "%c%s", elem_sizes[t->elem] == 1 ? '|' : order,
+              elem_dtypes[t->elem]);
+  return strdup (buf);
 }
 
 char *
 shm_type_shape_string (const ShmType *t)
 {
-  GString *s = g_string_new ("(");
+  char buf[TYPE_TEXT_MAX];
+  size_t n = (size_t) snprintf (buf, sizeof buf, "(");
 
   for (guint i = 0; i < t->ndim; i++)
-    g_string_append_printf (s, "%s%" G_GUINT64_FORMAT,
-                            i > 0 ? ", " : "", t->dims[i]);
-  g_string_append (s, t->ndim == 1 ? ",)" : ")");
-  return g_string_free (s, FALSE);
+    n += (size_t) snprintf (buf + n, sizeof buf - n, "%s%" PRIu64, i > 0 ? ", " : "",
+                            t->dims[i]);
+  snprintf (buf + n, sizeof buf - n, "%s", t->ndim == 1 ? ",)" : ")");
+  return strdup (buf);
 }

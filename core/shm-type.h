@@ -36,7 +36,8 @@ typedef struct {
  * SHM_TYPE_MAX_NBYTES).  *out is untouched on error. */
 int shm_type_parse (const char *spec, gsize len, ShmType *out);
 
-/* Returns the canonical spec ("f64[3][4]", "char[16]"); g_free() it. */
+/* Returns the canonical spec ("f64[3][4]", "char[16]"), malloc'ed: free() or
+ * g_free() it; NULL when out of memory. */
 char *shm_type_to_string (const ShmType *t);
 
 /* Returns TRUE when a and b describe the same type and shape. */
@@ -58,10 +59,12 @@ gboolean shm_type_is_float (const ShmType *t);
  * ones); FALSE for bool, char and floats. */
 gboolean shm_elem_int_range (ShmElem elem, gint64 *min, guint64 *max);
 
-/* Returns the numpy dtype string ("<f8", "|u1", "|b1", "|S16"); g_free() it. */
+/* Returns the numpy dtype string ("<f8", "|u1", "|b1", "|S16"); free() or
+ * g_free() it. */
 char *shm_type_numpy_dtype (const ShmType *t);
 
-/* Returns the shape as numpy prints it ("()", "(5,)", "(3, 4)"); g_free() it. */
+/* Returns the shape as numpy prints it ("()", "(5,)", "(3, 4)"); free() or
+ * g_free() it. */
 char *shm_type_shape_string (const ShmType *t);
 
 G_END_DECLS

@@ -166,7 +166,6 @@ static int
 set_type (ShmfsMap *map, const ShmType *t)
 {
   guint64 nbytes = shm_type_nbytes (t);
-  char *spec;
 
   if (nbytes > SIZE_MAX)
     return -EFBIG;
@@ -178,9 +177,7 @@ set_type (ShmfsMap *map, const ShmType *t)
   map->ndim = t->ndim;
   for (unsigned i = 0; i < t->ndim; i++)
     map->shape[i] = (size_t) t->dims[i];
-  spec = shm_type_to_string (t);   /* g_malloc'ed: copied, freed with the map */
-  map->spec = strdup (spec);
-  g_free (spec);
+  map->spec = shm_type_to_string (t);   /* malloc'ed, freed with the map */
   return map->spec == NULL ? -ENOMEM : 0;
 }
 

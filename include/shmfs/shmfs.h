@@ -3,7 +3,8 @@
  * Maps an object's binary view (MNT/.raw/PATH) given its path, tells its
  * type and shape, creates typed objects atomically, takes the object's
  * lock (the one `flock MNT/PATH` takes) and runs the daemon's atomic
- * operations (shmfs/ioctl.h).  Plain C: no glib in this header.
+ * operations (shmfs/ioctl.h).  Plain C: no glib in this header, and the
+ * library needs only libc at run time.
  *
  * Every function that can fail returns 0 (or a count) or -errno; errno
  * itself is left alone.  shmfs_strerror() says what an error means here.

@@ -182,3 +182,13 @@ def test_python_package_installs_with_pip(prefix, tmp_path):
                        env=dict(os.environ, PYTHONPATH=str(target)))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == str(target / 'shmfs' / '__init__.py')
+
+
+def test_client_library_needs_only_libc(prefix):
+    """libshmfs's header promises plain C: the installed library needs no
+    glib (or anything but libc) at run time."""
+    r = subprocess.run(['readelf', '-d', str(prefix / 'lib' / 'libshmfs.so')],
+                       capture_output=True, text=True, timeout=30, check=True)
+    needed = [line.split('[')[1].rstrip(']') for line in r.stdout.splitlines()
+              if '(NEEDED)' in line]
+    assert needed == ['libc.so.6']
