@@ -585,6 +585,20 @@ SHMFS_IOC_ATOMIC = _ioc(3, 'S', 1, _ATOMIC.size)     # _IOWR('S', 1, ...)
 SHMFS_IOC_NOTIFY = _ioc(0, 'S', 2, 0)                # _IO('S', 2)
 
 
+def _checked_index(index, n):
+    """index as a position among n items (negative ones count from the end):
+    a TypeError for a non-integer, an IndexError out of range."""
+    try:
+        i = operator.index(index)
+    except TypeError:
+        raise TypeError('indices must be integers') from None
+    if i < 0:
+        i += n
+    if not 0 <= i < n:
+        raise IndexError('index out of range')
+    return i
+
+
 class CasResult(NamedTuple):
     """What cas() did: true (as a whole) when it swapped."""
     swapped: bool
@@ -596,21 +610,9 @@ class CasResult(NamedTuple):
 
 # ---- objects -------------------------------------------------------------------
 
-class _Mapped:
-    """A mapped shmfs object without a lock: the base of RawSharedValue and
-    RawSharedArray.  What users get of these are ctypes objects over the
-    mapping (see _map), so they have the buffer protocol; the methods here
-    read and store through a memoryview of the same mapping."""
+class _Described:
+    """What an object is, from its _Type: typecode, shape and size."""
 
-    def _init(self, path, raw_path, t, fd, mm):
-        self._fd = fd                      # first: __del__ closes it
-        self.path = path
-        self.raw_path = raw_path
-        self._type = t
-        self._mmap = mm
-        self._view = memoryview(mm).cast('c' if t.elem.kind == 'char' else t.elem.fmt)
-
-    # -- what it is
     @property
     def typecode(self):
         """The canonical shmfs type, e.g. 'f64' or 'i32[5]'."""
@@ -624,18 +626,24 @@ class _Mapped:
     def nbytes(self):
         return self._type.nbytes
 
+
+class _Mapped(_Described):
+    """A mapped shmfs object without a lock: the base of RawSharedValue and
+    RawSharedArray.  What users get of these are ctypes objects over the
+    mapping (see _map), so they have the buffer protocol; the methods here
+    read and store through a memoryview of the same mapping."""
+
+    def _init(self, path, raw_path, t, fd, mm):
+        self._fd = fd                      # first: __del__ closes it
+        self.path = path
+        self.raw_path = raw_path
+        self._type = t
+        self._mmap = mm
+        self._view = memoryview(mm).cast('c' if t.elem.kind == 'char' else t.elem.fmt)
+
     # -- element access
     def _index(self, index):
-        try:
-            i = operator.index(index)
-        except TypeError:
-            raise TypeError('indices must be integers') from None
-        n = self._type.count
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError('index out of range')
-        return i
+        return _checked_index(index, self._type.count)
 
     def _get(self, i):
         t = self._type
@@ -810,16 +818,7 @@ class RawSharedArray(_Mapped):
     def _item_index(self, index):
         if not self._type.is_string:
             return self._index(index)
-        try:
-            i = operator.index(index)
-        except TypeError:
-            raise TypeError('indices must be integers') from None
-        n = self._type.strlen
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError('index out of range')
-        return i
+        return _checked_index(index, self._type.strlen)
 
     def __getitem__(self, key):
         t = self._type
@@ -937,7 +936,7 @@ def _raw_class(t, array):
     return cls
 
 
-class _Synchronized:
+class _Synchronized(_Described):
     """A mapped object and a lock, like multiprocessing's synchronized
     wrappers: the base of SharedValue and SharedArray.  Reads and stores
     hold the lock; `with obj:` holds it too."""
@@ -950,19 +949,6 @@ class _Synchronized:
         self.path = m.path
         self.raw_path = m.raw_path
         self._type = m._type
-
-    @property
-    def typecode(self):
-        """The canonical shmfs type, e.g. 'f64' or 'i32[5]'."""
-        return self._type.spec
-
-    @property
-    def shape(self):
-        return self._type.shape
-
-    @property
-    def nbytes(self):
-        return self._type.nbytes
 
     def _open_m(self):
         if self._m._fd < 0:
