@@ -71,18 +71,18 @@ typedef struct {
   fuse_req_t     req;
   ShmfsHandle   *h;               /* the ioctl's open file: lives till answered */
   guint64        owner;           /* of the object's lock, held while it runs */
-  gboolean       on_pages;        /* run by a helper on the page cache */
   const ShmType *type;
   ShmAtomic      a;
   struct shmfs_atomic io;
 } AtomicOp;
 
-/* Answers op, done (changed tells), and lets the object's lock go. */
+/* Answers op, done (changed tells), and lets the object's lock go; with
+ * woken, the change has woken the pollers already. */
 static void
-atomic_op_finish (AtomicOp *op, gboolean changed)
+atomic_op_finish (AtomicOp *op, gboolean changed, gboolean woken)
 {
   shmfs_locks_release (shmfs_node_state (op->h->node)->locks, op->owner);
-  if (changed && op->on_pages)
+  if (changed && woken)
     shmfs_node_times_changed (op->fs, op->h->node);
   else if (changed)
     shmfs_node_changed (op->fs, op->h->node);
@@ -103,7 +103,8 @@ atomic_op_on_memfd (AtomicOp *op)
                                                 shmfs_node_state (op->h->node)->sync,
                                                 shm_atomic_offset (op->type, op->a.index),
                                                 shm_type_elem_size (op->type),
-                                                apply_atomic, args));
+                                                apply_atomic, args),
+                     FALSE);
 }
 
 /* The end of a cached-mode operation run on the page cache (rawclient.c). */
@@ -125,8 +126,7 @@ atomic_op_done (int err, const ShmAtomic *a, gboolean changed, gpointer user_dat
   /* Its writeback, a client write, has bumped the version and woken the
    * pollers already: once is what a watcher prints. */
   op->a = *a;
-  op->on_pages = TRUE;
-  atomic_op_finish (op, changed);
+  atomic_op_finish (op, changed, TRUE);
 }
 
 /* Runs op inside the object's lock (owner) and answers its ioctl. */
