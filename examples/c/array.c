@@ -17,7 +17,7 @@
  * Usage: array [MNT]      MNT: argument, else $SHMFS_MNT, else /tmp/shm
  *
  * Meson builds it as build/examples/array, linked with libshmfs
- * (core/client); by hand, with libshmfs installed, as below.  Run against
+ * (clients/c); by hand, with libshmfs installed, as below.  Run against
  * a mount at /tmp/exmnt (started with: build/fs/shmfs /tmp/exmnt):
  *
  *   $ cc -std=gnu11 -o array examples/c/array.c $(pkg-config --cflags --libs shmfs)

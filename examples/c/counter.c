@@ -45,8 +45,8 @@
  *
  * Built by hand from the sources:
  *
- *   $ gcc -std=gnu11 -D_GNU_SOURCE -Icore -Icore/client -Ifs -o counter examples/c/counter.c \
- *       core/client/shmfs-client.c core/shm-type.c $(pkg-config --cflags --libs glib-2.0)
+ *   $ gcc -std=gnu11 -D_GNU_SOURCE -Iinclude/shmfs -Iinclude -Icore -o counter examples/c/counter.c \
+ *       clients/c/shmfs-client.c core/shm-type.c $(pkg-config --cflags --libs glib-2.0)
  *
  * or, with libshmfs installed: gcc -o counter counter.c $(pkg-config --cflags --libs shmfs)
  */

@@ -22,7 +22,7 @@
  *   value get MNT    print MNT/value as read through this process's own mapping
  *
  * Meson builds it as build/examples/value, linked with libshmfs
- * (core/client); by hand, with libshmfs installed, as below.  Run against
+ * (clients/c); by hand, with libshmfs installed, as below.  Run against
  * a mount at /tmp/exmnt (started with: build/fs/shmfs /tmp/exmnt):
  *
  *   $ cc -std=gnu11 -o value examples/c/value.c $(pkg-config --cflags --libs shmfs)

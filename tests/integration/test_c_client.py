@@ -11,7 +11,7 @@ path outside any shmfs mount, an untyped object, a directory, an index past
 the end.
 
 The programs: $SHMFS_COUNTER (build/examples/counter) and
-$SHMFS_CLIENT_LIB (build/core/client/libshmfs.so) when meson sets them,
+$SHMFS_CLIENT_LIB (build/clients/c/libshmfs.so) when meson sets them,
 otherwise both are compiled here from the sources with gcc and glib's
 pkg-config."""
 
@@ -63,7 +63,7 @@ def _gcc(out, *args, shared=False):
     return out
 
 
-LIB_SOURCES = ('core/client/shmfs-client.c', 'core/shm-type.c')
+LIB_SOURCES = ('clients/c/shmfs-client.c', 'core/shm-type.c')
 
 
 @pytest.fixture(scope='session')
