@@ -75,7 +75,8 @@ append_elem (GString *out, ShmElem elem, const guint8 *p, gsize size)
     case SHM_ELEM_F32:  shm_float_append (out, v.f32, TRUE); break;
     case SHM_ELEM_F64:  shm_float_append (out, v.f64, FALSE); break;
     case SHM_ELEM_BOOL: g_string_append_c (out, v.u8 ? '1' : '0'); break;
-    case SHM_ELEM_CHAR: g_assert_not_reached ();
+    case SHM_ELEM_CHAR:
+    case SHM_ELEM_RECORD: g_assert_not_reached ();
     }
 }
 
@@ -88,6 +89,8 @@ shm_codec_format_items (const ShmType *t, const void *data, guint64 first, guint
   const guint8 *p = data;
   locale_t old;
 
+  if (t->elem == SHM_ELEM_RECORD)
+    return shm_json_format_items (t, data, first, n, out);
   if (t->elem == SHM_ELEM_CHAR)
     {
       /* Each string up to its first NUL, on a line of its own. */
@@ -257,6 +260,7 @@ parse_elem (const ShmType *t, const char *s, gsize len, void *dst)
     case SHM_ELEM_BOOL:
       return parse_bool (s, len, dst);
     case SHM_ELEM_CHAR:
+    case SHM_ELEM_RECORD:
       g_assert_not_reached ();
     default:
       return parse_int_elem (t->elem, shm_type_elem_size (t), s, len, dst);
@@ -404,9 +408,45 @@ parse_chars (const ShmType *t, const char *text, gsize len, void *out)
 int
 shm_codec_parse (const ShmType *t, const char *text, gsize len, void *out)
 {
+  g_autofree guint8 *scratch = NULL;
+  int r;
+
   if (t->elem == SHM_ELEM_CHAR)
     return parse_chars (t, text, len, out);
-  return parse_numbers (t, text, len, out);
+  if (t->elem != SHM_ELEM_RECORD)
+    return parse_numbers (t, text, len, out);
+  if (len > shm_codec_max_text (t))
+    return -EINVAL;
+  scratch = g_malloc0 (shm_type_nbytes (t));
+  if ((r = shm_json_merge (t, text, len, scratch, NULL)) == 0)
+    memcpy (out, scratch, shm_type_nbytes (t));
+  return r;
+}
+
+int
+shm_codec_merge (const ShmType *t, const char *text, gsize len, guint8 *value,
+                 guint8 *mask)
+{
+  int r;
+
+  if (t->elem == SHM_ELEM_RECORD)
+    return shm_json_merge (t, text, len, value, mask);
+  if ((r = shm_codec_parse (t, text, len, value)) == 0)
+    memset (mask, 1, shm_type_nbytes (t));
+  return r;
+}
+
+/* Text room per element: digits, sign, exponent, separators, brackets. */
+#define TEXT_BYTES_PER_ELEMENT 64
+/* Text room besides the elements: blanks and newlines around them. */
+#define TEXT_SLACK 4096
+
+guint64
+shm_codec_max_text (const ShmType *t)
+{
+  if (t->elem == SHM_ELEM_RECORD)
+    return shm_json_max_text (t) + TEXT_SLACK;
+  return shm_type_count (t) * (TEXT_BYTES_PER_ELEMENT + t->char_len) + TEXT_SLACK;
 }
 
 /* ---- Inference ---- */
@@ -515,6 +555,12 @@ shm_codec_scan (const ShmType *t, ShmCodecScan *scan, const char *text,
 {
   gboolean lines = t->elem == SHM_ELEM_CHAR;
 
+  if (t->elem == SHM_ELEM_RECORD)
+    {
+      scan->elements += shm_json_scan (&scan->json, text, scan->pos, len, &scan->in_token);
+      scan->pos = MAX (scan->pos, len);
+      return;
+    }
   for (gsize i = scan->pos; i < len; i++)
     {
       char c = text[i];

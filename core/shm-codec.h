@@ -11,11 +11,15 @@
  * on off in any case.  Array elements are separated by spaces, tabs,
  * newlines or commas, and brackets [ ] may enclose rows or the whole.  An
  * array of char[N] takes one element per line.
+ *
+ * Records read and write as JSON (shm-json.h): one object per element,
+ * one per line; a text written merges into the value.
  */
 #pragma once
 
 #include <glib.h>
 #include "shm-type.h"
+#include "shm-json.h"
 
 G_BEGIN_DECLS
 
@@ -29,10 +33,22 @@ void shm_codec_format_items (const ShmType *t, const void *data, guint64 first, 
                              GString *out);
 
 /* Parses text (len bytes, need not be NUL-terminated) as a whole value of
- * type t into out (shm_type_nbytes (t) bytes).  Returns 0, -EINVAL
- * (malformed, wrong element count, string over capacity) or -ERANGE (a
- * number outside the element's range).  out is untouched on error. */
+ * type t into out (shm_type_nbytes (t) bytes; a record's fields the text
+ * does not name are zero).  Returns 0, -EINVAL (malformed, wrong element
+ * count, string over capacity) or -ERANGE (a number outside the element's
+ * range).  out is untouched on error. */
 int shm_codec_parse (const ShmType *t, const char *text, gsize len, void *out);
+
+/* Writes text into value, which holds the current value: a record's text
+ * sets the fields it names (shm_json_merge), any other type's the whole
+ * value.  Sets to 1 the bytes of mask (shm_type_nbytes (t) bytes) that
+ * were written.  Returns as shm_codec_parse; on error value and mask may
+ * be partly written (pass copies). */
+int shm_codec_merge (const ShmType *t, const char *text, gsize len, guint8 *value,
+                     guint8 *mask);
+
+/* The longest text of a value of t that the text view accepts. */
+guint64 shm_codec_max_text (const ShmType *t);
 
 /* Infers the type of a first write to an untyped object: an integer -> i64;
  * any other number (inf, nan, exponents) -> f64; true/false -> bool; a list of
@@ -46,6 +62,7 @@ typedef struct {
   gsize   pos;        /* bytes scanned so far */
   guint64 elements;   /* elements seen, the one being scanned included */
   gboolean in_token;  /* pos is inside an element (it may continue) */
+  ShmJsonScan json;   /* records */
 } ShmCodecScan;
 
 /* Scans text[scan->pos, len) (the whole text so far; earlier bytes are not

@@ -68,6 +68,7 @@ shm_object_unref (ShmObject *obj)
   if (obj == NULL || !g_atomic_int_dec_and_test (&obj->ref_count))
     return;
   shm_object_drop_bytes (obj);
+  shm_type_clear (&obj->type);
   g_free (obj);
 }
 
@@ -117,7 +118,10 @@ shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *back
         return fd;
       obj->fd = fd;
     }
-  obj->type = *type;
+  /* Its record (if any) lives as long as the object: holders of
+   * shm_object_get_type()'s pointer may outlast its bytes. */
+  shm_type_clear (&obj->type);
+  shm_type_copy (&obj->type, type);
   obj->nbytes = nbytes;
   obj->typed = TRUE;
   shm_object_bump_version (obj);

@@ -198,15 +198,29 @@ load_object (Loader *l, ShmNode *dir, const char *name, const char *path, int fd
   if (len >= 0 && shm_type_parse (spec, (gsize) len, &type) < 0)
     return skip (l, path, "unknown type \"%.*s\"", (int) len, spec);
   if (len >= 0 && st->st_size != 0 && (guint64) st->st_size != shm_type_nbytes (&type))
-    return skip (l, path, "%" G_GINT64_FORMAT " bytes, but its type needs %" G_GUINT64_FORMAT,
-                 (gint64) st->st_size, shm_type_nbytes (&type));
+    {
+      guint64 need = shm_type_nbytes (&type);
+
+      shm_type_clear (&type);
+      return skip (l, path, "%" G_GINT64_FORMAT " bytes, but its type needs %" G_GUINT64_FORMAT,
+                   (gint64) st->st_size, need);
+    }
 
   if (shm_tree_create (l->tree, dir, name, FALSE, st->st_mode, st->st_uid, st->st_gid, &node) < 0)
-    return skip (l, path, "cannot be created");
-  if (len >= 0 && (err = shm_tree_set_type (l->tree, node, &type)) < 0)
     {
-      shm_tree_remove (l->tree, dir, name, FALSE);
-      return skip (l, path, "cannot be mapped: %s", g_strerror (-err));
+      if (len >= 0)
+        shm_type_clear (&type);
+      return skip (l, path, "cannot be created");
+    }
+  if (len >= 0)
+    {
+      err = shm_tree_set_type (l->tree, node, &type);
+      shm_type_clear (&type);
+      if (err < 0)
+        {
+          shm_tree_remove (l->tree, dir, name, FALSE);
+          return skip (l, path, "cannot be mapped: %s", g_strerror (-err));
+        }
     }
   apply_stat (node, st, fd);
   l->loaded++;

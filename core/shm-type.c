@@ -7,9 +7,18 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct _ShmRecord {
+  int      refs;        /* atomic */
+  guint    n_fields;
+  guint    align;
+  guint64  size;        /* trailing padding included */
+  ShmField fields[];
+};
 
 static gboolean
 is_digit (char c)
@@ -79,24 +88,45 @@ lookup_elem (const char *s, gsize len, ShmElem *elem)
   return -EINVAL;
 }
 
+/* A spec being parsed: s[i, len). */
+typedef struct {
+  const char *s;
+  gsize       len;
+  gsize       i;
+  guint       depth;    /* records open */
+} Cursor;
+
 static gboolean
 is_blank (char c)
 {
   return c == ' ' || c == '\t';
 }
 
-/* Parses the bracket groups at s ("[3][4]", "[3, 4]") into nums; a comma
- * inside a group starts the next number, as if it were "][". */
-static int
-parse_groups (const char *s, gsize len, guint64 *nums, guint max, guint *n)
+static gboolean
+at (const Cursor *c, char ch)
 {
-  gsize i = 0;
+  return c->i < c->len && c->s[c->i] == ch;
+}
+
+static void
+skip_space (Cursor *c)
+{
+  while (c->i < c->len && is_space (c->s[c->i]))
+    c->i++;
+}
+
+/* Parses the bracket groups at the cursor ("[3][4]", "[3, 4]") into nums;
+ * a comma inside a group starts the next number, as if it were "][". */
+static int
+parse_groups (Cursor *c, guint64 *nums, guint max, guint *n)
+{
+  const char *s = c->s;
+  gsize i = c->i, len = c->len;
 
   *n = 0;
-  while (i < len)
+  while (i < len && s[i] == '[')
     {
-      if (s[i++] != '[')
-        return -EINVAL;
+      i++;
       for (;;)
         {
           guint64 v = 0;
@@ -124,17 +154,194 @@ parse_groups (const char *s, gsize len, guint64 *nums, guint max, guint *n)
         }
       i++;
     }
+  c->i = i;
   return 0;
+}
+
+static guint64
+align_up (guint64 v, guint64 align)
+{
+  return (v + align - 1) / align * align;
+}
+
+static gboolean
+is_name_start (char ch)
+{
+  return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_';
+}
+
+static void
+record_unref (ShmRecord *r)
+{
+  if (r == NULL || __atomic_sub_fetch (&r->refs, 1, __ATOMIC_ACQ_REL) != 0)
+    return;
+  for (guint i = 0; i < r->n_fields; i++)
+    {
+      free ((char *) r->fields[i].name);
+      shm_type_clear (&r->fields[i].type);
+    }
+  free (r);
+}
+
+static int parse_type (Cursor *c, gboolean field, ShmType *out);
+
+/* Parses {NAME:TYPE, ...} at the cursor (at its '{') into a new record with
+ * its layout. */
+static int
+parse_record (Cursor *c, ShmRecord **out)
+{
+  ShmRecord *r = NULL;
+  guint cap = 0;
+  guint64 size = 0, align = 1;
+  int err = -EINVAL;
+
+  if (++c->depth > SHM_TYPE_MAX_DEPTH)
+    return -EINVAL;
+  c->i++;   /* '{' */
+  for (;;)
+    {
+      ShmField *f;
+      gsize start;
+      guint64 falign, fsize;
+
+      skip_space (c);
+      if (r != NULL && r->n_fields == cap)
+        {
+          ShmRecord *grown = realloc (r, sizeof *r + 2 * cap * sizeof (ShmField));
+
+          if (grown == NULL)
+            goto fail;
+          r = grown;
+          cap *= 2;
+        }
+      else if (r == NULL)
+        {
+          cap = 4;
+          if ((r = calloc (1, sizeof *r + cap * sizeof (ShmField))) == NULL)
+            goto fail;
+          r->refs = 1;
+        }
+
+      start = c->i;
+      if (c->i == c->len || !is_name_start (c->s[c->i]))
+        goto fail;
+      while (c->i < c->len && (is_name_start (c->s[c->i]) || is_digit (c->s[c->i])))
+        c->i++;
+      if (shm_record_lookup (r, c->s + start, c->i - start) != NULL)
+        goto fail;
+      f = &r->fields[r->n_fields];
+      memset (f, 0, sizeof *f);
+      if ((f->name = strndup (c->s + start, c->i - start)) == NULL)
+        goto fail;
+      r->n_fields++;
+      skip_space (c);
+      if (!at (c, ':'))
+        goto fail;
+      c->i++;
+      skip_space (c);
+      if (parse_type (c, TRUE, &f->type) < 0)
+        goto fail;
+
+      falign = shm_type_elem_align (&f->type);
+      fsize = shm_type_nbytes (&f->type);
+      f->offset = align_up (size, falign);
+      size = f->offset + fsize;
+      if (size > SHM_TYPE_MAX_NBYTES)
+        goto fail;
+      align = MAX (align, falign);
+
+      skip_space (c);
+      if (at (c, '}'))
+        break;
+      if (!at (c, ','))
+        goto fail;
+      c->i++;
+    }
+  c->i++;   /* '}' */
+  c->depth--;
+  r->align = (guint) align;
+  r->size = align_up (size, align);
+  if (r->size > SHM_TYPE_MAX_NBYTES)
+    goto fail;
+  *out = r;
+  return 0;
+
+fail:
+  record_unref (r);
+  return err;
+}
+
+/* Parses ELEM[dims] or a record (with dims unless it is a field's type: a
+ * field is not an array of records) at the cursor.  A field's type ends at
+ * a blank, a comma or a brace; the whole spec's at its end. */
+static int
+parse_type (Cursor *c, gboolean field, ShmType *out)
+{
+  guint64 nums[SHM_TYPE_MAX_DIMS + 1];
+  guint64 nbytes;
+  gsize name_start = c->i, name_len;
+  guint n, first = 0;
+  ShmType t = { 0 };
+
+  if (at (c, '{'))
+    {
+      int err = parse_record (c, &t.record);
+
+      if (err < 0)
+        return err;
+      t.elem = SHM_ELEM_RECORD;
+      name_len = 0;
+    }
+  else
+    {
+      while (c->i < c->len && c->s[c->i] != '['
+             && !(field && (is_space (c->s[c->i]) || c->s[c->i] == ','
+                            || c->s[c->i] == '}')))
+        c->i++;
+      name_len = c->i - name_start;
+      if (lookup_elem (c->s + name_start, name_len, &t.elem) < 0)
+        return -EINVAL;
+    }
+  if (parse_groups (c, nums, G_N_ELEMENTS (nums), &n) < 0
+      || (field && t.elem == SHM_ELEM_RECORD && n > 0))
+    goto fail;
+
+  if (t.elem == SHM_ELEM_CHAR)
+    {
+      /* "c" alone is one byte; "char" always names its capacity. */
+      if (n == 0 && !name_is (c->s + name_start, name_len, "c"))
+        goto fail;
+      if (n > 0 && nums[0] > G_MAXUINT32)
+        goto fail;
+      t.char_len = n == 0 ? 1 : (guint32) nums[first++];
+    }
+  if (n - first > SHM_TYPE_MAX_DIMS)
+    goto fail;
+
+  nbytes = shm_type_elem_size (&t);
+  for (guint i = first; i < n; i++)
+    {
+      if (nbytes > SHM_TYPE_MAX_NBYTES / nums[i])
+        goto fail;
+      nbytes *= nums[i];
+      t.dims[t.ndim++] = nums[i];
+    }
+  if (nbytes > SHM_TYPE_MAX_NBYTES)
+    goto fail;
+
+  *out = t;
+  return 0;
+
+fail:
+  shm_type_clear (&t);
+  return -EINVAL;
 }
 
 int
 shm_type_parse (const char *spec, gsize len, ShmType *out)
 {
-  guint64 nums[SHM_TYPE_MAX_DIMS + 1];
-  guint64 nbytes;
-  gsize name_len;
-  guint n, first = 0;
-  ShmType t = { 0 };
+  Cursor c = { 0 };
+  ShmType t;
 
   while (len > 0 && is_space (spec[len - 1]))
     len--;
@@ -146,55 +353,233 @@ shm_type_parse (const char *spec, gsize len, ShmType *out)
   if (len == 0 || len > SHM_TYPE_MAX_SPEC)
     return -EINVAL;
 
-  for (name_len = 0; name_len < len && spec[name_len] != '['; name_len++)
-    ;
-  if (lookup_elem (spec, name_len, &t.elem) < 0)
+  c.s = spec;
+  c.len = len;
+  if (parse_type (&c, FALSE, &t) < 0)
     return -EINVAL;
-  if (parse_groups (spec + name_len, len - name_len, nums,
-                    G_N_ELEMENTS (nums), &n) < 0)
-    return -EINVAL;
-
-  if (t.elem == SHM_ELEM_CHAR)
+  if (c.i != len)
     {
-      /* "c" alone is one byte; "char" always names its capacity. */
-      if (n == 0 && !name_is (spec, name_len, "c"))
-        return -EINVAL;
-      if (n > 0 && nums[0] > G_MAXUINT32)
-        return -EINVAL;
-      t.char_len = n == 0 ? 1 : (guint32) nums[first++];
+      shm_type_clear (&t);
+      return -EINVAL;
     }
-  if (n - first > SHM_TYPE_MAX_DIMS)
-    return -EINVAL;
-
-  nbytes = shm_type_elem_size (&t);
-  for (guint i = first; i < n; i++)
-    {
-      if (nbytes > SHM_TYPE_MAX_NBYTES / nums[i])
-        return -EINVAL;
-      nbytes *= nums[i];
-      t.dims[t.ndim++] = nums[i];
-    }
-  if (nbytes > SHM_TYPE_MAX_NBYTES)
-    return -EINVAL;
-
   *out = t;
   return 0;
 }
 
-/* Longest text of a type: an element name, char's [N], and its dimensions. */
+void
+shm_type_clear (ShmType *t)
+{
+  if (t->elem == SHM_ELEM_RECORD)
+    record_unref (t->record);
+  t->record = NULL;
+}
+
+void
+shm_type_copy (ShmType *dst, const ShmType *src)
+{
+  *dst = *src;
+  if (src->elem == SHM_ELEM_RECORD)
+    __atomic_add_fetch (&src->record->refs, 1, __ATOMIC_RELAXED);
+}
+
+guint
+shm_record_n_fields (const ShmRecord *r)
+{
+  return r->n_fields;
+}
+
+const ShmField *
+shm_record_field (const ShmRecord *r, guint i)
+{
+  return &r->fields[i];
+}
+
+const ShmField *
+shm_record_lookup (const ShmRecord *r, const char *name, gsize len)
+{
+  for (guint i = 0; i < r->n_fields; i++)
+    if (name_is (name, len, r->fields[i].name))
+      return &r->fields[i];
+  return NULL;
+}
+
+/* Bytes from one index of dimension d of t to the next. */
+static guint64
+stride_of (const ShmType *t, guint d)
+{
+  guint64 stride = shm_type_elem_size (t);
+
+  for (guint i = d + 1; i < t->ndim; i++)
+    stride *= t->dims[i];
+  return stride;
+}
+
+int
+shm_type_resolve_field (const ShmType *t, const char *path, gsize len,
+                        guint64 *offset, ShmType *leaf)
+{
+  ShmType cur = *t;
+  guint64 off = 0;
+  guint used = 0;   /* dimensions of cur indexed so far */
+  gsize i = 0;
+
+  cur.ndim = 0;   /* a field of the element */
+  while (i < len)
+    {
+      const ShmField *f;
+      gsize start;
+
+      if (i > 0)
+        {
+          if (path[i] == '[')
+            {
+              guint64 v = 0;
+              gsize digits = ++i;
+
+              while (i < len && is_digit (path[i]) && v <= SHM_TYPE_MAX_NBYTES)
+                v = v * 10 + (guint64) (path[i++] - '0');
+              if (i == digits || i == len || path[i] != ']' || used == cur.ndim
+                  || v >= cur.dims[used])
+                return -EINVAL;
+              off += v * stride_of (&cur, used++);
+              i++;
+              continue;
+            }
+          if (path[i++] != '.')
+            return -EINVAL;
+        }
+      if (cur.elem != SHM_ELEM_RECORD || used != cur.ndim)
+        return -EINVAL;
+      for (start = i; i < len && path[i] != '.' && path[i] != '['; i++)
+        ;
+      if ((f = shm_record_lookup (cur.record, path + start, i - start)) == NULL)
+        return -EINVAL;
+      off += f->offset;
+      cur = f->type;
+      used = 0;
+    }
+  if (i == 0)
+    return -EINVAL;
+  shm_type_copy (leaf, &cur);
+  leaf->ndim = cur.ndim - used;
+  memmove (leaf->dims, cur.dims + used, leaf->ndim * sizeof leaf->dims[0]);
+  *offset = off;
+  return 0;
+}
+
+int
+shm_type_scalar_at (const ShmType *t, guint64 offset, ShmType *leaf)
+{
+  const ShmRecord *r;
+
+  if (t->elem != SHM_ELEM_RECORD)
+    return -EINVAL;
+  r = t->record;
+  for (guint i = 0; i < r->n_fields; i++)
+    {
+      const ShmField *f = &r->fields[i];
+      guint64 size = shm_type_elem_size (&f->type);
+
+      if (offset < f->offset || offset >= f->offset + shm_type_nbytes (&f->type))
+        continue;
+      if (f->type.elem == SHM_ELEM_RECORD)
+        return shm_type_scalar_at (&f->type, offset - f->offset, leaf);
+      if (f->type.elem == SHM_ELEM_CHAR || (offset - f->offset) % size != 0)
+        return -EINVAL;
+      *leaf = f->type;
+      leaf->ndim = 0;
+      return 0;
+    }
+  return -EINVAL;
+}
+
+gsize
+shm_type_elem_align (const ShmType *t)
+{
+  if (t->elem == SHM_ELEM_RECORD)
+    return t->record->align;
+  return t->elem == SHM_ELEM_CHAR ? 1 : elem_sizes[t->elem];
+}
+
+/* Longest text of a shape: SHM_TYPE_MAX_DIMS numbers. */
 #define TYPE_TEXT_MAX (8 + 12 + SHM_TYPE_MAX_DIMS * 24)
+
+/* A malloc'ed string being built; NULL once out of memory. */
+typedef struct {
+  char  *str;
+  size_t len, cap;
+} Text;
+
+static void G_GNUC_PRINTF (2, 3)
+text_printf (Text *t, const char *fmt, ...)
+{
+  va_list ap;
+  int n;
+
+  if (t->str == NULL)
+    return;
+  va_start (ap, fmt);
+  n = vsnprintf (t->str + t->len, t->cap - t->len, fmt, ap);
+  va_end (ap);
+  if (n >= 0 && (size_t) n >= t->cap - t->len)
+    {
+      size_t cap = MAX (t->cap * 2, t->len + (size_t) n + 1);
+      char *grown = realloc (t->str, cap);
+
+      if (grown == NULL)
+        {
+          free (t->str);
+          t->str = NULL;
+          return;
+        }
+      t->str = grown;
+      t->cap = cap;
+      va_start (ap, fmt);
+      n = vsnprintf (t->str + t->len, t->cap - t->len, fmt, ap);
+      va_end (ap);
+    }
+  if (n > 0)
+    t->len += (size_t) n;
+}
+
+static Text
+text_new (void)
+{
+  Text t = { malloc (64), 0, 64 };
+
+  if (t.str != NULL)
+    t.str[0] = '\0';
+  return t;
+}
+
+static void
+append_spec (Text *out, const ShmType *t)
+{
+  if (t->elem == SHM_ELEM_RECORD)
+    {
+      text_printf (out, "{");
+      for (guint i = 0; i < t->record->n_fields; i++)
+        {
+          text_printf (out, "%s%s:", i > 0 ? ", " : "", t->record->fields[i].name);
+          append_spec (out, &t->record->fields[i].type);
+        }
+      text_printf (out, "}");
+    }
+  else
+    text_printf (out, "%s", elem_names[t->elem]);
+  if (t->elem == SHM_ELEM_CHAR)
+    text_printf (out, "[%u]", t->char_len);
+  for (guint i = 0; i < t->ndim; i++)
+    text_printf (out, "[%" PRIu64 "]", t->dims[i]);
+}
 
 char *
 shm_type_to_string (const ShmType *t)
 {
-  char buf[TYPE_TEXT_MAX];
-  size_t n = (size_t) snprintf (buf, sizeof buf, "%s", elem_names[t->elem]);
+  Text out = text_new ();
 
-  if (t->elem == SHM_ELEM_CHAR)
-    n += (size_t) snprintf (buf + n, sizeof buf - n, "[%u]", t->char_len);
-  for (guint i = 0; i < t->ndim; i++)
-    n += (size_t) snprintf (buf + n, sizeof buf - n, "[%" PRIu64 "]", t->dims[i]);
-  return strdup (buf);
+  append_spec (&out, t);
+  return out.str;
 }
 
 gboolean
@@ -205,12 +590,26 @@ shm_type_equal (const ShmType *a, const ShmType *b)
   for (guint i = 0; i < a->ndim; i++)
     if (a->dims[i] != b->dims[i])
       return FALSE;
+  if (a->elem == SHM_ELEM_RECORD && a->record != b->record)
+    {
+      const ShmRecord *ra = a->record, *rb = b->record;
+
+      if (ra->n_fields != rb->n_fields || ra->size != rb->size)
+        return FALSE;
+      for (guint i = 0; i < ra->n_fields; i++)
+        if (strcmp (ra->fields[i].name, rb->fields[i].name) != 0
+            || ra->fields[i].offset != rb->fields[i].offset
+            || !shm_type_equal (&ra->fields[i].type, &rb->fields[i].type))
+          return FALSE;
+    }
   return TRUE;
 }
 
 gsize
 shm_type_elem_size (const ShmType *t)
 {
+  if (t->elem == SHM_ELEM_RECORD)
+    return t->record->size;
   return t->elem == SHM_ELEM_CHAR ? t->char_len : elem_sizes[t->elem];
 }
 
@@ -260,19 +659,60 @@ shm_elem_int_range (ShmElem elem, gint64 *min, guint64 *max)
   return TRUE;
 }
 
+/* The numpy dtype of one element of t (its dimensions left out). */
+static void
+append_dtype (Text *out, const ShmType *t)
+{
+  char order = G_BYTE_ORDER == G_LITTLE_ENDIAN ? '<' : '>';
+  const ShmRecord *r = t->record;
+
+  switch (t->elem)
+    {
+    case SHM_ELEM_CHAR:
+      text_printf (out, "|S%u", t->char_len);
+      break;
+    case SHM_ELEM_RECORD:
+      text_printf (out, "{\"names\": [");
+      for (guint i = 0; i < r->n_fields; i++)
+        text_printf (out, "%s\"%s\"", i > 0 ? ", " : "", r->fields[i].name);
+      text_printf (out, "], \"formats\": [");
+      for (guint i = 0; i < r->n_fields; i++)
+        {
+          const ShmType *ft = &r->fields[i].type;
+
+          text_printf (out, "%s", i > 0 ? ", " : "");
+          if (ft->elem != SHM_ELEM_RECORD)
+            text_printf (out, "\"");
+          if (ft->ndim > 0)
+            {
+              text_printf (out, "(");
+              for (guint d = 0; d < ft->ndim; d++)
+                text_printf (out, "%" PRIu64 ",", ft->dims[d]);
+              text_printf (out, ")");
+            }
+          append_dtype (out, ft);
+          if (ft->elem != SHM_ELEM_RECORD)
+            text_printf (out, "\"");
+        }
+      text_printf (out, "], \"offsets\": [");
+      for (guint i = 0; i < r->n_fields; i++)
+        text_printf (out, "%s%" PRIu64, i > 0 ? ", " : "", r->fields[i].offset);
+      text_printf (out, "], \"itemsize\": %" PRIu64 "}", r->size);
+      break;
+    default:
+      text_printf (out, "%c%s", elem_sizes[t->elem] == 1 ? '|' : order,
+                   elem_dtypes[t->elem]);
+      break;
+    }
+}
+
 char *
 shm_type_numpy_dtype (const ShmType *t)
 {
-  char order = G_BYTE_ORDER == G_LITTLE_ENDIAN ? '<' : '>';
+  Text out = text_new ();
 
-  char buf[16];
-
-  if (t->elem == SHM_ELEM_CHAR)
-    snprintf (buf, sizeof buf, "|S%u", t->char_len);
-  else
-    snprintf (buf, sizeof buf, "%c%s", elem_sizes[t->elem] == 1 ? '|' : order,
-              elem_dtypes[t->elem]);
-  return strdup (buf);
+  append_dtype (&out, t);
+  return out.str;
 }
 
 char *

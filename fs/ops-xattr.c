@@ -294,7 +294,10 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
   else if (flags & XATTR_REPLACE)
     err = -ENODATA;
   else if ((err = shm_type_parse (value, size, &type)) == 0)
-    err = shmfs_set_type_locked (fs, node, &type);
+    {
+      err = shmfs_set_type_locked (fs, node, &type);
+      shm_type_clear (&type);
+    }
   if (node != NULL)
     shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);

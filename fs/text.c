@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Text longer than this per element cannot be a value: reject it rather
- * than buffer it without end. */
-#define TEXT_BYTES_PER_ELEMENT 64
-#define TEXT_SLACK 4096
+/* Text longer than this cannot give an untyped object its first value:
+ * reject it rather than buffer it without end (a typed object's bound is
+ * shm_codec_max_text). */
+#define TEXT_UNTYPED_MAX (64 + 4096)
 
 ShmfsNode *
 shmfs_node_state (ShmNode *node)
@@ -267,23 +267,51 @@ int
 shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len)
 {
   const ShmType *type = node_type (fs, node);
-  g_autofree guint8 *bytes = NULL;
+  ShmfsSync *sync = shmfs_node_state (node)->sync;
+  g_autofree guint8 *bytes = NULL, *mask = NULL;
   g_autofree char *tname = NULL;
+  guint64 nbytes;
   int err;
 
   if (type == NULL && (err = infer_type (fs, node, text, len, &type)) < 0)
     return err;
 
-  bytes = g_malloc (shm_type_nbytes (type));
-  if ((err = shm_codec_parse (type, text, len, bytes)) < 0)
+  nbytes = shm_type_nbytes (type);
+  bytes = g_malloc (nbytes);
+  if (type->elem == SHM_ELEM_RECORD)
+    {
+      /* A record's text sets the fields it names: those bytes alone are
+       * stored, so the other fields keep what anyone stores meanwhile. */
+      mask = g_malloc0 (nbytes);
+      shmfs_coherence_snapshot (fs->coherence, sync, bytes, 0, nbytes);
+      err = shm_codec_merge (type, text, len, bytes, mask);
+    }
+  else
+    err = shm_codec_parse (type, text, len, bytes);
+  if (err < 0)
     {
       tname = shm_type_to_string (type);
       shmfs_log_rejected (fs, node, err, "text is not a value of type %s%s", tname,
                           err == -ERANGE ? " (out of range)" : "");
       return err;
     }
-  shmfs_coherence_store (fs->coherence, shmfs_node_state (node)->sync, 0,
-                         bytes, shm_type_nbytes (type));
+  if (mask == NULL)
+    shmfs_coherence_store (fs->coherence, sync, 0, bytes, nbytes);
+  else
+    for (guint64 off = 0; off < nbytes;)
+      {
+        guint64 end;
+
+        if (!mask[off])
+          {
+            off++;
+            continue;
+          }
+        for (end = off; end < nbytes && mask[end]; end++)
+          ;
+        shmfs_coherence_store (fs->coherence, sync, off, bytes + off, end - off);
+        off = end;
+      }
   shmfs_node_changed (fs, node);
   return 0;
 }
@@ -342,7 +370,7 @@ shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t 
 
   type = node_type (fs, h->node);
   count = type != NULL ? shm_type_count (type) : 1;
-  limit = count * (TEXT_BYTES_PER_ELEMENT + (type ? type->char_len : 0)) + TEXT_SLACK;
+  limit = type != NULL ? shm_codec_max_text (type) : TEXT_UNTYPED_MAX;
   if (h->pending->len + size > limit)
     {
       err = -EINVAL;
@@ -379,7 +407,9 @@ shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t 
    * text written a line at a time (bash writes each line on its own). */
   else if (size > 0 && buf[size - 1] == '\n')
     {
-      guint64 row = type->ndim >= 2 ? type->dims[type->ndim - 1] : 1;
+      /* A row is a line; a record is a line of its own. */
+      guint64 row = type->ndim >= 2 && type->elem != SHM_ELEM_RECORD
+                    ? type->dims[type->ndim - 1] : 1;
       gboolean one_line = off == 0 && memchr (buf, '\n', size) == buf + size - 1;
 
       if (one_line && h->scan.elements == row)

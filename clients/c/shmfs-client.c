@@ -143,6 +143,7 @@ public_elem (ShmElem e)
     case SHM_ELEM_F32:  return SHMFS_ELEM_F32;
     case SHM_ELEM_F64:  return SHMFS_ELEM_F64;
     case SHM_ELEM_BOOL: return SHMFS_ELEM_BOOL;
+    case SHM_ELEM_RECORD: return SHMFS_ELEM_RECORD;
     case SHM_ELEM_CHAR: break;
     }
   return SHMFS_ELEM_CHAR;
