@@ -35,23 +35,36 @@ fits (const ShmType *t, const ShmAtomicValue *v, gboolean is_float)
 }
 
 int
-shm_atomic_check (const ShmType *t, const ShmAtomic *a)
+shm_atomic_target (const ShmType *t, const ShmAtomic *a, ShmType *elem, guint64 *offset)
 {
-  if (a->op > SHM_ATOMIC_CAS || a->index >= shm_type_count (t) || t->elem == SHM_ELEM_CHAR)
+  ShmType e = { .elem = t->elem, .char_len = t->char_len };
+
+  if (a->op > SHM_ATOMIC_CAS || a->index >= shm_type_count (t))
     return -EINVAL;
-  if (a->is_float && !shm_type_is_float (t))
+  if (t->elem == SHM_ELEM_RECORD
+      ? !a->has_field || a->field >= shm_type_elem_size (t) || shm_type_scalar_at (t, a->field, &e) < 0
+      : a->has_field)
     return -EINVAL;
-  if ((a->op == SHM_ATOMIC_ADD || a->op == SHM_ATOMIC_SUB) && t->elem == SHM_ELEM_BOOL)
+  if (e.elem == SHM_ELEM_CHAR)
     return -EINVAL;
-  if ((a->op == SHM_ATOMIC_XCHG || a->op == SHM_ATOMIC_CAS) && !fits (t, &a->operand, a->is_float))
+  if (a->is_float && !shm_type_is_float (&e))
+    return -EINVAL;
+  if ((a->op == SHM_ATOMIC_ADD || a->op == SHM_ATOMIC_SUB) && e.elem == SHM_ELEM_BOOL)
+    return -EINVAL;
+  if ((a->op == SHM_ATOMIC_XCHG || a->op == SHM_ATOMIC_CAS) && !fits (&e, &a->operand, a->is_float))
     return -ERANGE;
+  *elem = e;
+  *offset = a->index * shm_type_elem_size (t) + (a->has_field ? a->field : 0);
   return 0;
 }
 
-guint64
-shm_atomic_offset (const ShmType *t, guint64 index)
+int
+shm_atomic_check (const ShmType *t, const ShmAtomic *a)
 {
-  return index * shm_type_elem_size (t);
+  ShmType elem;
+  guint64 offset;
+
+  return shm_atomic_target (t, a, &elem, &offset);
 }
 
 static double
@@ -113,7 +126,11 @@ as_double (const ShmAtomicValue *v, gboolean is_float)
 gboolean
 shm_atomic_apply (const ShmType *t, guint8 *data, ShmAtomic *a)
 {
-  return shm_atomic_apply_elem (t, data + shm_atomic_offset (t, a->index), a);
+  ShmType elem;
+  guint64 offset;
+
+  g_return_val_if_fail (shm_atomic_target (t, a, &elem, &offset) == 0, FALSE);
+  return shm_atomic_apply_elem (&elem, data + offset, a);
 }
 
 gboolean

@@ -26,6 +26,8 @@ typedef struct {
   ShmAtomicOp    op;
   gboolean       is_float;   /* operand and expected are doubles */
   guint64        index;      /* the element, in C order */
+  gboolean       has_field;  /* records: field names the scalar */
+  guint64        field;      /* its byte offset in the record */
   ShmAtomicValue operand;
   ShmAtomicValue expected;   /* cas */
   ShmAtomicValue old;        /* out: the element before */
@@ -34,17 +36,22 @@ typedef struct {
 
 /* Checks a against type t: 0, or -EINVAL (unknown op, index out of
  * bounds, a float operand for an integer element, add/sub on bool, any op
- * on char[N]) or -ERANGE (a value to store that the element cannot hold). */
+ * on char[N]; on a record, no field or one that is not a number or bool)
+ * or -ERANGE (a value to store that the element cannot hold). */
 int shm_atomic_check (const ShmType *t, const ShmAtomic *a);
+
+/* Checks a as shm_atomic_check and finds what it applies to: the scalar's
+ * type (a record's field, or t's element) in *elem and its byte offset in
+ * the value in *offset. */
+int shm_atomic_target (const ShmType *t, const ShmAtomic *a, ShmType *elem, guint64 *offset);
 
 /* Applies a checked a to the value at data with CPU atomics (so it is
  * atomic with other CPU atomics on the same memory); fills old, swapped.
  * Returns TRUE when the element may have changed. */
 gboolean shm_atomic_apply (const ShmType *t, guint8 *data, ShmAtomic *a);
-/* The same on the element itself (at shm_atomic_offset of the value). */
-gboolean shm_atomic_apply_elem (const ShmType *t, guint8 *elem, ShmAtomic *a);
+/* The same on the scalar itself: elem and the pointer are what
+ * shm_atomic_target found. */
+gboolean shm_atomic_apply_elem (const ShmType *elem, guint8 *p, ShmAtomic *a);
 
-/* Byte offset of element index. */
-guint64 shm_atomic_offset (const ShmType *t, guint64 index);
 
 G_END_DECLS

@@ -71,7 +71,8 @@ typedef struct {
   fuse_req_t     req;
   ShmfsHandle   *h;               /* the ioctl's open file: lives till answered */
   guint64        owner;           /* of the object's lock, held while it runs */
-  const ShmType *type;
+  ShmType        elem;            /* the scalar it applies to */
+  guint64        offset;          /* and where it is in the value */
   ShmAtomic      a;
   struct shmfs_atomic io;
 } AtomicOp;
@@ -97,12 +98,11 @@ atomic_op_finish (AtomicOp *op, gboolean changed, gboolean woken)
 static void
 atomic_op_on_memfd (AtomicOp *op)
 {
-  gpointer args[2] = { (gpointer) op->type, &op->a };
+  gpointer args[2] = { &op->elem, &op->a };
 
   atomic_op_finish (op, shmfs_coherence_modify (op->fs->coherence,
                                                 shmfs_node_state (op->h->node)->sync,
-                                                shm_atomic_offset (op->type, op->a.index),
-                                                shm_type_elem_size (op->type),
+                                                op->offset, shm_type_elem_size (&op->elem),
                                                 apply_atomic, args),
                      FALSE);
 }
@@ -154,9 +154,8 @@ atomic_op_held (guint64 owner, gpointer user_data)
       ino = shmfs_ino (op->h->node, TRUE);
       g_mutex_unlock (&fs->tree_lock);
       if (rel != NULL)
-        return shmfs_raw_client_atomic (fs->raw_client, rel, ino, op->type,
-                                        shm_atomic_offset (op->type, op->a.index), &op->a,
-                                        atomic_op_done, op);
+        return shmfs_raw_client_atomic (fs->raw_client, rel, ino, &op->elem, op->offset,
+                                        &op->a, atomic_op_done, op);
     }
   atomic_op_on_memfd (op);
 }
@@ -169,6 +168,8 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, const struct shmfs_atomic 
   AtomicOp *op;
   const ShmType *type;
   ShmAtomic a = { 0 };
+  ShmType elem;
+  guint64 offset = 0;
   int err;
 
   g_mutex_lock (&fs->tree_lock);
@@ -181,12 +182,15 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, const struct shmfs_atomic 
   a.index = io->index;
   a.operand.u = io->operand.u;
   a.expected.u = io->expected.u;
-  if (io->op > SHMFS_ATOMIC_CAS || (io->flags & ~SHMFS_ATOMIC_FLOAT) != 0)
+  a.has_field = (io->flags & SHMFS_ATOMIC_FIELD) != 0;
+  a.field = io->field;
+  if (io->op > SHMFS_ATOMIC_CAS || (io->flags & ~(SHMFS_ATOMIC_FLOAT | SHMFS_ATOMIC_FIELD)) != 0
+      || (!a.has_field && io->field != 0))
     err = -EINVAL;
   else if (io->op != SHMFS_ATOMIC_LOAD && !h->writer)
     err = -EBADF;   /* as write(2) on a read-only open: a change needs write access */
   else
-    err = shm_atomic_check (type, &a);
+    err = shm_atomic_target (type, &a, &elem, &offset);
   if (err < 0)
     {
       shmfs_log_rejected (fs, h->node, err, "atomic operation %u on element %" G_GUINT64_FORMAT,
@@ -198,7 +202,8 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, const struct shmfs_atomic 
   op->fs = fs;
   op->req = req;
   op->h = h;
-  op->type = type;
+  op->elem = elem;
+  op->offset = offset;
   op->a = a;
   op->io = *io;
   /* Inside the object's lock, as a lock-based read-modify-write would be;

@@ -20,7 +20,14 @@
  * operand/expected are doubles; that is EINVAL on an integer element.
  * Integer arithmetic wraps at the element's width, as C atomics do.  add/sub
  * on bool and anything on char[N] are EINVAL; an index past the last
- * element is EINVAL; an untyped object is ENODATA.  Every operation but a
+ * element is EINVAL; an untyped object is ENODATA.
+ *
+ * On a record (or an array of them) index picks the record and field the
+ * scalar in it: set SHMFS_ATOMIC_FIELD in flags and field to the scalar's
+ * byte offset in the record (offsetof in C, Structure.x.offset in ctypes;
+ * an element of a field array too).  A record without SHMFS_ATOMIC_FIELD,
+ * an offset that is not the start of a number or bool of the record, or
+ * SHMFS_ATOMIC_FIELD on any other type is EINVAL.  Every operation but a
  * load changes the value, so it needs a file opened for writing (O_RDWR or
  * O_WRONLY), as write(2) does: EBADF otherwise.  On a directory: ENOTTY.
  *
@@ -46,6 +53,7 @@ enum {
 };
 
 #define SHMFS_ATOMIC_FLOAT 0x1u
+#define SHMFS_ATOMIC_FIELD 0x2u
 
 union shmfs_value {
   int64_t  i;
@@ -61,7 +69,7 @@ struct shmfs_atomic {
   union shmfs_value expected;
   union shmfs_value result;    /* out */
   uint32_t swapped;            /* out */
-  uint32_t reserved;
+  uint32_t field;              /* with SHMFS_ATOMIC_FIELD; else 0 */
 };
 
 _Static_assert (sizeof (union shmfs_value) == 8, "union shmfs_value is 8 bytes");
@@ -71,7 +79,7 @@ _Static_assert (__builtin_offsetof (struct shmfs_atomic, operand) == 16, "operan
 _Static_assert (__builtin_offsetof (struct shmfs_atomic, expected) == 24, "expected at 24");
 _Static_assert (__builtin_offsetof (struct shmfs_atomic, result) == 32, "result at 32");
 _Static_assert (__builtin_offsetof (struct shmfs_atomic, swapped) == 40, "swapped at 40");
-_Static_assert (__builtin_offsetof (struct shmfs_atomic, reserved) == 44, "reserved at 44");
+_Static_assert (__builtin_offsetof (struct shmfs_atomic, field) == 44, "field at 44");
 
 #define SHMFS_IOC_ATOMIC _IOWR ('S', 1, struct shmfs_atomic)
 #define SHMFS_IOC_NOTIFY _IO ('S', 2)

@@ -31,13 +31,13 @@ int main (void)
           (unsigned long) SHMFS_IOC_NOTIFY);
   FIELD (op); FIELD (flags); FIELD (index); FIELD (operand); FIELD (expected);
   FIELD (result); FIELD (swapped);
-  printf ("\"reserved\": [%zu, %zu]}}\n", offsetof (struct shmfs_atomic, reserved),
-          sizeof (((struct shmfs_atomic *) 0)->reserved));
+  printf ("\"field\": [%zu, %zu]}}\n", offsetof (struct shmfs_atomic, field),
+          sizeof (((struct shmfs_atomic *) 0)->field));
   return 0;
 }
 '''
 
-NAMES = ['op', 'flags', 'index', 'operand', 'expected', 'result', 'swapped', 'reserved']
+NAMES = ['op', 'flags', 'index', 'operand', 'expected', 'result', 'swapped', 'field']
 
 
 def c_layout(tmp_path):
