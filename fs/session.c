@@ -629,8 +629,7 @@ static void
 handle_destroy (ShmfsHandle *h)
 {
   shmfs_text_snapshot_free (h->snapshot);
-  if (h->pending)
-    g_string_free (h->pending, TRUE);
+  shm_textwrite_free (h->textwrite);
   g_mutex_clear (&h->lock);
   g_free (h);
 }

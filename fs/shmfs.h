@@ -5,8 +5,8 @@
 #include <fuse_lowlevel.h>
 #include <glib.h>
 
-#include "shm-codec.h"
 #include "shm-store.h"
+#include "shm-textwrite.h"
 #include "shm-tree.h"
 #include "coherence.h"
 #include "lifetime.h"
@@ -73,15 +73,10 @@ typedef struct {
   gboolean   counted_writer;      /* cached raw writer, counted in its sync */
   GMutex     lock;                /* protects the text fields below */
   ShmfsTextSnapshot *snapshot;    /* text read state, from the last read at 0 */
-  GString   *pending;             /* text write state */
-  ShmCodecScan scan;
-  gboolean   pending_dirty;       /* pending holds text not yet committed */
-  gboolean   pending_failed;      /* the text being written was rejected */
-  gboolean   committed;           /* pending was committed as a value */
+  ShmTextWrite *textwrite;        /* text write state, from the last write at 0 */
   guint64    seen_version;        /* version rendered by the last read at 0 */
   struct fuse_pollhandle *ph;     /* the latest poll registration, to notify
                                      at the next change; Shmfs.poll_lock */
-  gboolean   line_wise;           /* pending comes a line (element/row) at a time */
 } ShmfsHandle;
 
 static inline Shmfs *

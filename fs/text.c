@@ -2,16 +2,13 @@
 #include "config.h"
 
 #include "shmfs.h"
+#include "shm-codec.h"
+#include "shm-textwrite.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Text longer than this per element cannot be a value: reject it rather
- * than buffer it without end. */
-#define TEXT_BYTES_PER_ELEMENT 64
-#define TEXT_SLACK 4096
 
 ShmfsNode *
 shmfs_node_state (ShmNode *node)
@@ -288,113 +285,68 @@ shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len)
   return 0;
 }
 
-static void
-reset_pending (ShmfsHandle *h)
+/* Commits the text written to h, telling its write state how it went. */
+static int
+commit_written (Shmfs *fs, ShmfsHandle *h)
 {
-  if (h->pending == NULL)
-    h->pending = g_string_new (NULL);
-  g_string_truncate (h->pending, 0);
-  memset (&h->scan, 0, sizeof h->scan);
-  h->pending_dirty = FALSE;
-  h->pending_failed = FALSE;
-  h->committed = FALSE;
-  h->line_wise = FALSE;
+  gsize len;
+  const char *text = shm_textwrite_get_text (h->textwrite, &len);
+  int err = shmfs_text_commit (fs, h->node, text, len);
+
+  shm_textwrite_committed (h->textwrite, err);
+  return err;
 }
 
-/* Commits the pending text; a failure poisons the rest of it. */
-static int
-commit_pending (Shmfs *fs, ShmfsHandle *h)
+/* Logs why shm_textwrite_write refused a write at off. */
+static void
+log_refused (Shmfs *fs, ShmfsHandle *h, const ShmType *type, off_t off, ShmTextWriteStep step)
 {
-  int err = shmfs_text_commit (fs, h->node, h->pending->str, h->pending->len);
+  guint64 count = type != NULL ? shm_type_count (type) : 1;
+  gsize len;
 
-  h->pending_dirty = FALSE;
-  h->committed = err == 0;
-  if (err < 0)
-    h->pending_failed = TRUE;
-  return err;
+  switch (step)
+    {
+    case SHM_TEXTWRITE_HOLE:
+      shm_textwrite_get_text (h->textwrite, &len);
+      shmfs_log_rejected (fs, h->node, -EINVAL, "text write at offset %" G_GINT64_FORMAT
+                          " does not continue the text (%" G_GSIZE_FORMAT " bytes so far)",
+                          (gint64) off, len);
+      break;
+    case SHM_TEXTWRITE_REFUSED:
+      shmfs_log_rejected (fs, h->node, -EINVAL, "the text being written was rejected already");
+      break;
+    case SHM_TEXTWRITE_TOO_LONG:
+      shmfs_log_rejected (fs, h->node, -EINVAL, "text longer than any value of the type");
+      break;
+    case SHM_TEXTWRITE_TOO_MANY:
+      shmfs_log_rejected (fs, h->node, -EINVAL, "more than %" G_GUINT64_FORMAT " elements", count);
+      break;
+    case SHM_TEXTWRITE_TOO_FEW:
+      shmfs_log_rejected (fs, h->node, -EINVAL, "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                          " elements", shm_textwrite_get_elements (h->textwrite), count);
+      break;
+    case SHM_TEXTWRITE_KEEP:
+    case SHM_TEXTWRITE_COMMIT:
+      break;
+    }
 }
 
 int
 shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t size)
 {
   const ShmType *type;
-  ShmCodecScan prev;
-  guint64 count, limit;
-  int err = 0;
+  ShmTextWriteStep step;
+  int err;
 
   g_mutex_lock (&h->lock);
-  if (off == 0)
-    reset_pending (h);
-  else if (h->pending == NULL || (guint64) off != h->pending->len)
-    {
-      err = -EINVAL;
-      shmfs_log_rejected (fs, h->node, err, "text write at offset %" G_GINT64_FORMAT
-                          " does not continue the text (%" G_GSIZE_FORMAT " bytes so far)",
-                          (gint64) off, h->pending ? h->pending->len : 0);
-      goto out;
-    }
-  if (h->pending_failed)
-    {
-      err = -EINVAL;
-      shmfs_log_rejected (fs, h->node, err, "the text being written was rejected already");
-      goto out;
-    }
-
+  if (h->textwrite == NULL)
+    h->textwrite = shm_textwrite_new ();
   type = node_type (fs, h->node);
-  count = type != NULL ? shm_type_count (type) : 1;
-  limit = count * (TEXT_BYTES_PER_ELEMENT + (type ? type->char_len : 0)) + TEXT_SLACK;
-  if (h->pending->len + size > limit)
-    {
-      err = -EINVAL;
-      h->pending_failed = TRUE;
-      shmfs_log_rejected (fs, h->node, err, "text longer than any value of the type");
-      goto out;
-    }
-  g_string_append_len (h->pending, buf, (gssize) size);
-  h->pending_dirty = TRUE;
-
-  /* An untyped object infers its type from the whole text at once. */
-  if (type == NULL)
-    {
-      err = commit_pending (fs, h);
-      goto out;
-    }
-
-  prev = h->scan;
-  shm_codec_scan (type, &h->scan, h->pending->str, h->pending->len);
-  if (h->committed && prev.elements == h->scan.elements && !prev.in_token)
-    h->pending_dirty = FALSE;   /* only separators after a committed value */
-  else if (h->scan.elements > count)
-    {
-      err = -EINVAL;
-      h->pending_failed = TRUE;
-      shmfs_log_rejected (fs, h->node, err, "more than %" G_GUINT64_FORMAT " elements", count);
-    }
-  /* The last element is whole once a separator follows it, or when the
-   * text came in one write; otherwise it may go on, and close commits. */
-  else if (h->scan.elements == count && (!h->scan.in_token || off == 0))
-    err = commit_pending (fs, h);
-  /* A newline ends a line: a line alone in the first write is the whole
-   * text (echo's), unless it holds one element or one row, which starts a
-   * text written a line at a time (bash writes each line on its own). */
-  else if (size > 0 && buf[size - 1] == '\n')
-    {
-      guint64 row = type->ndim >= 2 ? type->dims[type->ndim - 1] : 1;
-      gboolean one_line = off == 0 && memchr (buf, '\n', size) == buf + size - 1;
-
-      if (one_line && h->scan.elements == row)
-        h->line_wise = TRUE;
-      if ((one_line && !h->line_wise) || (h->line_wise && h->scan.elements % row != 0))
-        {
-          err = -EINVAL;
-          h->pending_failed = TRUE;
-          h->pending_dirty = FALSE;
-          shmfs_log_rejected (fs, h->node, err, "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                              " elements", h->scan.elements, count);
-        }
-    }
-
-out:
+  err = shm_textwrite_write (h->textwrite, type, (guint64) off, buf, size, &step);
+  if (err < 0)
+    log_refused (fs, h, type, off, step);
+  else if (step == SHM_TEXTWRITE_COMMIT)
+    err = commit_written (fs, h);
   g_mutex_unlock (&h->lock);
   return err < 0 ? err : (int) size;
 }
@@ -405,8 +357,8 @@ shmfs_text_flush (Shmfs *fs, ShmfsHandle *h)
   int err = 0;
 
   g_mutex_lock (&h->lock);
-  if (h->pending != NULL && h->pending_dirty && !h->pending_failed)
-    err = commit_pending (fs, h);
+  if (h->textwrite != NULL && shm_textwrite_needs_commit (h->textwrite))
+    err = commit_written (fs, h);
   g_mutex_unlock (&h->lock);
   return err;
 }
