@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "session.h"
+#include "textview.h"
 #include "shmfs/ioctl.h"
 #include "shm-atomic.h"
 
@@ -628,7 +629,7 @@ forget_poll (Shmfs *fs, ShmfsHandle *h)
 static void
 handle_destroy (ShmfsHandle *h)
 {
-  shmfs_text_snapshot_free (h->snapshot);
+  shmfs_textview_snapshot_free (h->snapshot);
   shm_textwrite_free (h->textwrite);
   g_mutex_clear (&h->lock);
   g_free (h);

@@ -85,6 +85,13 @@ shmfs_from_req (fuse_req_t req)
   return fuse_req_userdata (req);
 }
 
+/* The FUSE layer's state of node. */
+static inline ShmfsNode *
+shmfs_node_state (ShmNode *node)
+{
+  return shm_node_get_data (node);
+}
+
 /* tree_lock held (a directory's raw twin is renumbered when it moves). */
 static inline fuse_ino_t
 shmfs_ino (const ShmNode *node, gboolean raw)
@@ -118,16 +125,6 @@ void shmfs_set_bdi (const char *dev, const char *name, const char *value);
 /* "cached" or "passthrough", the mode in force. */
 const char *shmfs_mode_name (Shmfs *fs);
 
-/* text.c: the text view of an object */
-void shmfs_text_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size);
-int shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t size);
-int shmfs_text_flush (Shmfs *fs, ShmfsHandle *h);
-int shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len);
-guint64 shmfs_text_size (Shmfs *fs, ShmNode *node);
-/* The text size of node's main view; 0 for its raw view and directories. */
-guint64 shmfs_text_size_of (Shmfs *fs, ShmNode *node, gboolean raw);
-void shmfs_text_snapshot_free (ShmfsTextSnapshot *snap);
-
 /* ops.c: tell the kernel that the raw twin's attributes changed (typing
  * gives it a size; a store, a new mtime). */
 void shmfs_node_typed (Shmfs *fs, ShmNode *node);
@@ -135,8 +132,7 @@ void shmfs_node_changed (Shmfs *fs, ShmNode *node);
 /* Wakes poll(2)ers of the node's text view. */
 void shmfs_node_wake_pollers (Shmfs *fs, ShmNode *node);
 
-/* Logs one line about rejected input when verbose. */
+/* log.c: one line about rejected input when verbose. */
 void shmfs_log_rejected (Shmfs *fs, ShmNode *node, int err, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
 /* The node's path from the mount root, for messages; g_free() it. */
 char *shmfs_node_path (Shmfs *fs, ShmNode *node);
-ShmfsNode *shmfs_node_state (ShmNode *node);

@@ -1,49 +1,14 @@
-/* text.c — the text view: rendering snapshots and committing written text. */
+/* textview.c — the text view of an object: reads render a snapshot of the
+ * value as seq_file does, writes go through core's shm-textwrite, which says
+ * when the text is complete, and are committed here. */
 #include "config.h"
 
-#include "shmfs.h"
+#include "textview.h"
 #include "shm-codec.h"
 #include "shm-textwrite.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
-
-ShmfsNode *
-shmfs_node_state (ShmNode *node)
-{
-  return shm_node_get_data (node);
-}
-
-char *
-shmfs_node_path (Shmfs *fs, ShmNode *node)
-{
-  g_autofree char *path = NULL;
-  gboolean unlinked;
-
-  g_mutex_lock (&fs->tree_lock);
-  path = shm_node_dup_path (node);
-  unlinked = *path == '\0' && shm_node_get_id (node) != SHM_TREE_ROOT_ID;
-  g_mutex_unlock (&fs->tree_lock);
-  return unlinked ? g_strdup ("(unlinked)") : g_strconcat ("/", path, NULL);
-}
-
-void
-shmfs_log_rejected (Shmfs *fs, ShmNode *node, int err, const char *fmt, ...)
-{
-  g_autofree char *path = NULL;
-  g_autofree char *why = NULL;
-  va_list args;
-
-  if (!fs->verbose)
-    return;
-  va_start (args, fmt);
-  why = g_strdup_vprintf (fmt, args);
-  va_end (args);
-  path = node != NULL ? shmfs_node_path (fs, node) : g_strdup ("-");
-  fprintf (stderr, "shmfs: rejected %s: %s (%s)\n", path, why, g_strerror (-err));
-}
 
 /* The type of an object node, or NULL while untyped.  A type never changes
  * once set, so the pointer stays valid as long as the node. */
@@ -74,7 +39,7 @@ struct _ShmfsTextSnapshot {
 };
 
 void
-shmfs_text_snapshot_free (ShmfsTextSnapshot *snap)
+shmfs_textview_snapshot_free (ShmfsTextSnapshot *snap)
 {
   if (snap == NULL)
     return;
@@ -144,8 +109,9 @@ long_strings_text_size (Shmfs *fs, ShmfsSync *sync, const ShmType *type)
   return size;
 }
 
-guint64
-shmfs_text_size (Shmfs *fs, ShmNode *node)
+/* The length of node's text, rendered afresh. */
+static guint64
+text_size (Shmfs *fs, ShmNode *node)
 {
   const ShmType *type = node_type (fs, node);
   ShmfsSync *sync = shmfs_node_state (node)->sync;
@@ -179,7 +145,7 @@ shmfs_text_size (Shmfs *fs, ShmNode *node)
 }
 
 void
-shmfs_text_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size)
+shmfs_textview_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size)
 {
   ShmfsTextSnapshot *snap;
   guint64 end = (guint64) off + size, skip;
@@ -260,8 +226,9 @@ infer_type (Shmfs *fs, ShmNode *node, const char *text, size_t len, const ShmTyp
   return err;
 }
 
-int
-shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len)
+/* Sets node's value from text (typing an untyped node first). */
+static int
+commit_text (Shmfs *fs, ShmNode *node, const char *text, size_t len)
 {
   const ShmType *type = node_type (fs, node);
   g_autofree guint8 *bytes = NULL;
@@ -291,7 +258,7 @@ commit_written (Shmfs *fs, ShmfsHandle *h)
 {
   gsize len;
   const char *text = shm_textwrite_get_text (h->textwrite, &len);
-  int err = shmfs_text_commit (fs, h->node, text, len);
+  int err = commit_text (fs, h->node, text, len);
 
   shm_textwrite_committed (h->textwrite, err);
   return err;
@@ -332,7 +299,7 @@ log_refused (Shmfs *fs, ShmfsHandle *h, const ShmType *type, off_t off, ShmTextW
 }
 
 int
-shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t size)
+shmfs_textview_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t size)
 {
   const ShmType *type;
   ShmTextWriteStep step;
@@ -352,7 +319,7 @@ shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t 
 }
 
 int
-shmfs_text_flush (Shmfs *fs, ShmfsHandle *h)
+shmfs_textview_flush (Shmfs *fs, ShmfsHandle *h)
 {
   int err = 0;
 
@@ -363,12 +330,10 @@ shmfs_text_flush (Shmfs *fs, ShmfsHandle *h)
   return err;
 }
 
-/* The size of node's view as stat shows it: its text's length for an
- * object's main view, 0 otherwise (computed outside tree_lock). */
 guint64
-shmfs_text_size_of (Shmfs *fs, ShmNode *node, gboolean raw)
+shmfs_textview_size_of (Shmfs *fs, ShmNode *node, gboolean raw)
 {
   if (raw || shm_node_is_dir (node))
     return 0;
-  return shmfs_text_size (fs, node);
+  return text_size (fs, node);
 }
