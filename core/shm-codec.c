@@ -436,17 +436,12 @@ shm_codec_merge (const ShmType *t, const char *text, gsize len, guint8 *value,
   return r;
 }
 
-/* Text room per element: digits, sign, exponent, separators, brackets. */
-#define TEXT_BYTES_PER_ELEMENT 64
-/* Text room besides the elements: blanks and newlines around them. */
-#define TEXT_SLACK 4096
-
 guint64
 shm_codec_max_text (const ShmType *t)
 {
   if (t->elem == SHM_ELEM_RECORD)
-    return shm_json_max_text (t) + TEXT_SLACK;
-  return shm_type_count (t) * (TEXT_BYTES_PER_ELEMENT + t->char_len) + TEXT_SLACK;
+    return shm_json_max_text (t) + SHM_CODEC_TEXT_SLACK;
+  return shm_type_count (t) * (SHM_CODEC_TEXT_PER_ELEMENT + t->char_len) + SHM_CODEC_TEXT_SLACK;
 }
 
 /* ---- Inference ---- */

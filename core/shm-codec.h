@@ -47,6 +47,11 @@ int shm_codec_parse (const ShmType *t, const char *text, gsize len, void *out);
 int shm_codec_merge (const ShmType *t, const char *text, gsize len, guint8 *value,
                      guint8 *mask);
 
+/* Text room per element (digits, sign, exponent, separators, brackets;
+ * plus the capacity of a char[N]) and besides them (blanks, newlines). */
+#define SHM_CODEC_TEXT_PER_ELEMENT 64
+#define SHM_CODEC_TEXT_SLACK 4096
+
 /* The longest text of a value of t that the text view accepts. */
 guint64 shm_codec_max_text (const ShmType *t);
 

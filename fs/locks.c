@@ -1,32 +1,23 @@
-/* locks.c — the daemon's lock table of an object. */
+/* locks.c — the daemon's lock table of an object: core's shm-locktable,
+ * its waiters FUSE requests, answered with fuse_reply_err. */
 #include "config.h"
 
 #include "locks.h"
+#include "shm-locktable.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 
 struct _ShmfsLocks {
-  GMutex  lock;
-  GArray *held;      /* Holder; lock */
-  GQueue  waiters;   /* Waiter*, oldest first; lock */
+  ShmLockTable *table;
 };
 
+/* A hold's function and data, till it is answered. */
 typedef struct {
-  guint64 owner;
-  pid_t   pid;
-  int     type;      /* F_RDLCK or F_WRLCK */
-} Holder;
-
-typedef struct {
-  fuse_req_t  req;
-  Holder      want;
-  ShmfsLocksHeldFunc held;        /* a hold (shmfs_locks_hold), or NULL */
-  gpointer    held_data;
-} Waiter;
-
-static guint64 next_token;
+  ShmfsLocksHeldFunc held;
+  gpointer           user_data;
+} Hold;
 
 pid_t
 shmfs_thread_group_of (pid_t tid)
@@ -41,40 +32,25 @@ shmfs_thread_group_of (pid_t tid)
   return (pid_t) g_ascii_strtoll (line + 6, NULL, 10);
 }
 
+static gboolean
+req_interrupted (gconstpointer waiter)
+{
+  return fuse_req_interrupted ((fuse_req_t) waiter);
+}
+
 ShmfsLocks *
 shmfs_locks_new (void)
 {
   ShmfsLocks *locks = g_new0 (ShmfsLocks, 1);
 
-  g_mutex_init (&locks->lock);
-  locks->held = g_array_new (FALSE, FALSE, sizeof (Holder));
-  g_queue_init (&locks->waiters);
+  locks->table = shm_locktable_new (req_interrupted);
   return locks;
-}
-
-/* Answers a waiter that will not be granted. */
-static void
-refuse (Waiter *w)
-{
-  if (w->held != NULL)
-    w->held (0, w->held_data);
-  else
-    fuse_reply_err (w->req, EINTR);
-  g_free (w);
 }
 
 void
 shmfs_locks_abort (ShmfsLocks *locks)
 {
-  GQueue waiters;
-
-  g_mutex_lock (&locks->lock);
-  waiters = locks->waiters;
-  g_queue_init (&locks->waiters);
-  g_mutex_unlock (&locks->lock);
-  for (GList *l = waiters.head; l != NULL; l = l->next)
-    refuse (l->data);
-  g_queue_clear (&waiters);
+  shm_locktable_abort (locks->table);
 }
 
 void
@@ -82,233 +58,92 @@ shmfs_locks_free (ShmfsLocks *locks)
 {
   if (locks == NULL)
     return;
-  shmfs_locks_abort (locks);
-  g_array_unref (locks->held);
-  g_mutex_clear (&locks->lock);
+  shm_locktable_free (locks->table);
   g_free (locks);
-}
-
-/* Another owner's lock that conflicts with owner taking type; lock held. */
-static Holder *
-conflict_locked (ShmfsLocks *locks, guint64 owner, int type)
-{
-  for (guint i = 0; i < locks->held->len; i++)
-    {
-      Holder *h = &g_array_index (locks->held, Holder, i);
-      if (h->owner != owner && (type == F_WRLCK || h->type == F_WRLCK))
-        return h;
-    }
-  return NULL;
-}
-
-static void
-drop_locked (ShmfsLocks *locks, guint64 owner)
-{
-  for (guint i = 0; i < locks->held->len; i++)
-    if (g_array_index (locks->held, Holder, i).owner == owner)
-      {
-        g_array_remove_index_fast (locks->held, i);
-        return;
-      }
-}
-
-static void
-grant_locked (ShmfsLocks *locks, const Holder *want)
-{
-  drop_locked (locks, want->owner);   /* a conversion replaces the old lock */
-  g_array_append_val (locks->held, *want);
-}
-
-static gboolean
-held_by_other_locked (ShmfsLocks *locks, pid_t pid)
-{
-  for (guint i = 0; i < locks->held->len; i++)
-    if (g_array_index (locks->held, Holder, i).pid != pid)
-      return TRUE;
-  return FALSE;
-}
-
-/* Grants queued requests that no longer conflict, oldest first; returns
- * them for answering outside the lock. */
-static GSList *
-wake_waiters_locked (ShmfsLocks *locks)
-{
-  GSList *granted = NULL;
-
-  for (GList *l = locks->waiters.head; l != NULL;)
-    {
-      Waiter *w = l->data;
-      GList *next = l->next;
-      gboolean grantable;
-
-      if (w->held != NULL)
-        grantable = !held_by_other_locked (locks, w->want.pid);
-      else
-        grantable = conflict_locked (locks, w->want.owner, w->want.type) == NULL;
-      if (grantable)
-        {
-          /* A hold's owner: tokens count down from the top, where no
-           * kernel lock owner is. */
-          if (w->held != NULL)
-            w->want.owner = G_MAXUINT64 - __atomic_fetch_add (&next_token, 1, __ATOMIC_RELAXED);
-          grant_locked (locks, &w->want);
-          g_queue_delete_link (&locks->waiters, l);
-          granted = g_slist_prepend (granted, w);
-        }
-      l = next;
-    }
-  return g_slist_reverse (granted);
-}
-
-/* Answers granted waiters.  A hold's function runs here and lets go of the
- * lock, which grants the next waiters: those are run by this loop, not
- * from inside the function, so that a queue of holds never nests. */
-static void
-reply_granted (GSList *granted)
-{
-  static __thread GQueue *pending;
-  GQueue queue = G_QUEUE_INIT;
-  Waiter *w;
-
-  for (GSList *l = granted; l != NULL; l = l->next)
-    {
-      w = l->data;
-      if (w->held == NULL)
-        {
-          fuse_reply_err (w->req, 0);
-          g_free (w);
-        }
-      else
-        g_queue_push_tail (pending != NULL ? pending : &queue, w);
-    }
-  g_slist_free (granted);
-  if (pending != NULL)
-    return;   /* an outer call runs them */
-  pending = &queue;
-  while ((w = g_queue_pop_head (&queue)) != NULL)
-    {
-      w->held (w->want.owner, w->held_data);
-      g_free (w);
-    }
-  pending = NULL;
 }
 
 static void
 interrupted (fuse_req_t req, void *data)
 {
   ShmfsLocks *locks = data;
-  Waiter *found = NULL;
 
-  g_mutex_lock (&locks->lock);
-  for (GList *l = locks->waiters.head; l != NULL; l = l->next)
-    if (((Waiter *) l->data)->req == req)
-      {
-        found = l->data;
-        g_queue_delete_link (&locks->waiters, l);
-        break;
-      }
-  g_mutex_unlock (&locks->lock);
-  if (found)
-    refuse (found);
+  shm_locktable_cancel (locks->table, req);
 }
 
-/* Queues w until it is granted or interrupted, answering it at once if
- * it already is either.  Called without the lock. */
+/* Answers a lock request: granted, or interrupted (-EINTR). */
 static void
-wait_for (ShmfsLocks *locks, Waiter *w)
+answer_lock (gpointer user_data, int err, guint64 owner)
 {
-  GSList *granted;
+  fuse_reply_err (user_data, -err);
+}
 
-  /* Set before w is queued: an interrupt from now on either finds w in
-   * the queue or leaves the flag tested below. */
-  fuse_req_interrupt_func (w->req, interrupted, locks);
-  g_mutex_lock (&locks->lock);
-  if (fuse_req_interrupted (w->req))
-    {
-      g_mutex_unlock (&locks->lock);
-      return refuse (w);
-    }
-  g_queue_push_tail (&locks->waiters, w);
-  granted = wake_waiters_locked (locks);   /* free by now, perhaps */
-  g_mutex_unlock (&locks->lock);
-  reply_granted (granted);
+/* Answers a hold: its function gets the token, or 0. */
+static void
+answer_hold (gpointer user_data, int err, guint64 owner)
+{
+  Hold *hold = user_data;
+
+  hold->held (err < 0 ? 0 : owner, hold->user_data);
+  g_free (hold);
+}
+
+static ShmLockMode
+mode_of (int type)
+{
+  return type == F_WRLCK ? SHM_LOCK_WRITE : SHM_LOCK_READ;
 }
 
 void
 shmfs_locks_set (ShmfsLocks *locks, fuse_req_t req, guint64 owner, pid_t pid,
                  int type, gboolean wait)
 {
-  Holder want = { owner, 0, type };
-  GSList *granted = NULL;
-  Waiter *w;
-
   if (type == F_UNLCK)
     {
       shmfs_locks_release (locks, owner);
       return (void) fuse_reply_err (req, 0);
     }
-  want.pid = shmfs_thread_group_of (pid);
-  g_mutex_lock (&locks->lock);
-  if (conflict_locked (locks, owner, type) == NULL)
-    {
-      grant_locked (locks, &want);
-      /* A downgrade may let readers in. */
-      granted = wake_waiters_locked (locks);
-      g_mutex_unlock (&locks->lock);
-      fuse_reply_err (req, 0);
-      return reply_granted (granted);
-    }
-  g_mutex_unlock (&locks->lock);
-  if (!wait)
-    return (void) fuse_reply_err (req, EAGAIN);
-  w = g_new0 (Waiter, 1);
-  w->req = req;
-  w->want = want;
-  wait_for (locks, w);
+  /* Set before the request can be queued: an interrupt from then on
+   * either finds it in the queue or is seen by the table's withdrawn test
+   * (req_interrupted), which runs before it is queued. */
+  if (wait)
+    fuse_req_interrupt_func (req, interrupted, locks);
+  if (shm_locktable_lock (locks->table, req, owner, shmfs_thread_group_of (pid), mode_of (type),
+                          wait, answer_lock, req) < 0)
+    fuse_reply_err (req, EAGAIN);
 }
 
 void
 shmfs_locks_test (ShmfsLocks *locks, guint64 owner, int type, struct flock *lock)
 {
-  Holder *h;
+  ShmLockMode mode;
+  pid_t pid;
 
-  g_mutex_lock (&locks->lock);
-  h = conflict_locked (locks, owner, type);
-  if (h == NULL)
+  if (!shm_locktable_test (locks->table, owner, mode_of (type), &mode, &pid))
     lock->l_type = F_UNLCK;
   else
     {
-      lock->l_type = (short) h->type;
+      lock->l_type = mode == SHM_LOCK_WRITE ? F_WRLCK : F_RDLCK;
       lock->l_whence = SEEK_SET;
       lock->l_start = 0;
       lock->l_len = 0;
-      lock->l_pid = h->pid;
+      lock->l_pid = pid;
     }
-  g_mutex_unlock (&locks->lock);
 }
 
 void
 shmfs_locks_release (ShmfsLocks *locks, guint64 owner)
 {
-  GSList *granted;
-
-  g_mutex_lock (&locks->lock);
-  drop_locked (locks, owner);
-  granted = wake_waiters_locked (locks);
-  g_mutex_unlock (&locks->lock);
-  reply_granted (granted);
+  shm_locktable_release (locks->table, owner);
 }
 
 void
 shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req,
                   ShmfsLocksHeldFunc held, gpointer user_data)
 {
-  Waiter *w = g_new0 (Waiter, 1);
+  Hold *hold = g_new0 (Hold, 1);
 
-  w->req = req;
-  w->want.pid = shmfs_thread_group_of (pid);
-  w->want.type = F_WRLCK;
-  w->held = held;
-  w->held_data = user_data;
-  wait_for (locks, w);
+  hold->held = held;
+  hold->user_data = user_data;
+  fuse_req_interrupt_func (req, interrupted, locks);
+  shm_locktable_hold (locks->table, req, shmfs_thread_group_of (pid), answer_hold, hold);
 }

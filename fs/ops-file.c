@@ -1,10 +1,11 @@
 /* ops-file.c — open files: open, create, read, write, flush, release,
- * fsync, for the text view (text.c) and the binary view (coherence.c).
+ * fsync, for the text view (textview.c) and the binary view (coherence.c).
  */
 #include "config.h"
 
 #include "session.h"
 #include "ops.h"
+#include "textview.h"
 #include "shmfs/ioctl.h"
 #include "shm-atomic.h"
 
@@ -129,7 +130,7 @@ shmfs_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   guint64 nbytes;
 
   if (!h->raw)
-    return shmfs_text_reply_read (fs, req, h, off, size);
+    return shmfs_textview_reply_read (fs, req, h, off, size);
 
   nbytes = shm_object_get_nbytes (obj);
   if (off < 0 || (guint64) off >= nbytes)
@@ -172,7 +173,7 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
 
   if (!h->raw)
     {
-      res = shmfs_text_write (fs, h, off, buf, size);
+      res = shmfs_textview_write (fs, h, off, buf, size);
       if (res < 0)
         return (void) fuse_reply_err (req, -res);
       kill_suid_of_writer (fs, req, ino, h);
@@ -208,7 +209,7 @@ shmfs_flush (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
   /* A close drops the closing process's record locks (POSIX). */
   shmfs_locks_release (shmfs_node_state (h->node)->locks, fi->lock_owner);
-  fuse_reply_err (req, h->raw ? 0 : -shmfs_text_flush (fs, h));
+  fuse_reply_err (req, h->raw ? 0 : -shmfs_textview_flush (fs, h));
 }
 
 void

@@ -5,6 +5,7 @@
 
 #include "session.h"
 #include "ops.h"
+#include "textview.h"
 #include "shmfs/ioctl.h"
 #include "shm-atomic.h"
 
@@ -96,7 +97,7 @@ shmfs_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);
 
-  text_size = shmfs_text_size_of (fs, node, raw);
+  text_size = shmfs_textview_size_of (fs, node, raw);
   g_mutex_lock (&fs->tree_lock);
   shmfs_fill_stat_locked (fs, node, raw, text_size, &st);
   shm_node_unref (node);

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "session.h"
+#include "textview.h"
 #include "shmfs/ioctl.h"
 #include "shm-atomic.h"
 
@@ -628,9 +629,8 @@ forget_poll (Shmfs *fs, ShmfsHandle *h)
 static void
 handle_destroy (ShmfsHandle *h)
 {
-  shmfs_text_snapshot_free (h->snapshot);
-  if (h->pending)
-    g_string_free (h->pending, TRUE);
+  shmfs_textview_snapshot_free (h->snapshot);
+  shm_textwrite_free (h->textwrite);
   g_mutex_clear (&h->lock);
   g_free (h);
 }

@@ -5,8 +5,8 @@
 #include <fuse_lowlevel.h>
 #include <glib.h>
 
-#include "shm-codec.h"
 #include "shm-store.h"
+#include "shm-textwrite.h"
 #include "shm-tree.h"
 #include "coherence.h"
 #include "lifetime.h"
@@ -73,21 +73,23 @@ typedef struct {
   gboolean   counted_writer;      /* cached raw writer, counted in its sync */
   GMutex     lock;                /* protects the text fields below */
   ShmfsTextSnapshot *snapshot;    /* text read state, from the last read at 0 */
-  GString   *pending;             /* text write state */
-  ShmCodecScan scan;
-  gboolean   pending_dirty;       /* pending holds text not yet committed */
-  gboolean   pending_failed;      /* the text being written was rejected */
-  gboolean   committed;           /* pending was committed as a value */
+  ShmTextWrite *textwrite;        /* text write state, from the last write at 0 */
   guint64    seen_version;        /* version rendered by the last read at 0 */
   struct fuse_pollhandle *ph;     /* the latest poll registration, to notify
                                      at the next change; Shmfs.poll_lock */
-  gboolean   line_wise;           /* pending comes a line (element/row) at a time */
 } ShmfsHandle;
 
 static inline Shmfs *
 shmfs_from_req (fuse_req_t req)
 {
   return fuse_req_userdata (req);
+}
+
+/* The FUSE layer's state of node. */
+static inline ShmfsNode *
+shmfs_node_state (ShmNode *node)
+{
+  return shm_node_get_data (node);
 }
 
 /* tree_lock held (a directory's raw twin is renumbered when it moves). */
@@ -123,16 +125,6 @@ void shmfs_set_bdi (const char *dev, const char *name, const char *value);
 /* "cached" or "passthrough", the mode in force. */
 const char *shmfs_mode_name (Shmfs *fs);
 
-/* text.c: the text view of an object */
-void shmfs_text_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size);
-int shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t size);
-int shmfs_text_flush (Shmfs *fs, ShmfsHandle *h);
-int shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len);
-guint64 shmfs_text_size (Shmfs *fs, ShmNode *node);
-/* The text size of node's main view; 0 for its raw view and directories. */
-guint64 shmfs_text_size_of (Shmfs *fs, ShmNode *node, gboolean raw);
-void shmfs_text_snapshot_free (ShmfsTextSnapshot *snap);
-
 /* ops.c: tell the kernel that the raw twin's attributes changed (typing
  * gives it a size; a store, a new mtime). */
 void shmfs_node_typed (Shmfs *fs, ShmNode *node);
@@ -140,8 +132,7 @@ void shmfs_node_changed (Shmfs *fs, ShmNode *node);
 /* Wakes poll(2)ers of the node's text view. */
 void shmfs_node_wake_pollers (Shmfs *fs, ShmNode *node);
 
-/* Logs one line about rejected input when verbose. */
+/* log.c: one line about rejected input when verbose. */
 void shmfs_log_rejected (Shmfs *fs, ShmNode *node, int err, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
 /* The node's path from the mount root, for messages; g_free() it. */
 char *shmfs_node_path (Shmfs *fs, ShmNode *node);
-ShmfsNode *shmfs_node_state (ShmNode *node);

@@ -1,52 +1,14 @@
-/* text.c — the text view: rendering snapshots and committing written text. */
+/* textview.c — the text view of an object: reads render a snapshot of the
+ * value as seq_file does, writes go through core's shm-textwrite, which says
+ * when the text is complete, and are committed here. */
 #include "config.h"
 
-#include "shmfs.h"
+#include "textview.h"
+#include "shm-codec.h"
+#include "shm-textwrite.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
-
-/* Text longer than this cannot give an untyped object its first value:
- * reject it rather than buffer it without end (a typed object's bound is
- * shm_codec_max_text). */
-#define TEXT_UNTYPED_MAX (64 + 4096)
-
-ShmfsNode *
-shmfs_node_state (ShmNode *node)
-{
-  return shm_node_get_data (node);
-}
-
-char *
-shmfs_node_path (Shmfs *fs, ShmNode *node)
-{
-  g_autofree char *path = NULL;
-  gboolean unlinked;
-
-  g_mutex_lock (&fs->tree_lock);
-  path = shm_node_dup_path (node);
-  unlinked = *path == '\0' && shm_node_get_id (node) != SHM_TREE_ROOT_ID;
-  g_mutex_unlock (&fs->tree_lock);
-  return unlinked ? g_strdup ("(unlinked)") : g_strconcat ("/", path, NULL);
-}
-
-void
-shmfs_log_rejected (Shmfs *fs, ShmNode *node, int err, const char *fmt, ...)
-{
-  g_autofree char *path = NULL;
-  g_autofree char *why = NULL;
-  va_list args;
-
-  if (!fs->verbose)
-    return;
-  va_start (args, fmt);
-  why = g_strdup_vprintf (fmt, args);
-  va_end (args);
-  path = node != NULL ? shmfs_node_path (fs, node) : g_strdup ("-");
-  fprintf (stderr, "shmfs: rejected %s: %s (%s)\n", path, why, g_strerror (-err));
-}
 
 /* The type of an object node, or NULL while untyped.  A type never changes
  * once set, so the pointer stays valid as long as the node. */
@@ -77,7 +39,7 @@ struct _ShmfsTextSnapshot {
 };
 
 void
-shmfs_text_snapshot_free (ShmfsTextSnapshot *snap)
+shmfs_textview_snapshot_free (ShmfsTextSnapshot *snap)
 {
   if (snap == NULL)
     return;
@@ -147,8 +109,9 @@ long_strings_text_size (Shmfs *fs, ShmfsSync *sync, const ShmType *type)
   return size;
 }
 
-guint64
-shmfs_text_size (Shmfs *fs, ShmNode *node)
+/* The length of node's text, rendered afresh. */
+static guint64
+text_size (Shmfs *fs, ShmNode *node)
 {
   const ShmType *type = node_type (fs, node);
   ShmfsSync *sync = shmfs_node_state (node)->sync;
@@ -182,7 +145,7 @@ shmfs_text_size (Shmfs *fs, ShmNode *node)
 }
 
 void
-shmfs_text_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size)
+shmfs_textview_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size)
 {
   ShmfsTextSnapshot *snap;
   guint64 end = (guint64) off + size, skip;
@@ -263,8 +226,9 @@ infer_type (Shmfs *fs, ShmNode *node, const char *text, size_t len, const ShmTyp
   return err;
 }
 
-int
-shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len)
+/* Sets node's value from text (typing an untyped node first). */
+static int
+commit_text (Shmfs *fs, ShmNode *node, const char *text, size_t len)
 {
   const ShmType *type = node_type (fs, node);
   ShmfsSync *sync = shmfs_node_state (node)->sync;
@@ -316,137 +280,88 @@ shmfs_text_commit (Shmfs *fs, ShmNode *node, const char *text, size_t len)
   return 0;
 }
 
-static void
-reset_pending (ShmfsHandle *h)
-{
-  if (h->pending == NULL)
-    h->pending = g_string_new (NULL);
-  g_string_truncate (h->pending, 0);
-  memset (&h->scan, 0, sizeof h->scan);
-  h->pending_dirty = FALSE;
-  h->pending_failed = FALSE;
-  h->committed = FALSE;
-  h->line_wise = FALSE;
-}
-
-/* Commits the pending text; a failure poisons the rest of it. */
+/* Commits the text written to h, telling its write state how it went. */
 static int
-commit_pending (Shmfs *fs, ShmfsHandle *h)
+commit_written (Shmfs *fs, ShmfsHandle *h)
 {
-  int err = shmfs_text_commit (fs, h->node, h->pending->str, h->pending->len);
+  gsize len;
+  const char *text = shm_textwrite_get_text (h->textwrite, &len);
+  int err = commit_text (fs, h->node, text, len);
 
-  h->pending_dirty = FALSE;
-  h->committed = err == 0;
-  if (err < 0)
-    h->pending_failed = TRUE;
+  shm_textwrite_committed (h->textwrite, err);
   return err;
 }
 
+/* Logs why shm_textwrite_write refused a write at off. */
+static void
+log_refused (Shmfs *fs, ShmfsHandle *h, const ShmType *type, off_t off, ShmTextWriteStep step)
+{
+  guint64 count = type != NULL ? shm_type_count (type) : 1;
+  gsize len;
+
+  switch (step)
+    {
+    case SHM_TEXTWRITE_HOLE:
+      shm_textwrite_get_text (h->textwrite, &len);
+      shmfs_log_rejected (fs, h->node, -EINVAL, "text write at offset %" G_GINT64_FORMAT
+                          " does not continue the text (%" G_GSIZE_FORMAT " bytes so far)",
+                          (gint64) off, len);
+      break;
+    case SHM_TEXTWRITE_REFUSED:
+      shmfs_log_rejected (fs, h->node, -EINVAL, "the text being written was rejected already");
+      break;
+    case SHM_TEXTWRITE_TOO_LONG:
+      shmfs_log_rejected (fs, h->node, -EINVAL, "text longer than any value of the type");
+      break;
+    case SHM_TEXTWRITE_TOO_MANY:
+      shmfs_log_rejected (fs, h->node, -EINVAL, "more than %" G_GUINT64_FORMAT " elements", count);
+      break;
+    case SHM_TEXTWRITE_TOO_FEW:
+      shmfs_log_rejected (fs, h->node, -EINVAL, "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                          " elements", shm_textwrite_get_elements (h->textwrite), count);
+      break;
+    case SHM_TEXTWRITE_KEEP:
+    case SHM_TEXTWRITE_COMMIT:
+      break;
+    }
+}
+
 int
-shmfs_text_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t size)
+shmfs_textview_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t size)
 {
   const ShmType *type;
-  ShmCodecScan prev;
-  guint64 count, limit;
-  int err = 0;
+  ShmTextWriteStep step;
+  int err;
 
   g_mutex_lock (&h->lock);
-  if (off == 0)
-    reset_pending (h);
-  else if (h->pending == NULL || (guint64) off != h->pending->len)
-    {
-      err = -EINVAL;
-      shmfs_log_rejected (fs, h->node, err, "text write at offset %" G_GINT64_FORMAT
-                          " does not continue the text (%" G_GSIZE_FORMAT " bytes so far)",
-                          (gint64) off, h->pending ? h->pending->len : 0);
-      goto out;
-    }
-  if (h->pending_failed)
-    {
-      err = -EINVAL;
-      shmfs_log_rejected (fs, h->node, err, "the text being written was rejected already");
-      goto out;
-    }
-
+  if (h->textwrite == NULL)
+    h->textwrite = shm_textwrite_new ();
   type = node_type (fs, h->node);
-  count = type != NULL ? shm_type_count (type) : 1;
-  limit = type != NULL ? shm_codec_max_text (type) : TEXT_UNTYPED_MAX;
-  if (h->pending->len + size > limit)
-    {
-      err = -EINVAL;
-      h->pending_failed = TRUE;
-      shmfs_log_rejected (fs, h->node, err, "text longer than any value of the type");
-      goto out;
-    }
-  g_string_append_len (h->pending, buf, (gssize) size);
-  h->pending_dirty = TRUE;
-
-  /* An untyped object infers its type from the whole text at once. */
-  if (type == NULL)
-    {
-      err = commit_pending (fs, h);
-      goto out;
-    }
-
-  prev = h->scan;
-  shm_codec_scan (type, &h->scan, h->pending->str, h->pending->len);
-  if (h->committed && prev.elements == h->scan.elements && !prev.in_token)
-    h->pending_dirty = FALSE;   /* only separators after a committed value */
-  else if (h->scan.elements > count)
-    {
-      err = -EINVAL;
-      h->pending_failed = TRUE;
-      shmfs_log_rejected (fs, h->node, err, "more than %" G_GUINT64_FORMAT " elements", count);
-    }
-  /* The last element is whole once a separator follows it, or when the
-   * text came in one write; otherwise it may go on, and close commits. */
-  else if (h->scan.elements == count && (!h->scan.in_token || off == 0))
-    err = commit_pending (fs, h);
-  /* A newline ends a line: a line alone in the first write is the whole
-   * text (echo's), unless it holds one element or one row, which starts a
-   * text written a line at a time (bash writes each line on its own). */
-  else if (size > 0 && buf[size - 1] == '\n')
-    {
-      /* A row is a line; a record is a line of its own. */
-      guint64 row = type->ndim >= 2 && type->elem != SHM_ELEM_RECORD
-                    ? type->dims[type->ndim - 1] : 1;
-      gboolean one_line = off == 0 && memchr (buf, '\n', size) == buf + size - 1;
-
-      if (one_line && h->scan.elements == row)
-        h->line_wise = TRUE;
-      if ((one_line && !h->line_wise) || (h->line_wise && h->scan.elements % row != 0))
-        {
-          err = -EINVAL;
-          h->pending_failed = TRUE;
-          h->pending_dirty = FALSE;
-          shmfs_log_rejected (fs, h->node, err, "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                              " elements", h->scan.elements, count);
-        }
-    }
-
-out:
+  err = shm_textwrite_write (h->textwrite, type, (guint64) off, buf, size, &step);
+  if (err < 0)
+    log_refused (fs, h, type, off, step);
+  else if (step == SHM_TEXTWRITE_COMMIT)
+    err = commit_written (fs, h);
   g_mutex_unlock (&h->lock);
   return err < 0 ? err : (int) size;
 }
 
 int
-shmfs_text_flush (Shmfs *fs, ShmfsHandle *h)
+shmfs_textview_flush (Shmfs *fs, ShmfsHandle *h)
 {
   int err = 0;
 
   g_mutex_lock (&h->lock);
-  if (h->pending != NULL && h->pending_dirty && !h->pending_failed)
-    err = commit_pending (fs, h);
+  if (h->textwrite != NULL && shm_textwrite_needs_commit (h->textwrite))
+    err = commit_written (fs, h);
   g_mutex_unlock (&h->lock);
   return err;
 }
 
-/* The size of node's view as stat shows it: its text's length for an
- * object's main view, 0 otherwise (computed outside tree_lock). */
 guint64
-shmfs_text_size_of (Shmfs *fs, ShmNode *node, gboolean raw)
+shmfs_textview_size_of (Shmfs *fs, ShmNode *node, gboolean raw)
 {
   if (raw || shm_node_is_dir (node))
     return 0;
-  return shmfs_text_size (fs, node);
+  return text_size (fs, node);
 }
