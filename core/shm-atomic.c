@@ -22,8 +22,12 @@ fits (const ShmType *t, const ShmAtomicValue *v, gboolean is_float)
   gint64 min;
   guint64 max;
 
+  /* Any number converts to a float as a C assignment does, but one past
+   * an f32's range is ERANGE, as the text view says of it. */
+  if (t->elem == SHM_ELEM_F32 && is_float)
+    return !isfinite (v->f) || isfinite ((float) v->f);
   if (shm_type_is_float (t))
-    return TRUE;   /* any number converts, as a C assignment does */
+    return TRUE;
   if (is_float)
     return FALSE;
   if (t->elem == SHM_ELEM_BOOL)

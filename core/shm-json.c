@@ -537,12 +537,18 @@ read_elements (Reader *r, const ShmType *t, guint64 *next, gboolean in_array)
             return err;
           (*next)++;
         }
-      /* Inside an array, items are separated by commas; outside, by
-       * blanks and newlines only. */
+      /* Inside an array, items are separated by commas (none after the
+       * last); outside, by blanks and newlines only. */
       if (in_array && !take (r, ','))
         {
           skip_ws (r);
           if (r->s == r->end || *r->s != ']')
+            return -EINVAL;
+        }
+      else if (in_array)
+        {
+          skip_ws (r);
+          if (r->s == r->end || *r->s == ']')
             return -EINVAL;
         }
     }
@@ -585,6 +591,19 @@ shm_json_scan (ShmJsonScan *state, const char *text, gsize from, gsize len,
             state->in_string = FALSE;
           continue;
         }
+      /* Outside every object, anything but blanks, brackets and commas
+       * is an element that is no object: counted, so the text is
+       * complete (and refused) as soon as it is, not at close. */
+      if (state->objects == 0 && c != '{' && c != '[' && c != ']' && c != ','
+          && !g_ascii_isspace (c))
+        {
+          if (!state->in_junk)
+            started++;
+          state->in_junk = c != '"';
+          state->in_string = c == '"';
+          continue;
+        }
+      state->in_junk = FALSE;
       switch (c)
         {
         case '"':

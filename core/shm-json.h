@@ -41,10 +41,12 @@ typedef struct {
   guint    objects;     /* open objects */
   gboolean in_string;
   gboolean escaped;     /* in a string, after a backslash */
+  gboolean in_junk;     /* in a token outside any object */
 } ShmJsonScan;
 
-/* Counts the objects that start at the top level (outside any object) in
- * text[from, len), updating *state; returns how many started.  *open is
+/* Counts the elements that start at the top level (outside any object) in
+ * text[from, len), updating *state; returns how many started: objects,
+ * and anything else there but brackets and commas (which no parse takes).  *open is
  * TRUE while an object, array or string is still open at len. */
 guint64 shm_json_scan (ShmJsonScan *state, const char *text, gsize from, gsize len,
                        gboolean *open);

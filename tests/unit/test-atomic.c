@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "shm-atomic.h"
@@ -130,6 +131,26 @@ test_check_errors (void)
   /* add wraps rather than refusing a big operand */
   a = op (SHM_ATOMIC_ADD, 0, 300);
   g_assert_cmpint (shm_atomic_check (&u8, &a), ==, 0);
+  /* A float past f32's range is refused as the text view refuses it;
+   * non-finite values and what rounds into range are not. */
+  {
+    ShmType f32 = parse ("f32"), f64 = parse ("f64");
+    static const double ok[] = { 3.4028234e38, -3.4028234e38, 1e-50, INFINITY, NAN };
+
+    a = op (SHM_ATOMIC_XCHG, 0, 0);
+    a.is_float = TRUE;
+    a.operand.f = 1e39;
+    g_assert_cmpint (shm_atomic_check (&f32, &a), ==, -ERANGE);
+    g_assert_cmpint (shm_atomic_check (&f64, &a), ==, 0);
+    a.op = SHM_ATOMIC_CAS;
+    a.operand.f = -1e39;
+    g_assert_cmpint (shm_atomic_check (&f32, &a), ==, -ERANGE);
+    for (guint i = 0; i < G_N_ELEMENTS (ok); i++)
+      {
+        a.operand.f = ok[i];
+        g_assert_cmpint (shm_atomic_check (&f32, &a), ==, 0);
+      }
+  }
 }
 
 static gpointer

@@ -457,6 +457,11 @@ test_json_arrays_of_records (void)
   merge (&t, value, "[{}, {} {}, {}]", -EINVAL);
   merge (&t, value, "{}, {}, {}, {}", -EINVAL);
   merge (&t, value, "[1, {}, {}, {}]", -EINVAL);
+  merge (&t, value, "[{}, {}, {}, {},]", -EINVAL);
+  merge (&t, value, "[{}, {}, {}, {}, ]", -EINVAL);
+  merge (&t, value, "[[{}, {}], [{}, {}],]", -EINVAL);
+  merge (&t, value, "[[{}, {},], [{}, {}]]", -EINVAL);
+  merge (&t, value, "[, {}, {}, {}, {}]", -EINVAL);
   shm_type_clear (&t);
 }
 
@@ -482,6 +487,23 @@ test_json_scan (void)
   shm_codec_scan (&t, &scan, text, len - 1);
   g_assert_cmpuint (scan.elements, ==, 3);
   g_assert_true (scan.in_token);
+  /* Anything but an object at the top level counts as an element, so a
+   * text of the right count is complete (and refused by its parse) when
+   * written, not at close. */
+  {
+    static const struct { const char *text; guint64 elements; } junk[] = {
+      { "5", 1 }, { "null true", 2 }, { "\"x\"", 1 }, { "[{}, 5, {}]", 3 },
+      { "{\"s\": 5} 7\n{}", 3 }, { "[{}, null]\n", 2 }, { "x=1", 1 },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (junk); i++)
+      {
+        memset (&scan, 0, sizeof scan);
+        shm_codec_scan (&t, &scan, junk[i].text, strlen (junk[i].text));
+        if (scan.elements != junk[i].elements)
+          g_error ("'%s': %" G_GUINT64_FORMAT " elements", junk[i].text, scan.elements);
+      }
+  }
   g_assert_cmpuint (shm_codec_max_text (&t), >=, 3 * strlen ("{\"s\": \"\\udcff\\udcff\\udcff\\udcff\\udcff\\udcff\\udcff\\udcff\", \"v\": [255, 255]}\n"));
   shm_type_clear (&t);
 }
