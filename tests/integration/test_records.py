@@ -1,0 +1,695 @@
+"""Records (contract.md section 2 "Records", sections 4 and 4a), through the
+file interfaces only: setfattr/getxattr, the text view, pread/pwrite/mmap of
+.raw and the atomic ioctl.  Every test runs in cached and in passthrough mode.
+
+- layout: hundreds of seeded random records (every element type, char[N],
+  field arrays of 1-3 dimensions, nested records up to depth 3, arrays of
+  records as objects) against ctypes.Structure: .raw size, the dtype JSON
+  (offsets and itemsize, recursively, and numpy's align=True), the canonical
+  type (aliases and odd blanks canonicalize; the canonical form re-parses to
+  itself), random bytes through .raw read back as JSON field by field (floats
+  bit-exact and shortest, NaN/Infinity, strings up to the first NUL with
+  non-UTF-8 bytes as \\udcXX), the text written back storing the same bytes,
+  and a field-atomic load of every scalar at its offset;
+- text merges: only the named fields' bytes change (padding included), nested
+  merges, arrays of records as lines, one JSON array or nested arrays, `{}`
+  keeping an element, bool and string forms;
+- bad input: type specs (EINVAL, the object stays untyped) and JSON writes
+  (EINVAL or ERANGE from the write itself, nothing changes in either view),
+  the daemon alive and each rejection logged;
+- 100 000 records written in many writes (JSON lines in odd-sized chunks
+  split anywhere, a line per write, one JSON array, nested arrays);
+- mapped stores seen by the text view, and a text merge of one field never
+  undoing another process's mapped stores to another field;
+- field atomics from several processes racing text merges of other fields:
+  exact totals; bad field offsets are EINVAL.
+
+numpy and ctypes are used directly (not the Python client)."""
+
+import ctypes
+import errno
+import fcntl
+import json
+import math
+import mmap
+import os
+import random
+import re
+import select
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import util
+
+EINVAL, ERANGE = errno.EINVAL, errno.ERANGE
+
+# A sanitized daemon is several times slower: the heavy parts scale down
+# where their counts are not part of what they test.
+SANITIZED = 'ASAN_OPTIONS' in os.environ
+
+# -- the type model -----------------------------------------------------------
+
+# element name -> (ctypes type, struct format, typecode aliases)
+NUMS = {
+    'i8': (ctypes.c_int8, 'b', ['b']),
+    'u8': (ctypes.c_uint8, 'B', ['B']),
+    'i16': (ctypes.c_int16, 'h', ['h']),
+    'u16': (ctypes.c_uint16, 'H', ['H']),
+    'i32': (ctypes.c_int32, 'i', ['i']),
+    'u32': (ctypes.c_uint32, 'I', ['I']),
+    'i64': (ctypes.c_int64, 'q', ['q', 'l']),
+    'u64': (ctypes.c_uint64, 'Q', ['Q', 'L']),
+    'f32': (ctypes.c_float, 'f', ['f']),
+    'f64': (ctypes.c_double, 'd', ['d']),
+    'bool': (ctypes.c_bool, '?', ['?']),
+}
+INTS = [n for n in NUMS if n[0] in 'iu']
+
+
+def int_range(name):
+    bits = int(name[1:])
+    if name[0] == 'i':
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+class Num:
+    kind = 'num'
+
+    def __init__(self, name):
+        self.name = name
+        self.ctype, fmt, _ = NUMS[name]
+        self.fmt = '=' + fmt
+        self.size = self.align = struct.calcsize(self.fmt)
+
+    def canon(self):
+        return self.name
+
+    def np(self):
+        return np.dtype(self.fmt)
+
+    @property
+    def is_float(self):
+        return self.name[0] == 'f'
+
+
+class Char:
+    kind = 'char'
+
+    def __init__(self, n):
+        self.n = self.size = n
+        self.align = 1
+        self.ctype = ctypes.c_char * n
+
+    def canon(self):
+        return f'char[{self.n}]'
+
+    def np(self):
+        return np.dtype(f'S{self.n}')
+
+
+_RESERVED = set(dir(ctypes.Structure))
+
+
+class Rec:
+    kind = 'rec'
+
+    def __init__(self, fields):
+        self.fields = list(fields)          # [(name, Ty)]
+        self.ctype = type('R', (ctypes.Structure,),
+                          {'_fields_': [(n, t.ctype) for n, t in self.fields]})
+        self.size = ctypes.sizeof(self.ctype)
+        self.align = ctypes.alignment(self.ctype)
+        self.offsets = [getattr(self.ctype, n).offset for n, _ in self.fields]
+
+    def canon(self):
+        return '{' + ', '.join(f'{n}:{t.canon()}' for n, t in self.fields) + '}'
+
+    def offset(self, name):
+        return self.offsets[[n for n, _ in self.fields].index(name)]
+
+    def field(self, name):
+        return dict(self.fields)[name]
+
+
+class Ty:
+    """A base (Num, Char, Rec) with dimensions (C order)."""
+
+    def __init__(self, base, dims=()):
+        self.base, self.dims = base, tuple(dims)
+        ct = base.ctype
+        for d in reversed(self.dims):
+            ct = ct * d
+        self.ctype = ct
+        self.count = math.prod(self.dims)
+        self.size = base.size * self.count
+
+    def canon(self):
+        return self.base.canon() + ''.join(f'[{d}]' for d in self.dims)
+
+    def shape(self):
+        if not self.dims:
+            return '()'
+        if len(self.dims) == 1:
+            return f'({self.dims[0]},)'
+        return '(' + ', '.join(map(str, self.dims)) + ')'
+
+
+class _SpecParser:
+    """Parses canonical specs (the test's own shorthand for models)."""
+
+    def __init__(self, s):
+        self.s, self.i = s, 0
+
+    def peek(self):
+        while self.i < len(self.s) and self.s[self.i] in ' \t':
+            self.i += 1
+        return self.s[self.i:self.i + 1]
+
+    def take(self, c):
+        assert self.peek() == c, (self.s, self.i, c)
+        self.i += 1
+
+    def number(self):
+        m = re.compile(r'\d+').match(self.s, self.i)
+        self.i = m.end()
+        return int(m.group())
+
+    def dims(self):
+        out = []
+        while self.peek() == '[':
+            self.take('[')
+            out.append(self.number())
+            self.take(']')
+        return out
+
+    def ty(self):
+        if self.peek() == '{':
+            self.take('{')
+            fields = []
+            while True:
+                m = re.compile(r'\s*([A-Za-z_]\w*)\s*:').match(self.s, self.i)
+                self.i = m.end()
+                fields.append((m.group(1), self.ty()))
+                if self.peek() == '}':
+                    self.take('}')
+                    break
+                self.take(',')
+            return Ty(Rec(fields), self.dims())
+        m = re.compile(r'[a-z0-9]+').match(self.s, self.i)
+        self.i = m.end()
+        if m.group() == 'char':
+            self.take('[')
+            base = Char(self.number())
+            self.take(']')
+        else:
+            base = Num(m.group())
+        return Ty(base, self.dims())
+
+
+def parse(spec):
+    p = _SpecParser(spec)
+    t = p.ty()
+    assert p.peek() == '', spec
+    return t
+
+
+def leaves(ty, off=0):
+    """(base, absolute offset) of every scalar (number, bool, string) of one
+    element of ty ... of all its elements, in C order."""
+    step = ty.base.size
+    for k in range(ty.count):
+        at = off + k * step
+        if ty.base.kind == 'rec':
+            for (_, t), o in zip(ty.base.fields, ty.base.offsets):
+                yield from leaves(t, at + o)
+        else:
+            yield ty.base, at
+
+
+def decode(ty, buf, off=0, dims=None):
+    """The value at off as Python data: what the JSON text should say."""
+    dims = ty.dims if dims is None else dims
+    if dims:
+        step = ty.base.size * math.prod(dims[1:])
+        return [decode(ty, buf, off + i * step, dims[1:])
+                for i in range(dims[0])]
+    b = ty.base
+    if b.kind == 'num':
+        if b.name == 'bool':
+            return buf[off] != 0
+        return struct.unpack_from(b.fmt, buf, off)[0]
+    if b.kind == 'char':
+        return bytes(buf[off:off + b.n]).split(b'\0')[0].decode(
+            'utf-8', 'surrogateescape')
+    return {n: decode(t, buf, off + o) for (n, t), o in zip(b.fields, b.offsets)}
+
+
+def encode(ty, value, buf, off=0, dims=None):
+    """Stores value (a full or partial JSON-like value) at off the way a text
+    merge should: only what value names."""
+    dims = ty.dims if dims is None else dims
+    if dims:
+        assert len(value) == dims[0]
+        step = ty.base.size * math.prod(dims[1:])
+        for i, v in enumerate(value):
+            encode(ty, v, buf, off + i * step, dims[1:])
+        return
+    b = ty.base
+    if b.kind == 'num':
+        if b.name == 'bool':
+            buf[off] = 1 if value else 0
+        else:
+            struct.pack_into(b.fmt, buf, off, value)
+    elif b.kind == 'char':
+        data = value.encode('utf-8', 'surrogateescape')
+        assert len(data) <= b.n
+        buf[off:off + b.n] = data.ljust(b.n, b'\0')
+    else:
+        for (n, t), o in zip(b.fields, b.offsets):
+            if n in value:
+                encode(t, value[n], buf, off + o)
+
+
+# -- JSON reading with the tokens kept ------------------------------------------
+
+class IntTok(str):
+    pass
+
+
+class FloatTok(str):
+    pass
+
+
+class ConstTok(str):
+    pass
+
+
+def loads_tokens(line):
+    """json.loads keeping numbers as their text, objects as pair lists (so a
+    repeated key or the field order shows)."""
+    return json.loads(line, parse_int=IntTok, parse_float=FloatTok,
+                      parse_constant=ConstTok, object_pairs_hook=list)
+
+
+_G_NUMBER = re.compile(r'-?(0|[1-9][0-9]*)(\.[0-9]+)?(e[+-][0-9]{2,3})?')
+
+
+def sig_digits(text):
+    mantissa = text.lstrip('-').split('e')[0].replace('.', '')
+    return mantissa.lstrip('0').rstrip('0')
+
+
+def shortest_digits(raw, f32):
+    v = np.frombuffer(raw, np.float32 if f32 else np.float64)[0]
+    return sig_digits(np.format_float_scientific(v, unique=True))
+
+
+def check_tokens(ty, j, buf, off, where, dims=None):
+    """Compares the token-kept JSON j with the bytes of buf at off."""
+    dims = ty.dims if dims is None else dims
+    if dims:
+        assert isinstance(j, list) and len(j) == dims[0], (where, j)
+        step = ty.base.size * math.prod(dims[1:])
+        for i, item in enumerate(j):
+            check_tokens(ty, item, buf, off + i * step, f'{where}[{i}]',
+                         dims[1:])
+        return
+    b = ty.base
+    if b.kind == 'rec':
+        assert isinstance(j, list) and [k for k, _ in j] == \
+            [n for n, _ in b.fields], (where, j)
+        for (n, t), o, (_, v) in zip(b.fields, b.offsets, j):
+            check_tokens(t, v, buf, off + o, f'{where}.{n}')
+    elif b.kind == 'char':
+        want = bytes(buf[off:off + b.n]).split(b'\0')[0]
+        assert isinstance(j, str) and not isinstance(j, (IntTok, FloatTok,
+                                                         ConstTok)), (where, j)
+        assert j.encode('utf-8', 'surrogateescape') == want, (where, j, want)
+        assert j == want.decode('utf-8', 'surrogateescape'), (where, j, want)
+    elif b.name == 'bool':
+        assert j is (buf[off] != 0), (where, j, buf[off])
+    elif not b.is_float:
+        want = struct.unpack_from(b.fmt, buf, off)[0]
+        assert type(j) is IntTok and int(j) == want, (where, j, want)
+    else:
+        raw = bytes(buf[off:off + b.size])
+        x = struct.unpack(b.fmt, raw)[0]
+        if math.isnan(x):
+            assert type(j) is ConstTok and j == 'NaN', (where, j, raw.hex())
+        elif math.isinf(x):
+            assert type(j) is ConstTok and \
+                j == ('Infinity' if x > 0 else '-Infinity'), (where, j)
+        else:
+            assert type(j) in (IntTok, FloatTok), (where, j)
+            assert _G_NUMBER.fullmatch(j), (where, j)
+            assert struct.pack(b.fmt, float(j)) == raw, \
+                (where, j, raw.hex(), 'not bit-exact')
+            assert len(sig_digits(j)) == len(shortest_digits(raw, b.size == 4)), \
+                (where, j, 'not the shortest', raw.hex())
+
+
+# -- generated records --------------------------------------------------------
+
+def gen_name(rng, taken):
+    first = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_'
+    rest = first + '0123456789'
+    while True:
+        r = rng.random()
+        if r < 0.1:
+            name = rng.choice(list(NUMS) + ['char', 'c', 'x', 'X', '_', 'f'])
+        else:
+            name = rng.choice(first) + ''.join(
+                rng.choice(rest) for _ in range(rng.choice([0, 1, 2, 5, 12])))
+        if name not in taken and name not in _RESERVED:
+            taken.add(name)
+            return name
+
+
+def gen_dims(rng, p):
+    if rng.random() >= p:
+        return ()
+    return tuple(rng.randint(1, 4) for _ in range(rng.randint(1, 3)))
+
+
+def gen_record(rng, depth=1):
+    taken, fields = set(), []
+    for _ in range(rng.randint(1, 7 if depth == 1 else 4)):
+        name = gen_name(rng, taken)
+        r = rng.random()
+        if depth < 3 and r < 0.15:
+            t = Ty(gen_record(rng, depth + 1))
+        elif r < 0.3:
+            t = Ty(Char(rng.choice([1, 1, 2, 3, 5, 7, 8, 16, rng.randint(1, 40)])),
+                   gen_dims(rng, 0.25))
+        else:
+            t = Ty(Num(rng.choice(list(NUMS))), gen_dims(rng, 0.4))
+        fields.append((name, t))
+    return Rec(fields)
+
+
+def fancy(ty, rng):
+    """An equivalent input spec: typecode aliases, `c`, `[3,4]`, leading
+    zeros, blanks around braces, names, colons and commas."""
+    def ws():
+        return rng.choice(['', '', ' ', '  ', '\t', ' \t '])
+    b = ty.base
+    if b.kind == 'num':
+        s = rng.choice([b.name] + NUMS[b.name][2])
+    elif b.kind == 'char':
+        if b.n == 1 and not ty.dims and rng.random() < 0.5:
+            s = 'c'
+        else:
+            s = rng.choice(['char', 'c']) + f'[{b.n}]'
+    else:
+        s = '{' + ','.join(ws() + n + ws() + ':' + ws() + fancy(t, rng) + ws()
+                           for n, t in b.fields) + '}'
+    dims = ty.dims
+    if len(dims) >= 2 and b.kind != 'char' and rng.random() < 0.4:
+        return s + '[' + ','.join(map(str, dims)) + ']'
+    return s + ''.join(f'[{d:03d}]' if rng.random() < 0.1 else f'[{d}]'
+                       for d in dims)
+
+
+def np_aligned(rec):
+    """numpy's own align=True dtype for the same fields."""
+    def fmt(t):
+        base = np_aligned(t.base) if t.base.kind == 'rec' else t.base.np()
+        return (base, t.dims) if t.dims else base
+    return np.dtype([(n, fmt(t)) for n, t in rec.fields], align=True)
+
+
+def check_dtype(dt, rec, where):
+    assert dt.names == tuple(n for n, _ in rec.fields), where
+    assert dt.itemsize == rec.size, (where, dt.itemsize, rec.size)
+    for (n, t), off in zip(rec.fields, rec.offsets):
+        sub, o = dt.fields[n][:2]
+        assert o == off, (where, n, o, off)
+        assert sub.shape == t.dims, (where, n, sub.shape, t.dims)
+        if t.base.kind == 'rec':
+            check_dtype(sub.base, t.base, f'{where}.{n}')
+        else:
+            assert sub.base == t.base.np(), (where, n, sub.base)
+
+
+# -- I/O helpers ------------------------------------------------------------------
+
+def create(shmfs, name, spec):
+    path = shmfs.p(name)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    os.setxattr(path, util.TYPE, spec.encode() if isinstance(spec, str) else spec)
+    return path
+
+
+def write_once(path, data):
+    """One write(2) on an O_WRONLY open, then close; returns (write errno,
+    close errno)."""
+    data = data.encode('utf-8', 'surrogateescape') if isinstance(data, str) else data
+    fd = os.open(path, os.O_WRONLY)
+    werr = 0
+    try:
+        n = os.write(fd, data)
+        assert n == len(data), f'short text write {n} of {len(data)}'
+    except OSError as e:
+        werr = e.errno
+    cerr = util.errno_of(os.close, fd)
+    return werr, cerr
+
+
+def write_ok(path, data):
+    werr, cerr = write_once(path, data)
+    assert (werr, cerr) == (0, 0), (util.ename(werr), util.ename(cerr), data[:200])
+
+
+def read_lines(path):
+    """The text view as a list of lines (each had its '\\n')."""
+    text = util.read_bytes(path).decode('utf-8')       # JSON is UTF-8
+    assert text.endswith('\n'), text[-100:]
+    return text[:-1].split('\n')
+
+
+def read_objects(path):
+    return [json.loads(line) for line in read_lines(path)]
+
+
+def pwrite_all(path, data, off=0):
+    with util.opened(path, os.O_WRONLY) as fd:
+        assert os.pwrite(fd, data, off) == len(data)
+
+
+def jdump(value):
+    """JSON as the contract writes it (Python's json: NaN, Infinity, \\udcXX)."""
+    return json.dumps(value)
+
+
+# -- the atomic ioctl ---------------------------------------------------------------
+
+ATOMIC_FMT = '=IIQ8s8s8sII'
+assert struct.calcsize(ATOMIC_FMT) == 48
+SHMFS_IOC_ATOMIC = (3 << 30) | (48 << 16) | (ord('S') << 8) | 1
+LOAD, ADD, SUB, XCHG, CAS = range(5)
+FLOAT, FIELD = 0x1, 0x2
+
+
+def _val(v, flt):
+    if flt:
+        return struct.pack('=d', v)
+    return struct.pack('=q', v) if v < 0 else struct.pack('=Q', v)
+
+
+def atomic(fd, op, field=0, index=0, operand=0, expected=0, flags=FIELD,
+           kind='i'):
+    """One SHMFS_IOC_ATOMIC; returns (result, swapped).  flags FLOAT marks a
+    double operand; kind reads the result: 'i', 'u' or 'f'."""
+    flt = bool(flags & FLOAT)
+    buf = bytearray(struct.pack(ATOMIC_FMT, op, flags, index, _val(operand, flt),
+                                _val(expected, flt), b'\0' * 8, 0, field))
+    fcntl.ioctl(fd, SHMFS_IOC_ATOMIC, buf, True)
+    out = struct.unpack(ATOMIC_FMT, bytes(buf))
+    return struct.unpack({'i': '=q', 'u': '=Q', 'f': '=d'}[kind], out[5])[0], out[6]
+
+
+def kind_of(num):
+    if num.is_float:
+        return 'f'
+    return 'i' if num.name[0] == 'i' else 'u'
+
+
+def assert_alive(shmfs):
+    assert shmfs.alive(), 'the daemon died:\n' + shmfs.log()[-3000:]
+
+
+# -- 1. layout against ctypes, for generated records ----------------------------
+
+N_LAYOUTS = 520
+N_LOAD_CHECKED = 60       # of them, every field offset tried with the ioctl
+
+SPECIAL_F64 = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, -3.5, 100.0,
+               0.1, 0.3, 1e-5, 1e15, 1e16, 123456789012345.0, 2.0 ** 53,
+               5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+               -1e-300, 3.1415926]
+SPECIAL_F32 = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, -3.5, 100.0,
+               0.1, 1e-5, 16777216.0, 16777217.0, 3.4028234663852886e38,
+               1.401298464324817e-45, 1.1754943508222875e-38, 3.1415926, 1e10]
+SPECIAL_STRINGS = [b'', b'\0', b'A' * 64, 'é'.encode() * 40,
+                   bytes(range(0x80, 0x100)), b'"\\/\b\f\n\r\t\x01\x1f\x7f',
+                   '\U0001F600'.encode() * 5, b'\xf0\x9f\x98', b'\xed\xa0\x80',
+                   b'\xed\xb3\xbf', b'\xc0\xaf', b'\xe0\x80\x80', b'\xf4\x90\x80\x80',
+                   b'ab\0cd', 'ü€'.encode(), b'\\u0041', b'</script>']
+
+
+def sprinkle(ty, buf, rng):
+    """Puts special values into some scalars of random bytes."""
+    for base, off in leaves(ty):
+        if rng.random() > 0.3:
+            continue
+        if base.kind == 'char':
+            s = rng.choice(SPECIAL_STRINGS)[:base.n]
+            buf[off:off + len(s)] = s
+            if len(s) < base.n:
+                buf[off + len(s)] = 0
+        elif base.name == 'bool':
+            buf[off] = rng.choice([0, 1, 2, 0x80, 0xff])
+        elif base.is_float:
+            struct.pack_into(base.fmt, buf, off, rng.choice(
+                SPECIAL_F32 if base.size == 4 else SPECIAL_F64))
+        else:
+            lo, hi = int_range(base.name)
+            struct.pack_into(base.fmt, buf, off,
+                             rng.choice([lo, hi, 0, -1 if lo else 1, lo + 1]))
+
+
+def normalize(ty, buf):
+    """The bytes a text round trip reproduces: bool 0/1, no NaN (its bits
+    are the daemon's choice), strings NUL-padded after their first NUL."""
+    for base, off in leaves(ty):
+        if base.kind == 'char':
+            cut = bytes(buf[off:off + base.n]).find(b'\0')
+            if cut >= 0:
+                buf[off + cut:off + base.n] = bytes(base.n - cut)
+        elif base.name == 'bool':
+            buf[off] = 1 if buf[off] else 0
+        elif base.is_float and math.isnan(struct.unpack_from(base.fmt, buf, off)[0]):
+            struct.pack_into(base.fmt, buf, off, 1.5)
+
+
+def scramble_fields(ty, buf, rng):
+    """Random bytes in every scalar, padding kept."""
+    for base, off in leaves(ty):
+        buf[off:off + base.size] = rng.randbytes(base.size)
+
+
+def check_layout(shmfs, path, raw, ty, where):
+    rec = ty.base
+    assert util.xattr(path, util.TYPE) == ty.canon(), where
+    assert util.xattr(path, 'user.shmfs.shape') == ty.shape(), where
+    assert int(util.xattr(path, 'user.shmfs.nbytes')) == ty.size, where
+    assert os.stat(raw).st_size == ty.size == ctypes.sizeof(ty.ctype), where
+    dt = np.dtype(json.loads(util.xattr(path, 'user.shmfs.dtype')))
+    check_dtype(dt, rec, where)
+    check_dtype(np_aligned(rec), rec, where + ' (numpy align=True)')
+    assert dt == np_aligned(rec), where
+
+
+def check_text_matches(path, ty, buf, where):
+    lines = read_lines(path)
+    assert len(lines) == ty.count, (where, len(lines))
+    one = Ty(ty.base)
+    for k, line in enumerate(lines):
+        try:
+            j = loads_tokens(line)
+        except ValueError as e:
+            raise AssertionError(f'{where} element {k}: not JSON ({e}): {line!r}')
+        check_tokens(one, j, buf, k * one.size, f'{where} element {k}')
+
+
+def check_field_loads(raw, ty, buf, where):
+    """LOAD through SHMFS_ATOMIC_FIELD at every scalar's offset returns it;
+    every other offset (padding, inside a number, strings, past the end) is
+    EINVAL."""
+    one = Ty(ty.base)
+    valid = {off: base for base, off in leaves(one) if base.kind == 'num'}
+    with util.opened(raw, os.O_RDONLY) as fd:
+        for k in sorted({0, ty.count - 1}):
+            for off, base in valid.items():
+                got = atomic(fd, LOAD, field=off, index=k, kind=kind_of(base))[0]
+                at = k * one.size + off
+                want = buf[at] if base.name == 'bool' else \
+                    struct.unpack_from(base.fmt, buf, at)[0]
+                assert got == want, (where, k, off, got, want)
+        for off in list(range(one.size + 2)) + [one.size + 7, 1 << 31, (1 << 32) - 1]:
+            if off in valid:
+                continue
+            e = util.errno_of(atomic, fd, LOAD, field=off, index=ty.count - 1)
+            assert e == EINVAL, (where, 'offset', off, util.ename(e))
+        e = util.errno_of(atomic, fd, LOAD, field=min(valid, default=0),
+                          index=ty.count)
+        assert e == EINVAL, (where, 'index past the end', util.ename(e))
+
+
+@util.both_modes
+def test_layout_generated(shmfs):
+    rng = random.Random(0x5EC0D)
+    seen = set()
+    started = time.monotonic()
+    for i in range(N_LAYOUTS):
+        rec = gen_record(rng)
+        r = rng.random()
+        dims = () if r < 0.6 else (rng.randint(1, 5),) if r < 0.85 else \
+            (rng.randint(1, 4), rng.randint(1, 4))
+        ty = Ty(rec, dims)
+        spec = fancy(ty, rng) if i % 3 else ty.canon()
+        if rng.random() < 0.2:
+            spec = rng.choice([' ', '\t', '  ']) + spec + rng.choice(['', ' ', '\t'])
+        seen.add(ty.canon())
+        where = f'#{i} {spec!r} ({ty.canon()})'
+        name = f'g{i}'
+        try:
+            path = create(shmfs, name, spec)
+        except OSError as e:
+            raise AssertionError(f'{where}: setxattr: {e}')
+        raw = shmfs.r(name)
+        check_layout(shmfs, path, raw, ty, where)
+        # the canonical form types an object the same way
+        again = create(shmfs, name + 'c', ty.canon())
+        assert util.xattr(again, util.TYPE) == ty.canon(), where
+        assert util.xattr(again, 'user.shmfs.dtype') == \
+            util.xattr(path, 'user.shmfs.dtype'), where
+        os.unlink(again)
+        # random bytes, stored through a ctypes object, read as JSON
+        buf = bytearray(rng.randbytes(ty.size))
+        sprinkle(ty, buf, rng)
+        obj = ty.ctype.from_buffer_copy(buf)
+        pwrite_all(raw, bytes(obj))
+        assert util.read_bytes(raw) == bytes(buf), where
+        check_text_matches(path, ty, buf, where)
+        # ctypes reads what the text says, for the first element's numbers
+        first = (obj[0] if dims and len(dims) == 1 else
+                 obj[0][0] if dims else obj)
+        j0 = json.loads(read_lines(path)[0])
+        for n, t in rec.fields:
+            if t.base.kind == 'num' and not t.dims and not t.base.is_float:
+                assert j0[n] == getattr(first, n), (where, n)
+        # the text written back stores the same bytes, padding untouched
+        normalize(ty, buf)
+        pwrite_all(raw, bytes(buf))
+        text = util.read_bytes(path)
+        check_text_matches(path, ty, buf, where)
+        other = bytearray(buf)
+        scramble_fields(ty, other, rng)
+        pwrite_all(raw, bytes(other))
+        write_ok(path, text)
+        got = util.read_bytes(raw)
+        assert got == bytes(buf), (where, 'text round trip', got.hex(), buf.hex())
+        if i < N_LOAD_CHECKED:
+            check_field_loads(raw, ty, buf, where)
+        os.unlink(path)
+    assert len(seen) >= N_LAYOUTS * 0.95
+    assert_alive(shmfs)
+    print(f'{N_LAYOUTS} records in {time.monotonic() - started:.1f} s')
