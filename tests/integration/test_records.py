@@ -693,3 +693,200 @@ def test_layout_generated(shmfs):
     assert len(seen) >= N_LAYOUTS * 0.95
     assert_alive(shmfs)
     print(f'{N_LAYOUTS} records in {time.monotonic() - started:.1f} s')
+
+
+# -- 2. text round trip and merge ---------------------------------------------------
+
+REC2 = ('{x:f64, y:i32, id:u32, tag:char[6], v:f32[3], ok:bool, '
+        'p:{a:i16, b:{c:u8, d:f32[2]}, s:char[3]}, m:i8[2][2]}')
+
+# (text written in one write, the merge it stands for: what encode() applies)
+MERGES = [
+    ('{"y": 5}\n', {'y': 5}),
+    ('{"y": 6}', {'y': 6}),
+    ('  {  "y" :\t7 }  \n', {'y': 7}),
+    ('{"y":8}\r\n', {'y': 8}),
+    ('{"y": -0}', {'y': 0}),
+    ('{"x": -0.0}', {'x': -0.0}),
+    ('{"x": 12}', {'x': 12.0}),
+    ('{"x": 1E+2}', {'x': 100.0}),
+    ('{"x": -1.5e-7}', {'x': -1.5e-7}),
+    ('{"x": 5e-324}', {'x': 5e-324}),
+    ('{"x": 1.7976931348623157e308, "y": -2147483648, "id": 4294967295}',
+     {'x': 1.7976931348623157e308, 'y': -2147483648, 'id': 4294967295}),
+    ('{"\\u0078": 2.5}', {'x': 2.5}),
+    ('{"id": 0, "y": 2147483647}', {'id': 0, 'y': 2147483647}),
+    ('{"tag": "abcdef"}', {'tag': 'abcdef'}),
+    ('{"tag": "ab"}', {'tag': 'ab'}),
+    ('{"tag": ""}', {'tag': ''}),
+    ('{"tag": "\u00e9\u20ac"}', {'tag': 'é€'}),
+    ('{"tag": "\\u00e9\\u20ac"}', {'tag': 'é€'}),
+    ('{"tag": "\\udcff\\udc80x"}', {'tag': '\udcff\udc80x'}),
+    ('{"tag": "\\"\\\\\\/\\b\\f"}', {'tag': '"\\/\b\f'}),
+    ('{"tag": "\\n\\r\\t\\u0001\\u001f\\u007f"}', {'tag': '\n\r\t\x01\x1f\x7f'}),
+    ('{"tag": "\\ud83d\\ude00"}', {'tag': '\U0001F600'}),
+    ('{"tag": "\\uD83D\\uDE00ab"}', {'tag': '\U0001F600ab'}),
+    ('{"v": [1, 2, 3.5]}', {'v': [1.0, 2.0, 3.5]}),
+    ('{"v": [0.1, -1e-45, 3.4028234663852886e38]}',
+     {'v': [0.1, -1e-45, 3.4028234663852886e38]}),
+    ('{"v":[ 7 ,8,\t9 ]}', {'v': [7.0, 8.0, 9.0]}),
+    ('{"ok": true}', {'ok': True}),
+    ('{"ok": false}', {'ok': False}),
+    ('{"ok": 1}', {'ok': True}),
+    ('{"ok": 0}', {'ok': False}),
+    ('{"p": {"a": -7}}', {'p': {'a': -7}}),
+    ('{"p": {"b": {"c": 255}}}', {'p': {'b': {'c': 255}}}),
+    ('{"p": {"b": {"d": [1.5, -2]}, "s": "xyz"}}',
+     {'p': {'b': {'d': [1.5, -2.0]}, 's': 'xyz'}}),
+    ('{"p": {"s": "q"}, "y": 1}', {'p': {'s': 'q'}, 'y': 1}),
+    ('{"p": {}}', {}),
+    ('{"p": {"b": {}}}', {}),
+    ('{}', {}),
+    ('{}\n', {}),
+    ('{"m": [[1, -2], [127, -128]]}', {'m': [[1, -2], [127, -128]]}),
+    ('{"m" : [ [0,0] , [0 , 0] ] }', {'m': [[0, 0], [0, 0]]}),
+    ('{"x": 3.25, "y": 3, "id": 3, "tag": "t3", "v": [3, 3, 3], "ok": true, '
+     '"p": {"a": 3, "b": {"c": 3, "d": [3, 3]}, "s": "333"}, '
+     '"m": [[3, 3], [3, 3]]}',
+     {'x': 3.25, 'y': 3, 'id': 3, 'tag': 't3', 'v': [3.0, 3.0, 3.0],
+      'ok': True, 'p': {'a': 3, 'b': {'c': 3, 'd': [3.0, 3.0]}, 's': '333'},
+      'm': [[3, 3], [3, 3]]}),
+    ('{\n  "y": 11,\n  "p": {\n    "a": 12\n  }\n}\n', {'y': 11, 'p': {'a': 12}}),
+]
+
+
+def check_views(path, raw, ty, buf, where):
+    got = util.read_bytes(raw)
+    assert got == bytes(buf), (where, 'raw', got.hex(), bytes(buf).hex())
+    check_text_matches(path, ty, buf, where)
+    assert os.stat(path).st_size == len(util.read_bytes(path)), where
+
+
+def version(path):
+    return int(util.xattr(path, 'user.shmfs.version'))
+
+
+@util.both_modes
+def test_merge_record(shmfs):
+    ty = parse(REC2)
+    assert ty.canon() == REC2
+    path = create(shmfs, 'r', REC2)
+    raw = shmfs.r('r')
+    assert util.xattr(path, util.TYPE) == REC2
+    rng = random.Random(2)
+    buf = bytearray(rng.randbytes(ty.size))      # padding too: never touched
+    normalize(ty, buf)
+    pwrite_all(raw, bytes(buf))
+    check_views(path, raw, ty, buf, 'initial')
+    for text, merge in MERGES:
+        v0 = version(path)
+        write_ok(path, text)
+        encode(ty, merge, buf)
+        check_views(path, raw, ty, buf, repr(text))
+        assert version(path) > v0, text
+    # the text as read, written back, is the same value
+    before = util.read_bytes(path)
+    write_ok(path, before)
+    check_views(path, raw, ty, buf, 'round trip')
+    # non-finite floats
+    write_ok(path, '{"x": NaN, "v": [Infinity, -Infinity, NaN], '
+                   '"p": {"b": {"d": [NaN, -Infinity]}}}\n')
+    j = json.loads(read_lines(path)[0])
+    assert math.isnan(j['x']) and j['v'][:2] == [math.inf, -math.inf]
+    assert math.isnan(j['v'][2]) and math.isnan(j['p']['b']['d'][0])
+    assert j['p']['b']['d'][1] == -math.inf
+    got = bytearray(util.read_bytes(raw))
+    for name in ('x', 'v', 'p'):
+        o = ty.base.offset(name)
+        buf[o:o + ty.base.field(name).size] = got[o:o + ty.base.field(name).size]
+    assert got == buf, 'a NaN merge changed other bytes'
+    assert math.isnan(struct.unpack_from('=d', got, 0)[0])
+    assert_alive(shmfs)
+
+
+def element_merges(ty, rng, count):
+    """count random partial objects of ty's record (some {})."""
+    out = []
+    for k in range(count):
+        m = {}
+        if rng.random() < 0.75:
+            for n, t in ty.base.fields:
+                if rng.random() < 0.4:
+                    m[n] = random_value(t, rng)
+        out.append(m)
+    return out
+
+
+def random_value(t, rng, dims=None):
+    """A random JSON value for a field (full for arrays, partial records)."""
+    dims = t.dims if dims is None else dims
+    if dims:
+        return [random_value(t, rng, dims[1:]) for _ in range(dims[0])]
+    b = t.base
+    if b.kind == 'rec':
+        return {n: random_value(ft, rng) for n, ft in b.fields if rng.random() < 0.6}
+    if b.kind == 'char':
+        alphabet = 'az"\\\n\t\x01é€\udcff\udc80 ~'
+        while True:
+            s = ''.join(rng.choice(alphabet) for _ in range(rng.randint(0, b.n)))
+            if len(s.encode('utf-8', 'surrogateescape')) <= b.n:
+                return s
+    if b.name == 'bool':
+        return rng.choice([True, False])
+    if b.is_float:
+        x = rng.choice([rng.uniform(-1e6, 1e6), rng.random(), float(rng.randint(-99, 99))])
+        return struct.unpack(b.fmt, struct.pack(b.fmt, x))[0]
+    lo, hi = int_range(b.name)
+    return rng.choice([lo, hi, rng.randint(lo, hi), 0])
+
+
+def nest(items, dims):
+    """Flat list -> nested lists of shape dims (what tolist() gives)."""
+    if len(dims) == 1:
+        return list(items)
+    step = math.prod(dims[1:])
+    return [nest(items[i * step:(i + 1) * step], dims[1:]) for i in range(dims[0])]
+
+
+@util.both_modes
+@pytest.mark.parametrize('dims', [(4,), (2, 3)], ids=['4', '2x3'])
+def test_merge_record_array(shmfs, dims):
+    spec = REC2 + ''.join(f'[{d}]' for d in dims)
+    ty = parse(spec)
+    one = Ty(ty.base)
+    path = create(shmfs, 'a', spec)
+    raw = shmfs.r('a')
+    assert util.xattr(path, 'user.shmfs.shape') == ty.shape()
+    rng = random.Random(sum(dims))
+    buf = bytearray(rng.randbytes(ty.size))
+    normalize(ty, buf)
+    pwrite_all(raw, bytes(buf))
+    check_views(path, raw, ty, buf, 'initial')
+    forms = ['lines', 'lines-no-final-newline', 'array', 'array-indented',
+             'nested', 'keep-all']
+    for round_ in range(3):
+        for form in forms:
+            merges = element_merges(ty, rng, ty.count)
+            if form == 'keep-all':
+                merges = [{}] * ty.count
+            objs = [jdump(m) for m in merges]
+            if form == 'lines' or form == 'keep-all':
+                text = ''.join(o + '\n' for o in objs)
+            elif form == 'lines-no-final-newline':
+                text = '\n'.join(objs)
+            elif form == 'array':
+                text = '[' + ', '.join(objs) + ']\n'
+            elif form == 'array-indented':
+                text = json.dumps(merges, indent=1)
+            else:
+                if len(dims) == 1:
+                    continue
+                text = jdump(nest(merges, dims))
+            for k, m in enumerate(merges):
+                encode(one, m, buf, k * one.size)
+            write_ok(path, text)
+            check_views(path, raw, ty, buf, f'{form} round {round_}: {text[:300]!r}')
+    # the text as read, written back, changes nothing
+    write_ok(path, util.read_bytes(path))
+    check_views(path, raw, ty, buf, 'round trip')
+    assert_alive(shmfs)
