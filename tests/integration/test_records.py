@@ -890,3 +890,433 @@ def test_merge_record_array(shmfs, dims):
     write_ok(path, util.read_bytes(path))
     check_views(path, raw, ty, buf, 'round trip')
     assert_alive(shmfs)
+
+
+# -- 3. bad input ---------------------------------------------------------------------
+
+def nested_spec(depth):
+    """depth records inside each other: {a:{a:...{a:i8}...}}."""
+    return '{a:' * (depth - 1) + '{a:i8}' + '}' * (depth - 1)
+
+
+def spec_of_length(n):
+    """A canonical record spec of exactly n bytes (u8 fields)."""
+    fields = []
+    while len('{' + ', '.join(fields + ['f:u8']) + '}') < n - 12:
+        fields.append(f'f{len(fields)}:u8')
+    pad = n - len('{' + ', '.join(fields + ['z:u8']) + '}')
+    spec = '{' + ', '.join(fields + ['z' + 'z' * pad + ':u8']) + '}'
+    assert len(spec) == n
+    return spec
+
+
+GOOD_EDGE_SPECS = [
+    ('{x:i8, X:u8}', '{x:i8, X:u8}'),
+    ('{_:i8,_1:c, A:?}', '{_:i8, _1:char[1], A:bool}'),
+    ('{i8:i8, char:c[2], bool:?, c:l, f64:d}',
+     '{i8:i8, char:char[2], bool:bool, c:i64, f64:f64}'),
+    ('{x:i8[1][1][1][1][1][1][1][1]}', '{x:i8[1][1][1][1][1][1][1][1]}'),
+    ('{x:i8}[1][1][1][1][1][1][1][1]', '{x:i8}[1][1][1][1][1][1][1][1]'),
+    ('{x:char[4][2]}', '{x:char[4][2]}'),
+    ('{x:i8[2,3]}', '{x:i8[2][3]}'),
+    ('{x:u8}[2,3]', '{x:u8}[2][3]'),
+    (nested_spec(16), nested_spec(16)),
+    (spec_of_length(4095), spec_of_length(4095)),
+    ('{' + 'n' * 200 + ':u8}', '{' + 'n' * 200 + ':u8}'),
+]
+
+BAD_SPECS = [
+    '{}', '{ }', '{\t}', '{}[3]',
+    '{x:i8, x:i8}', '{a:i8, b:u8, a:f64}', '{x:i8, y:{z:u8, z:u8}}',
+    '{x}', '{x:}', '{:i8}', '{x:i8, y}', '{x::i8}', '{x:i8, :u8}',
+    '{x:i9}', '{x:foo}', '{x:float}', '{x:I8}', '{x:char}', '{x:char[0]}',
+    '{x:c[0]}', '{x:{}}', '{x:i8, y:{}}',
+    '{x:i8', 'x:i8}', '{x:i8}}', '{{x:i8}', '{x:{y:i8}', '{x:i8}{y:i8}',
+    '{x:i8]', '{x:i8)', '{x:i8[2}', '(x:i8)',
+    '{x:i8[0]}', '{x:i8[2][0]}', '{x:i8}[0]', '{x:i8}[2][0]', '{x:i8[]}',
+    '{x:i8}[]', '{x:i8[-1]}', '{x:i8[2,]}', '{x:i8}[2', '{x:i8}[a]',
+    '{p:{x:f64}[2]}', '{p:{x:f64}[1]}', '{q:{p:{x:f64}[2]}}', '{p:{x:f64}[2,2]}',
+    '{1x:i8}', '{x-y:i8}', '{x y:i8}', '{"x":i8}', '{\u00e9:i8}', '{x.y:i8}',
+    '{x$:i8}', '{9:i8}',
+    '{x:i8,}', '{,x:i8}', '{x:i8,,y:i8}', '{x:i8 y:i8}', '{x;i8}',
+    '{x:i8;y:i8}', '{x=i8}',
+    nested_spec(17), nested_spec(40),
+    spec_of_length(4096), spec_of_length(6000),
+    '{x:u8[1099511627777]}', '{x:u8[1099511627776]}[2]',
+    '{x:u8}[1099511627777]',
+    '{x:i8[1][1][1][1][1][1][1][1][1]}', '{x:i8}[1][1][1][1][1][1][1][1][1]',
+    '{x:i8}x', '{x:i8}\0', '{x:i8\0}', '{x:i8}[2]x', '{x:f64}{',
+]
+
+
+def assert_untyped(shmfs, path, raw):
+    assert util.errno_of(os.getxattr, path, util.TYPE) == errno.ENODATA
+    assert os.stat(raw).st_size == 0
+    assert util.read_bytes(path) == b''
+
+
+@util.both_modes
+def test_spec_edges(shmfs):
+    for i, (spec, canon) in enumerate(GOOD_EDGE_SPECS):
+        path = create(shmfs, f'e{i}', spec)
+        assert util.xattr(path, util.TYPE) == canon, spec
+        ty = parse(canon)
+        assert os.stat(shmfs.r(f'e{i}')).st_size == ty.size
+        assert np.dtype(json.loads(util.xattr(path, 'user.shmfs.dtype'))).itemsize \
+            == ty.base.size
+        lines = read_lines(path)
+        assert len(lines) == ty.count
+        json.loads(lines[0])
+    # the deepest record reads and merges
+    deep = shmfs.p('e8')
+    write_ok(deep, '{"a": ' * 15 + '{"a": -5}' + '}' * 15)
+    assert read_lines(deep) == ['{"a": ' * 15 + '{"a": -5}' + '}' * 15]
+    assert_alive(shmfs)
+
+
+@util.both_modes
+def test_bad_specs(shmfs):
+    problems = []
+    for i, spec in enumerate(BAD_SPECS):
+        path = shmfs.p(f'u{i}')
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+        logged = shmfs.rejected_count()
+        e = util.errno_of(os.setxattr, path, util.TYPE,
+                          spec.encode('utf-8', 'surrogateescape'))
+        if e != EINVAL:
+            try:
+                got = util.xattr(path, util.TYPE)
+            except OSError:
+                got = None
+            problems.append(f'{spec[:80]!r}: {util.ename(e)}, type {got!r}')
+            continue
+        if not shmfs.wait_rejected(logged):
+            problems.append(f'{spec[:80]!r}: no "rejected" log line')
+        assert_untyped(shmfs, path, shmfs.r(f'u{i}'))
+        assert_alive(shmfs)
+        util.set_type(path, '{ok:u8}')            # still untyped: typable
+        assert read_lines(path) == ['{"ok": 0}']
+        os.unlink(path)
+    assert not problems, f'{len(problems)} of {len(BAD_SPECS)} bad specs ' \
+        'not EINVAL:\n' + '\n'.join(problems)
+
+
+R3 = ('{x:f64, f:f32, i8:i8, u8:u8, i16:i16, u16:u16, i32:i32, u32:u32, '
+      'i64:i64, u64:u64, b:bool, s:char[4], v:i32[3], m:u8[2][2], '
+      'n:{a:i16, t:char[2]}}')
+R3_INIT = {'x': 1.25, 'f': -2.5, 'i8': -8, 'u8': 8, 'i16': -16, 'u16': 16,
+           'i32': -32, 'u32': 32, 'i64': -64, 'u64': 64, 'b': True, 's': 'abc',
+           'v': [1, 2, 3], 'm': [[4, 5], [6, 7]], 'n': {'a': -9, 't': 'tt'}}
+
+# Each bad text also changes x (or a first element) before the bad part: all
+# or nothing means x stays.
+P = '{"x": 99.5, '
+BAD_JSON = [
+    # unknown, repeated, empty field names
+    (P + '"nope": 1}', EINVAL),
+    (P + '"X": 1}', EINVAL),
+    (P + '"x": 1}', EINVAL),
+    (P + '"": 1}', EINVAL),
+    (P + '"x\\u0000": 1}', EINVAL),
+    (P + '"n": {"a": 1, "a": 2}}', EINVAL),
+    (P + '"n": {"zz": 1}}', EINVAL),
+    (P + '"n": {"a": 1}, "n": {"t": "z"}}', EINVAL),
+    (P + '"n": {"a": 1, "x": 1}}', EINVAL),
+    # wrong JSON type for a float
+    ('{"x": "1.5"}', EINVAL),
+    ('{"x": true}', EINVAL),
+    ('{"x": null}', EINVAL),
+    ('{"x": [1]}', EINVAL),
+    ('{"x": {}}', EINVAL),
+    (P + '"f": "NaN"}', EINVAL),
+    # wrong JSON type for an integer
+    (P + '"i32": 1.5}', EINVAL),
+    (P + '"i32": 1e2}', EINVAL),
+    (P + '"i32": 1.0}', EINVAL),
+    (P + '"i32": 1E0}', EINVAL),
+    (P + '"i32": -0.0}', EINVAL),
+    (P + '"u64": 1e19}', EINVAL),
+    (P + '"i32": "1"}', EINVAL),
+    (P + '"i32": true}', EINVAL),
+    (P + '"i32": null}', EINVAL),
+    (P + '"i32": NaN}', EINVAL),
+    (P + '"u8": Infinity}', EINVAL),
+    (P + '"i64": -Infinity}', EINVAL),
+    (P + '"i32": [1]}', EINVAL),
+    (P + '"i32": {}}', EINVAL),
+    # wrong JSON type for a bool
+    (P + '"b": "true"}', EINVAL),
+    (P + '"b": null}', EINVAL),
+    (P + '"b": [true]}', EINVAL),
+    (P + '"b": True}', EINVAL),
+    (P + '"b": yes}', EINVAL),
+    (P + '"b": 2}', (EINVAL, ERANGE)),
+    (P + '"b": -1}', (EINVAL, ERANGE)),
+    # wrong JSON type for a string
+    (P + '"s": 5}', EINVAL),
+    (P + '"s": null}', EINVAL),
+    (P + '"s": ["a"]}', EINVAL),
+    (P + '"s": {}}', EINVAL),
+    (P + '"s": true}', EINVAL),
+    # field arrays: the item count and shape
+    (P + '"v": 5}', EINVAL),
+    (P + '"v": [1, 2]}', EINVAL),
+    (P + '"v": [1, 2, 3, 4]}', EINVAL),
+    (P + '"v": []}', EINVAL),
+    (P + '"v": [[1], [2], [3]]}', EINVAL),
+    (P + '"v": [1, 2, "3"]}', EINVAL),
+    (P + '"v": [1, 2, 3.5]}', EINVAL),
+    (P + '"v": [1, 2, null]}', EINVAL),
+    (P + '"v": {"0": 1}}', EINVAL),
+    (P + '"m": [[1, 2], [3]]}', EINVAL),
+    (P + '"m": [[1, 2], [3, 4, 5]]}', EINVAL),
+    (P + '"m": [[1, 2], [3, 4], [5, 6]]}', EINVAL),
+    (P + '"m": [[1, 2], 3]}', EINVAL),
+    (P + '"m": [[[1], 2], [3, 4]]}', EINVAL),
+    (P + '"m": [[1, 2]]}', EINVAL),
+    # nested records
+    (P + '"n": 5}', EINVAL),
+    (P + '"n": []}', EINVAL),
+    (P + '"n": [{"a": 1}]}', EINVAL),
+    (P + '"n": null}', EINVAL),
+    (P + '"n": "ab"}', EINVAL),
+    # integers out of range, per width
+    (P + '"i8": 128}', ERANGE),
+    (P + '"i8": -129}', ERANGE),
+    (P + '"u8": 256}', ERANGE),
+    (P + '"u8": -1}', ERANGE),
+    (P + '"i16": 32768}', ERANGE),
+    (P + '"i16": -32769}', ERANGE),
+    (P + '"u16": 65536}', ERANGE),
+    (P + '"u16": -1}', ERANGE),
+    (P + '"i32": 2147483648}', ERANGE),
+    (P + '"i32": -2147483649}', ERANGE),
+    (P + '"u32": 4294967296}', ERANGE),
+    (P + '"u32": -1}', ERANGE),
+    (P + '"i64": 9223372036854775808}', ERANGE),
+    (P + '"i64": -9223372036854775809}', ERANGE),
+    (P + '"i64": 1000000000000000000000000000000}', ERANGE),
+    (P + '"u64": 18446744073709551616}', ERANGE),
+    (P + '"u64": -1}', ERANGE),
+    (P + '"u64": -18446744073709551615}', ERANGE),
+    (P + '"v": [1, 2, 2147483648]}', ERANGE),
+    (P + '"m": [[1, 2], [3, 256]]}', ERANGE),
+    (P + '"n": {"a": 40000}}', ERANGE),
+    # floats out of range
+    (P + '"f": 1e39}', ERANGE),
+    (P + '"f": -1e39}', ERANGE),
+    (P + '"f": 3.5e38}', ERANGE),
+    (P + '"f": 1e999}', ERANGE),
+    ('{"f": 1.5, "x": 1e999}', ERANGE),
+    ('{"f": 1.5, "x": -1e999}', ERANGE),
+    ('{"f": 1.5, "x": 1e309}', ERANGE),
+    # strings
+    (P + '"s": "abcde"}', EINVAL),
+    (P + '"s": "\u00e9\u00e9\u00e9"}', EINVAL),
+    (P + '"s": "\\u00e9\\u00e9\\u00e9"}', EINVAL),
+    (P + '"s": "\\udcff\\udcff\\udcff\\udcff\\udcff"}', EINVAL),
+    (P + '"s": "\\ud83d\\ude00a"}', EINVAL),
+    (P + '"n": {"t": "abc"}}', EINVAL),
+    (P + '"s": "ab\\u0000"}', EINVAL),
+    (P + '"s": "\\u0000"}', EINVAL),
+    (P + '"s": "\\ud800"}', EINVAL),
+    (P + '"s": "\\ud800x"}', EINVAL),
+    (P + '"s": "\\ud83d\\u0041"}', EINVAL),
+    (P + '"s": "\\ud83d\\ud83d"}', EINVAL),
+    (P + '"s": "\\ude00"}', EINVAL),
+    (P + '"s": "\\udc41"}', EINVAL),
+    (P + '"s": "\\x41"}', EINVAL),
+    (P + '"s": "\\u12"}', EINVAL),
+    (P + '"s": "\\u12g4"}', EINVAL),
+    (P + '"s": "\\a"}', EINVAL),
+    (P + '"s": "\\"}', EINVAL),
+    (P + '"s": "a\x01"}', EINVAL),
+    (P + '"s": "a\nb"}', EINVAL),
+    (P + '"s": "a\tb"}', EINVAL),
+    (P + '"s": \'ab\'}', EINVAL),
+    (P + '"s": ab}', EINVAL),
+    # malformed JSON
+    ('{"x" 99.5}', EINVAL),
+    ('{x: 99.5}', EINVAL),
+    ("{'x': 99.5}", EINVAL),
+    ('{"x": 99.5,}', EINVAL),
+    ('{"x": 99.5} x', EINVAL),
+    ('{"x": 99.5}}', EINVAL),
+    ('{"x": 99.5}]', EINVAL),
+    ('{"x": 99.5} {}', EINVAL),
+    ('{"x": 99.5}\n{}\n', EINVAL),
+    ('[{"x": 99.5}, {}]', EINVAL),
+    ('5', EINVAL),
+    ('"x"', EINVAL),
+    ('null', EINVAL),
+    ('true', EINVAL),
+    ('{,}', EINVAL),
+    (P + ', "i8": 1}', EINVAL),
+    ('{"x": 99.5 "i8": 1}', EINVAL),
+    ('{"x": 99.5: 1}', EINVAL),
+    ('{"x": 01}', EINVAL),
+    (P + '"i32": 01}', EINVAL),
+    (P + '"i32": -01}', EINVAL),
+    (P + '"i32": +1}', EINVAL),
+    ('{"x": .5}', EINVAL),
+    ('{"x": 1.}', EINVAL),
+    ('{"x": 1.e3}', EINVAL),
+    (P + '"i32": 0x10}', EINVAL),
+    (P + '"i32": 1_000}', EINVAL),
+    (P + '"i32": 1,000}', EINVAL),
+    (P + '"i8": 0b1}', EINVAL),
+    (P + '"i8": -}', EINVAL),
+    ('{"x": nan}', EINVAL),
+    ('{"x": inf}', EINVAL),
+    ('{"x": -nan}', EINVAL),
+    ('{"x": infinity}', EINVAL),
+    ('{"x": NAN}', EINVAL),
+    ('{"x": -NaN}', EINVAL),
+    ('{"x": +Infinity}', EINVAL),
+    ('{"x": 1e}', EINVAL),
+    ('{"x": 1e+}', EINVAL),
+    ('{"x": --1}', EINVAL),
+    ('{"x": 1 2}', EINVAL),
+    ('{"x": 99.5}\0', EINVAL),
+    ('\0{"x": 99.5}', EINVAL),
+    (P + '"i8": 1}garbage', EINVAL),
+    ('{"x": 99.5} // comment', EINVAL),
+    (P + '/* c */ "i8": 1}', EINVAL),
+    (P + '"i8": tru}', EINVAL),
+    (P + '"i8": 1} \xff', EINVAL),
+    ('x=1', EINVAL),
+]
+
+# Text that may be the start of a longer one: EINVAL from the write or, left
+# incomplete, from close; nothing changes either way.
+INCOMPLETE_JSON = [
+    '{"x": 99.5', '{"x": 99.5,', '{"x": ', '{', '\n', '   ', '{"x": 99.5, "s": "ab',
+    P + '"n": {"a": 1}', P + '"v": [1, 2', '[]',
+]
+
+RA_BAD = [
+    ('{"x": 99.5}\n{}\n{}\n{}\n', EINVAL),
+    ('[{"x": 99.5}, {}, {}, {}]', EINVAL),
+    ('{"x": 99.5}\n{}\n{"i8": 300}\n', ERANGE),
+    ('{"x": 99.5}\n{}\n{"nope": 1}\n', EINVAL),
+    ('{"x": 99.5}\n{}\n{"x": 1, "x": 2}\n', EINVAL),
+    ('[{"x": 99.5}, 5, {}]', EINVAL),
+    ('[{"x": 99.5}, [], {}]', EINVAL),
+    ('[{"x": 99.5}, null, {}]', EINVAL),
+    ('{"x": 99.5}\n[]\n{}\n', EINVAL),
+    ('{"x": 99.5}\n5\n{}\n', EINVAL),
+    ('[{"x": 99.5}, {}, {}]]', EINVAL),
+    ('[{"x": 99.5}, {}, {}] {}', EINVAL),
+    ('[{"x": 99.5}, {}, {},]', EINVAL),
+    ('[{"x": 99.5}, {}, {}, ]', EINVAL),
+    ('[{"x": 99.5},, {}, {}]', EINVAL),
+    ('[{"x": 99.5} {} {}]', EINVAL),
+    ('[{"x": 99.5}, {}, {"s": "abcde"}]', EINVAL),
+    ('[{"x": 99.5}, {}, {"f": 1e39}]', ERANGE),
+    ('[{"x": 99.5}, {}, {"u64": -1}]', ERANGE),
+    ('{"x": 99.5}\n{}\n{}\n{"x": 1}\n', EINVAL),
+]
+RA_SHORT = [
+    '{"x": 99.5}\n{}\n',
+    '[{"x": 99.5}, {}]',
+    '[{"x": 99.5}, {}, {}',
+    '{"x": 99.5}\n{}',
+    '[{"x": 99.5}]\n',
+]
+RB_BAD = [      # {R3}[2][2]
+    ('[[{"x": 99.5}, {}], [{}, {}, {}]]', EINVAL),
+    ('[[{"x": 99.5}, {}], [{}, {}], [{}, {}]]', EINVAL),
+    ('[[{"x": 99.5}, {}], {}, {}]', EINVAL),
+    ('[[{"x": 99.5}, {}], [{}, {"i16": 99999}]]', ERANGE),
+    ('[[{"x": 99.5}, {}], [{}, 7]]', EINVAL),
+    ('[{"x": 99.5}, {}, {}, {}, {}]', EINVAL),
+]
+RB_SHORT = [
+    '[[{"x": 99.5}, {}], [{}]]',
+    '[[{"x": 99.5}], [{}, {}]]',
+]
+NEIGHBOUR = bytes(range(100, 164))
+
+
+class Rejects:
+    """Writes bad text to objects and collects every deviation from the
+    contract: the errno, a change in either view, a missing log line, a dead
+    daemon or a harmed neighbour."""
+
+    def __init__(self, shmfs):
+        self.shmfs = shmfs
+        self.problems = []
+        self.count = 0
+        util.new_object(shmfs, 'nb', 'u8[64]')
+        pwrite_all(shmfs.r('nb'), NEIGHBOUR)
+
+    def check(self, name, data, errs, maybe_at_close=False):
+        shmfs = self.shmfs
+        path, raw = shmfs.p(name), shmfs.r(name)
+        errs = errs if isinstance(errs, tuple) else (errs,)
+        text0, raw0 = util.read_bytes(path), util.read_bytes(raw)
+        logged = shmfs.rejected_count()
+        self.count += 1
+        werr, cerr = write_once(path, data)
+        what = f'{name} {data[:120]!r}: write {util.ename(werr)}, ' \
+            f'close {util.ename(cerr)}'
+        if maybe_at_close:
+            ok = EINVAL in (werr, cerr) and werr in (0, EINVAL) and cerr in (0, EINVAL)
+            want = 'EINVAL from write or close'
+        else:
+            ok = werr in errs and cerr in (0, EINVAL)
+            want = '/'.join(map(util.ename, errs)) + ' from write'
+        if not ok:
+            self.problems.append(f'{what}; want {want}')
+        if not shmfs.alive():
+            raise AssertionError(f'{what}: the daemon died\n{shmfs.log()[-3000:]}')
+        text1, raw1 = util.read_bytes(path), util.read_bytes(raw)
+        if text1 != text0:
+            self.problems.append(f'{what}: text view changed to {text1[:300]!r}')
+        if raw1 != raw0:
+            self.problems.append(f'{what}: .raw bytes changed')
+        if (werr or cerr) and not shmfs.wait_rejected(logged):
+            self.problems.append(f'{what}: no "rejected" log line')
+        if text1 != text0 or raw1 != raw0:      # put it back for the next
+            pwrite_all(raw, raw0)
+
+    def finish(self):
+        assert util.read_bytes(self.shmfs.r('nb')) == NEIGHBOUR
+        assert_alive(self.shmfs)
+        assert not self.problems, f'{len(self.problems)} of {self.count} bad ' \
+            'writes not rejected as the contract says:\n' + '\n'.join(self.problems)
+
+
+@util.both_modes
+def test_bad_json_record(shmfs):
+    create(shmfs, 'r', R3)
+    write_ok(shmfs.p('r'), jdump(R3_INIT))
+    assert json.loads(read_lines(shmfs.p('r'))[0]) == R3_INIT
+    rej = Rejects(shmfs)
+    for data, err in BAD_JSON:
+        rej.check('r', data, err)
+    for data in INCOMPLETE_JSON:
+        rej.check('r', data, EINVAL, maybe_at_close=True)
+    assert rej.count >= 150
+    rej.finish()
+    assert json.loads(read_lines(shmfs.p('r'))[0]) == R3_INIT
+
+
+@util.both_modes
+def test_bad_json_record_array(shmfs):
+    create(shmfs, 'ra', R3 + '[3]')
+    create(shmfs, 'rb', R3 + '[2][2]')
+    for name, n in (('ra', 3), ('rb', 4)):
+        write_ok(shmfs.p(name), ''.join(jdump(R3_INIT) + '\n' for _ in range(n)))
+    rej = Rejects(shmfs)
+    for data, err in RA_BAD:
+        rej.check('ra', data, err)
+    for data in RA_SHORT:
+        rej.check('ra', data, EINVAL, maybe_at_close=True)
+    for data, err in RB_BAD:
+        rej.check('rb', data, err)
+    for data in RB_SHORT:
+        rej.check('rb', data, EINVAL, maybe_at_close=True)
+    rej.finish()
+    for name, n in (('ra', 3), ('rb', 4)):
+        assert read_objects(shmfs.p(name)) == [R3_INIT] * n
