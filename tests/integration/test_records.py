@@ -1320,3 +1320,168 @@ def test_bad_json_record_array(shmfs):
     rej.finish()
     for name, n in (('ra', 3), ('rb', 4)):
         assert read_objects(shmfs.p(name)) == [R3_INIT] * n
+
+
+# -- 4. a record array of 100 000 elements, in many writes --------------------------------
+
+BIG = 100_000
+BIG_REC = '{id:u32, x:f64, tag:char[7], ok:bool, v:i16[2]}'
+TAGS = ['', 'a', 'abcdefg', 't\u00e9\u20ac', '\udcff\udc80', 'q"\\\n', '\U0001F600ab',
+        '\t\x01']
+
+
+class BigValues:
+    """The expected content of a big record array, as numpy columns."""
+
+    def __init__(self, n, seed):
+        g = np.random.default_rng(seed)
+        self.id = g.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32)
+        self.x = g.standard_normal(n) * 10.0 ** g.integers(-300, 300, n)
+        self.x[::97] = -0.0
+        self.tag = g.integers(0, len(TAGS), n)
+        self.ok = g.integers(0, 2, n).astype(bool)
+        self.v = g.integers(-32768, 32768, (n, 2)).astype(np.int16)
+
+        self._lists = None
+
+    def line(self, k, fields=('id', 'x', 'tag', 'ok', 'v')):
+        if self._lists is None:         # numpy scalars format slowly
+            self._lists = (self.id.tolist(), self.x.tolist(), self.tag.tolist(),
+                           self.ok.tolist(), self.v.tolist())
+        ids, xs, tags, oks, vs = self._lists
+        parts = []
+        for f in fields:
+            if f == 'id':
+                parts.append(f'"id": {ids[k]}')
+            elif f == 'x':
+                parts.append(f'"x": {xs[k]!r}')
+            elif f == 'tag':
+                tag = TAGS[tags[k]]
+                # raw UTF-8 in odd elements where the string allows it
+                raw_utf8 = k % 2 == 1 and not re.search('[\udc80-\udcff]', tag)
+                parts.append('"tag": ' + json.dumps(tag, ensure_ascii=not raw_utf8))
+            elif f == 'ok':
+                parts.append('"ok": ' + ('true' if oks[k] else 'false'))
+            else:
+                parts.append(f'"v": [{vs[k][0]}, {vs[k][1]}]')
+        return '{' + ', '.join(parts) + '}'
+
+
+def check_big(shmfs, name, want, n):
+    path, raw = shmfs.p(name), shmfs.r(name)
+    dt = np.dtype(json.loads(util.xattr(path, 'user.shmfs.dtype')))
+    a = np.frombuffer(util.read_bytes(raw), dt)
+    assert a.shape == (n,)
+    bad = np.nonzero(a['id'] != want.id)[0]
+    assert not len(bad), f'id differs at {bad[:10]}: {a["id"][bad[:10]]}'
+    bad = np.nonzero(a['x'].view(np.uint64) != want.x.view(np.uint64))[0]
+    assert not len(bad), f'x differs at {bad[:10]}'
+    tags = np.array([t.encode('utf-8', 'surrogateescape') for t in TAGS], dtype='S7')
+    bad = np.nonzero(a['tag'] != tags[want.tag])[0]
+    assert not len(bad), f'tag differs at {bad[:10]}'
+    bad = np.nonzero(a['ok'] != want.ok)[0]
+    assert not len(bad), f'ok differs at {bad[:10]}'
+    bad = np.nonzero((a['v'] != want.v).any(axis=1))[0]
+    assert not len(bad), f'v differs at {bad[:10]}'
+
+
+def chunked_write(path, data, rng, forced=()):
+    """data in writes of 1 to 8191 bytes (4 KiB on average), split also at
+    the forced offsets; every write takes all it is given, close is clean."""
+    cuts = set(forced)
+    at = 0
+    while at < len(data):
+        at += rng.randint(1, 8191)
+        cuts.add(at)
+    cuts = sorted(c for c in cuts if 0 < c < len(data)) + [len(data)]
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        start = 0
+        for c in cuts:
+            n = os.write(fd, data[start:c])
+            assert n == c - start, (start, c, n)
+            start = c
+    finally:
+        os.close(fd)
+    return len(cuts)
+
+
+def awkward_cuts(data):
+    """Offsets inside an escape, a UTF-8 sequence, a number, a key, right
+    after '{' and right before and after a newline."""
+    out = []
+    for needle, into in ((b'\\udcff', 3), (b'\\n', 1), ('\u00e9'.encode(), 1),
+                         ('\U0001F600'.encode(), 2), (b'"tag"', 2),
+                         (b'{"id"', 1), (b'}\n{', 1), (b'}\n{', 2), (b'e-', 1),
+                         (b'true', 2), (b'[-', 1)):
+        for start in (0, len(data) // 2):
+            i = data.find(needle, start)
+            if i >= 0:
+                out.append(i + into)
+    assert len(out) >= 15
+    return out
+
+
+@util.both_modes
+def test_big_record_array(shmfs):
+    rng = random.Random(100)
+    path = create(shmfs, 'big', f'{BIG_REC}[{BIG}]')
+    assert os.stat(shmfs.r('big')).st_size == BIG * 32
+    started = time.monotonic()
+
+    # JSON lines in odd-sized chunks split anywhere
+    want = BigValues(BIG, 1)
+    text = ''.join(want.line(k) + '\n' for k in range(BIG)).encode('utf-8', 'surrogateescape')
+    writes = chunked_write(path, text, rng, awkward_cuts(text))
+    assert writes > len(text) // 8192
+    check_big(shmfs, 'big', want, BIG)
+    t_lines = time.monotonic() - started
+
+    # a line per write, merging: {} keeps an element, partial objects
+    new = BigValues(BIG, 2)
+    fields_of = [('x',), ('id', 'tag'), (), ('ok', 'v'), ('id', 'x', 'tag', 'ok', 'v')]
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        for k in range(BIG):
+            fields = fields_of[k % len(fields_of)]
+            line = (new.line(k, fields) + '\n').encode('utf-8', 'surrogateescape')
+            assert os.write(fd, line) == len(line)
+            for f in fields:
+                getattr(want, f)[k] = getattr(new, f)[k]
+    finally:
+        os.close(fd)
+    want._lists = None
+    check_big(shmfs, 'big', want, BIG)
+    t_per_line = time.monotonic() - started - t_lines
+
+    # one JSON array, in chunks
+    want = BigValues(BIG, 3)
+    text = ('[' + ',\n '.join(want.line(k) for k in range(BIG)) + ']').encode(
+        'utf-8', 'surrogateescape')
+    chunked_write(path, text, rng, awkward_cuts(text))
+    check_big(shmfs, 'big', want, BIG)
+
+    # the text view reads back what was written
+    lines = read_lines(path)
+    assert len(lines) == BIG
+    for k in list(range(0, BIG, 997)) + [BIG - 1]:
+        assert json.loads(lines[k]) == json.loads(want.line(k)), k
+    print(f'lines in chunks {t_lines:.1f} s, a line per write {t_per_line:.1f} s, '
+          f'all {time.monotonic() - started:.1f} s')
+    assert_alive(shmfs)
+
+
+@util.both_modes
+def test_big_record_array_nested(shmfs):
+    """A [250][400] array of records as nested JSON arrays (what tolist()
+    gives), in chunks."""
+    rng = random.Random(250)
+    path = create(shmfs, 'big2', f'{BIG_REC}[250][400]')
+    want = BigValues(BIG, 4)
+    rows = ['[' + ', '.join(want.line(r * 400 + c) for c in range(400)) + ']'
+            for r in range(250)]
+    text = ('[' + ',\n'.join(rows) + ']\n').encode('utf-8', 'surrogateescape')
+    chunked_write(path, text, rng, awkward_cuts(text) + [text.find(b']') + 1])
+    check_big(shmfs, 'big2', want, BIG)
+    assert len(read_lines(path)) == BIG
+    assert_alive(shmfs)
