@@ -1485,3 +1485,146 @@ def test_big_record_array_nested(shmfs):
     check_big(shmfs, 'big2', want, BIG)
     assert len(read_lines(path)) == BIG
     assert_alive(shmfs)
+
+
+# -- 5. mapped stores and the text view -------------------------------------------------
+
+_MAPPED_STORER = textwrap.dedent('''
+    import mmap, os, struct, sys
+    path, size = sys.argv[1], int(sys.argv[2])
+    fd = os.open(path, os.O_RDWR)
+    m = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    os.close(fd)
+    for line in sys.stdin:              # "offset fmt value" lines, then exit
+        off, fmt, value = line.split()
+        struct.pack_into(fmt, m, int(off), float(value) if fmt[-1] in 'fd' else int(value))
+    m.close()
+''')
+
+
+@util.both_modes
+def test_mapped_stores_seen_in_text(shmfs):
+    spec = REC2 + '[5]'
+    ty = parse(spec)
+    one = Ty(ty.base)
+    path = create(shmfs, 'mm', spec)
+    raw = shmfs.r('mm')
+    rng = random.Random(5)
+    with util.mapped(raw) as m:
+        arr = (one.ctype * 5).from_buffer(m)
+        try:
+            for round_ in range(40):
+                k = rng.randrange(5)
+                e = arr[k]
+                which = round_ % 6
+                if which == 0:
+                    e.y = rng.randint(-2 ** 31, 2 ** 31 - 1)
+                    e.x = rng.choice([math.nan, -0.0, 1e300, rng.random()])
+                elif which == 1:
+                    e.tag = bytes([rng.randint(1, 255) for _ in range(rng.randint(0, 6))])
+                elif which == 2:
+                    e.p.b.c = rng.randint(0, 255)
+                    e.p.b.d[1] = rng.uniform(-10, 10)
+                    e.p.s = b'\xff\x00z'
+                elif which == 3:
+                    e.v[rng.randrange(3)] = rng.choice([math.inf, 0.5, -3.0])
+                    e.ok = rng.choice([True, False])
+                elif which == 4:
+                    e.m[1][0] = rng.randint(-128, 127)
+                    e.id = rng.randint(0, 2 ** 32 - 1)
+                else:                    # a text merge, seen by the mapping
+                    write_ok(path, ''.join(
+                        ('{"y": %d, "p": {"a": -3}}' % round_ if i == k else '{}') + '\n'
+                        for i in range(5)))
+                    assert e.y == round_ and e.p.a == -3
+                check_text_matches(path, ty, bytes(m), f'round {round_}')
+        finally:
+            del arr, e
+    # stores by another process, which then exits without msync
+    stores = [(2 * one.size + one.base.offset('y'), '=i', -77),
+              (4 * one.size + one.base.offset('id'), '=I', 4000000000),
+              (0 * one.size + one.base.offset('x'), '=d', 2.5)]
+    util.child(_MAPPED_STORER, raw, ty.size,
+               input=''.join(f'{o} {f} {v}\n' for o, f, v in stores))
+    objs = read_objects(path)
+    assert objs[2]['y'] == -77 and objs[4]['id'] == 4000000000 and objs[0]['x'] == 2.5
+    assert_alive(shmfs)
+
+
+_Y_STORER = textwrap.dedent('''
+    import mmap, os, struct, sys, time
+    path, size, rec, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    spots = [(int(o), f) for o, f in (s.split(':') for s in sys.argv[5].split(','))]
+    fd = os.open(path, os.O_RDWR)
+    m = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    os.close(fd)
+    where = [(k * rec + o, f, (1 << (8 * struct.calcsize(f))) - 1)
+             for k in range(size // rec) for o, f in spots]
+    c, undone, first = 0, 0, None
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        c += 1
+        for at, f, mask in where:
+            struct.pack_into(f, m, at, c & mask)
+        for at, f, mask in where:
+            got = struct.unpack_from(f, m, at)[0]
+            if got != c & mask:
+                undone += 1
+                first = first or (at, got, c & mask)
+    print(c, undone, first)
+    m.close()
+''')
+
+
+@util.both_modes
+def test_merge_never_undoes_mapped_stores(shmfs):
+    """Another process stores y through a mapping in a loop (and checks each
+    store stays); meanwhile text merges set the fields around y.  No store to
+    y is ever undone, and every merge stays."""
+    seconds = 3.0
+    objs = {
+        # y between two merged fields, on both sides
+        'A': ('{x:f64, y:i64, s:char[5], z:u16}', 64, [('y', '=q')],
+              lambda r: {'x': r + 0.5, 's': f's{r % 1000}', 'z': r % 65536}),
+        # byte neighbours: y and w stored by the mapping, a and b merged
+        'B': ('{a:u8, y:u8, b:u8, w:u8}', 256, [('y', '=B'), ('w', '=B')],
+              lambda r: {'a': r % 256, 'b': (r * 7) % 256}),
+    }
+    procs, last = {}, {}
+    for name, (rec, n, mapped_fields, _) in objs.items():
+        ty = parse(f'{rec}[{n}]')
+        create(shmfs, name, f'{rec}[{n}]')
+        spots = ','.join(f'{ty.base.offset(f)}:{fmt}' for f, fmt in mapped_fields)
+        procs[name] = subprocess.Popen(
+            [util.PYTHON, '-c', _Y_STORER, shmfs.r(name), str(ty.size),
+             str(ty.base.size), str(seconds), spots],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+    r = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        r += 1
+        for name, (rec, n, _, merge) in objs.items():
+            k = r % n            # one element left out each round ({})
+            write_ok(shmfs.p(name), ''.join(
+                ('{}' if i == k else jdump(merge(r))) + '\n' for i in range(n)))
+            last[name] = r
+    assert r > 20, f'only {r} merges'
+    for name, (rec, n, mapped_fields, merge) in objs.items():
+        rc, out, err = util.finish(procs[name], 60)
+        assert rc == 0, err
+        c, undone, first = out.split(maxsplit=2)
+        print(f'{name}: {c} rounds of mapped stores, {r} text merges')
+        assert int(undone) == 0, \
+            f'{name}: {undone} mapped stores undone by text merges (first: {first})'
+        values = read_objects(shmfs.p(name))
+        lr = last[name]
+        for i, v in enumerate(values):
+            for f, fmt in mapped_fields:
+                mask = (1 << (8 * struct.calcsize(fmt))) - 1
+                assert v[f] == int(c) & mask, (name, i, f, v[f], c)
+            # the last merge, or for the element it left out the one before
+            want = merge(lr if i != lr % n else lr - 1)
+            for f, x in want.items():
+                assert v[f] == x, (name, i, f, v[f], x, 'a merge was lost')
+    assert_alive(shmfs)
