@@ -1628,3 +1628,239 @@ def test_merge_never_undoes_mapped_stores(shmfs):
             for f, x in want.items():
                 assert v[f] == x, (name, i, f, v[f], x, 'a merge was lost')
     assert_alive(shmfs)
+
+
+# -- 6. field atomics -----------------------------------------------------------------
+
+R6 = ('{tag:char[3], cnt:i64, w:u8, f:f64, v:i32[4], z:u16, s:f32, '
+      'nb:{k:i16, q:u32}, flag:bool, t2:{c:char[2], n:u8}}')
+R6_N = 8
+R6_K = 5          # the element the atomics hit
+WORKERS = 4
+ITERATIONS = 150 if SANITIZED else 400
+
+
+def _forked(fn):
+    """Runs fn() in a forked child; returns its pid.  The child exits 0 when
+    fn returns, 1 (with the exception on stderr) when it raises."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            fn()
+            code = 0
+        except BaseException as e:
+            os.write(2, f'child {os.getpid()}: {e!r}\n'.encode())
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _wait_ok(pid, timeout=300):
+    deadline = time.monotonic() + timeout
+    while True:
+        got, status = os.waitpid(pid, os.WNOHANG)
+        if got == pid:
+            assert os.waitstatus_to_exitcode(status) == 0, f'child {pid} failed'
+            return
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError(f'child {pid} did not finish')
+        time.sleep(0.01)
+
+
+@util.both_modes
+def test_field_atomics_exact_under_concurrency(shmfs):
+    ty = parse(f'{R6}[{R6_N}]')
+    rec = ty.base
+    path = create(shmfs, 'at', f'{R6}[{R6_N}]')
+    raw = shmfs.r('at')
+    off = rec.offset
+    v_off, q_off = off('v'), off('nb') + rec.field('nb').base.offset('q')
+    init = {'cnt': 0, 'w': 250, 'f': 0.5, 'v': [0, 0, 0, 0], 'nb': {'k': 0, 'q': 10}}
+    write_ok(path, ''.join(jdump(init) + '\n' for _ in range(R6_N)))
+
+    # per iteration: cnt += 1, w += 1 (wraps), f += 1.0, v[j] += j + 1, nb.q += 3
+    ops = [(off('cnt'), 1, 0), (off('w'), 1, 0), (off('f'), 1.0, FLOAT)] + \
+        [(v_off + 4 * j, j + 1, 0) for j in range(4)] + [(q_off, 3, 0)]
+
+    def worker(n):
+        view = raw if n % 2 == 0 else path      # either view takes the ioctl
+        fd = os.open(view, os.O_RDWR)
+        for _ in range(ITERATIONS):
+            for field, operand, flt in ops:
+                atomic(fd, ADD, field=field, index=R6_K, operand=operand,
+                       flags=FIELD | flt)
+        os.close(fd)
+
+    stop_r, stop_w = os.pipe()
+    last_r, last_w = os.pipe()
+
+    def merger():
+        os.close(stop_w)
+        r = 0
+        while not select.select([stop_r], [], [], 0)[0] or r < 3:
+            r += 1
+            lines = []
+            for i in range(R6_N):
+                if i == R6_K:        # only fields no atomic touches
+                    m = {'tag': f't{r % 10}', 'z': r % 65536, 's': r / 2,
+                         'nb': {'k': -(r % 1000)}, 'flag': r % 2 == 1,
+                         't2': {'c': 'ab'[r % 2], 'n': r % 256}}
+                else:
+                    m = {'cnt': r, 'w': r % 256, 'f': r * 0.25,
+                         'v': [r, -r, r, -r], 'z': r % 65536, 'nb': {'q': r}}
+                lines.append(jdump(m) + '\n')
+            write_ok(path, ''.join(lines))
+        os.write(last_w, f'{r}\n'.encode())
+
+    started = time.monotonic()
+    merger_pid = _forked(merger)
+    os.close(stop_r)
+    pids = [_forked(lambda n=n: worker(n)) for n in range(WORKERS)]
+    for pid in pids:
+        _wait_ok(pid)
+    os.close(stop_w)
+    _wait_ok(merger_pid)
+    os.close(last_w)
+    r = int(os.read(last_r, 64))
+    os.close(last_r)
+    elapsed = time.monotonic() - started
+
+    total = WORKERS * ITERATIONS
+    objs = read_objects(path)
+    e = objs[R6_K]
+    assert e['cnt'] == total, e
+    assert e['w'] == (250 + total) % 256, e
+    assert e['f'] == 0.5 + total, e
+    assert e['v'] == [(j + 1) * total for j in range(4)], e
+    assert e['nb'] == {'k': -(r % 1000), 'q': 10 + 3 * total}, e
+    assert (e['tag'], e['z'], e['s'], e['flag'], e['t2']) == \
+        (f't{r % 10}', r % 65536, r / 2, r % 2 == 1, {'c': 'ab'[r % 2], 'n': r % 256}), e
+    for i, o in enumerate(objs):
+        if i != R6_K:
+            assert (o['cnt'], o['w'], o['f'], o['v'], o['z'], o['nb']['q']) == \
+                (r, r % 256, r * 0.25, [r, -r, r, -r], r % 65536, r), (i, o)
+    # .raw agrees with the text
+    buf = util.read_bytes(raw)
+    assert struct.unpack_from('=q', buf, R6_K * rec.size + off('cnt'))[0] == total
+    assert struct.unpack_from('=4i', buf, R6_K * rec.size + v_off) == \
+        tuple((j + 1) * total for j in range(4))
+    print(f'{total * len(ops)} field atomics and {r} text merges in {elapsed:.1f} s')
+    assert_alive(shmfs)
+
+
+@util.both_modes
+def test_field_atomics_ops_and_bad_offsets(shmfs):
+    ty = parse(f'{R6}[{R6_N}]')
+    rec = ty.base
+    off = rec.offset
+    path = create(shmfs, 'at', f'{R6}[{R6_N}]')
+    raw = shmfs.r('at')
+    write_ok(path, ''.join(jdump({'cnt': i, 'w': 250, 'f': 1.5, 's': -2.5,
+                                  'flag': True, 'z': 7, 'tag': 'abc',
+                                  'nb': {'k': -3, 'q': 9}}) + '\n'
+                           for i in range(R6_N)))
+    nb_q = off('nb') + rec.field('nb').base.offset('q')
+    nb_k = off('nb')
+    t2_n = off('t2') + rec.field('t2').base.offset('n')
+    with util.opened(raw) as fd:
+        # every operation on fields, values checked in the text view
+        assert atomic(fd, LOAD, field=off('cnt'), index=3) == (3, 0)
+        assert atomic(fd, ADD, field=off('w'), index=3, operand=10, kind='u')[0] == 250
+        assert atomic(fd, SUB, field=nb_k, index=3, operand=5)[0] == -3
+        assert atomic(fd, XCHG, field=off('s'), index=3, operand=0.25, flags=FIELD | FLOAT,
+                      kind='f')[0] == -2.5
+        assert atomic(fd, CAS, field=off('z'), index=3, operand=8, expected=6,
+                      kind='u') == (7, 0)
+        assert atomic(fd, CAS, field=off('z'), index=3, operand=8, expected=7,
+                      kind='u') == (7, 1)
+        assert atomic(fd, XCHG, field=off('flag'), index=3, operand=0, kind='u')[0] == 1
+        assert atomic(fd, ADD, field=off('v') + 12, index=7, operand=-4)[0] == 0
+        assert atomic(fd, ADD, field=nb_q, index=0, operand=(1 << 32) - 10, kind='u')[0] == 9
+        assert atomic(fd, ADD, field=t2_n, index=1, operand=300, kind='u')[0] == 0
+        assert atomic(fd, ADD, field=off('f'), index=2, operand=0.25,
+                      flags=FIELD | FLOAT, kind='f')[0] == 1.5
+        objs = read_objects(path)
+        assert (objs[3]['w'], objs[3]['nb']['k'], objs[3]['s'], objs[3]['z'],
+                objs[3]['flag']) == (4, -8, 0.25, 8, False)
+        assert objs[7]['v'] == [0, 0, 0, -4]
+        assert objs[0]['nb']['q'] == (9 + (1 << 32) - 10) % (1 << 32)
+        assert objs[1]['t2']['n'] == 300 % 256
+        assert objs[2]['f'] == 1.75
+        text0, raw0 = util.read_bytes(path), util.read_bytes(raw)
+
+        bad = [
+            ('a char field', dict(op=LOAD, field=off('tag'))),
+            ('a char field, add', dict(op=ADD, field=off('tag'), operand=1)),
+            ('the second byte of a char field', dict(op=LOAD, field=1)),
+            ('padding after tag', dict(op=ADD, field=3, operand=1)),
+            ('padding before cnt', dict(op=ADD, field=7, operand=1)),
+            ('inside cnt', dict(op=ADD, field=off('cnt') + 1, operand=1)),
+            ('inside cnt, aligned 4', dict(op=ADD, field=off('cnt') + 4, operand=1)),
+            ('padding after w', dict(op=ADD, field=off('w') + 1, operand=1)),
+            ('inside f', dict(op=ADD, field=off('f') + 4, operand=1.0, flags=FIELD | FLOAT)),
+            ('inside v[0]', dict(op=ADD, field=off('v') + 2, operand=1)),
+            ('inside z', dict(op=ADD, field=off('z') + 1, operand=1)),
+            ('inside nb.q', dict(op=ADD, field=nb_q + 2, operand=1)),
+            ('nested char t2.c', dict(op=LOAD, field=off('t2'))),
+            ('t2 itself (starts with a char)', dict(op=ADD, field=off('t2'), operand=1)),
+            ('trailing padding', dict(op=ADD, field=rec.size - 1, operand=1)),
+            ('the record size', dict(op=ADD, field=rec.size, operand=1)),
+            ('past the record', dict(op=ADD, field=rec.size + 8, operand=1)),
+            ('2**31', dict(op=LOAD, field=1 << 31)),
+            ('2**32-1', dict(op=LOAD, field=(1 << 32) - 1)),
+            ('no FIELD flag on a record', dict(op=ADD, field=0, operand=1, flags=0)),
+            ('no FIELD flag, field set', dict(op=ADD, field=off('cnt'), operand=1, flags=0)),
+            ('FLOAT alone on a record', dict(op=ADD, field=off('f'), operand=1.0,
+                                             flags=FLOAT)),
+            ('FLOAT on an integer field', dict(op=ADD, field=off('cnt'), operand=1.0,
+                                               flags=FIELD | FLOAT)),
+            ('add on a bool field', dict(op=ADD, field=off('flag'), operand=1)),
+            ('sub on a bool field', dict(op=SUB, field=off('flag'), operand=1)),
+            ('unknown flag', dict(op=ADD, field=off('cnt'), operand=1, flags=FIELD | 4)),
+            ('unknown op', dict(op=9, field=off('cnt'), operand=1)),
+            ('index past the end', dict(op=ADD, field=off('cnt'), operand=1, index=R6_N)),
+            ('index 2**63', dict(op=LOAD, field=off('cnt'), index=1 << 63)),
+        ]
+        erange = [
+            ('xchg u8 field 300', dict(op=XCHG, field=off('w'), operand=300)),
+            ('xchg u8 field -1', dict(op=XCHG, field=off('w'), operand=-1)),
+            ('cas i16 field 40000', dict(op=CAS, field=nb_k, operand=40000, expected=-3)),
+            ('xchg bool field 2', dict(op=XCHG, field=off('flag'), operand=2)),
+            ('xchg u32 field 2**32', dict(op=XCHG, field=nb_q, operand=1 << 32)),
+            ('xchg f32 field 1e39', dict(op=XCHG, field=off('s'), operand=1e39,
+                                         flags=FIELD | FLOAT)),
+        ]
+        problems = []
+        for what, req in [(w, r) for w, r in bad] + [(w, r) for w, r in erange]:
+            want = ERANGE if (what, req) in erange else EINVAL
+            req.setdefault('index', 6)
+            e = util.errno_of(atomic, fd, **req)
+            if e != want:
+                problems.append(f'{what} ({req}): {util.ename(e)}, want {util.ename(want)}')
+            if util.read_bytes(raw) != raw0:
+                problems.append(f'{what} ({req}): the value changed to '
+                                f'{read_objects(path)[6]}')
+                pwrite_all(raw, raw0)
+            assert_alive(shmfs)
+        assert util.read_bytes(path) == text0 and util.read_bytes(raw) == raw0
+        assert not problems, '\n'.join(problems)
+    # a change needs a descriptor opened for writing; a load does not
+    with util.opened(raw, os.O_RDONLY) as fd:
+        assert atomic(fd, LOAD, field=off('cnt'), index=4)[0] == 4
+        assert util.errno_of(atomic, fd, ADD, field=off('cnt'), index=4,
+                             operand=1) == errno.EBADF
+    # SHMFS_ATOMIC_FIELD on objects that are not records
+    for i, (spec, text) in enumerate((('i64', '5'), ('i64[4]', '1 2 3 4'),
+                                      ('char[8]', 'abc'), ('f64', '1.5'))):
+        p = util.new_object(shmfs, f'plain{i}', spec, text + '\n')
+        with util.opened(p) as fd:
+            for field in (0, 1, 8):
+                e = util.errno_of(atomic, fd, LOAD, field=field)
+                assert e == EINVAL, (spec, field, util.ename(e))
+                e = util.errno_of(atomic, fd, ADD, field=field, operand=1)
+                assert e == EINVAL, (spec, field, util.ename(e))
+        assert util.read_text(p) == text + '\n'
+    assert_alive(shmfs)
