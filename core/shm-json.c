@@ -522,8 +522,10 @@ read_elements (Reader *r, const ShmType *t, guint64 *next, gboolean in_array)
             return -EINVAL;
           r->s++;
           skip_ws (r);
-          if (r->s < r->end && *r->s != ']'
-              && (err = read_elements (r, t, next, TRUE)) < 0)
+          /* An empty group holds no record: malformed, not short. */
+          if (r->s < r->end && *r->s == ']')
+            return -EINVAL;
+          if ((err = read_elements (r, t, next, TRUE)) < 0)
             return err;
           if (!take (r, ']'))
             return -EINVAL;
@@ -604,6 +606,12 @@ shm_json_scan (ShmJsonScan *state, const char *text, gsize from, gsize len,
           continue;
         }
       state->in_junk = FALSE;
+      /* An empty array outside objects is an element too (a malformed
+       * one): [] holds no record. */
+      if (c == ']' && state->objects == 0 && state->empty_array)
+        started++;
+      if (!g_ascii_isspace (c))
+        state->empty_array = c == '[' && state->objects == 0;
       switch (c)
         {
         case '"':

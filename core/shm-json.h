@@ -42,6 +42,7 @@ typedef struct {
   gboolean in_string;
   gboolean escaped;     /* in a string, after a backslash */
   gboolean in_junk;     /* in a token outside any object */
+  gboolean empty_array; /* after a '[' outside objects, nothing else yet */
 } ShmJsonScan;
 
 /* Counts the elements that start at the top level (outside any object) in

@@ -447,6 +447,11 @@ test_json_arrays_of_records (void)
   merge (&t, value, "[[{}, {\"a\": 9}], [{}, {}]]\n", 0);
   g_assert_cmpuint (value[4], ==, 9);
   merge (&t, value, "[{}, {}]\n[{}, {\"b\": -1}]", 0);
+  /* Brackets only group, as in a numeric array's text: order and count
+   * are what matter. */
+  merge (&t, value, "[[{}, {\"b\": 2}], {}, {}]", 0);
+  memcpy (&b, value + 6, 2);
+  g_assert_cmpint (b, ==, 2);
   memcpy (&b, value + 14, 2);
   g_assert_cmpint (b, ==, -1);
 
@@ -462,6 +467,8 @@ test_json_arrays_of_records (void)
   merge (&t, value, "[[{}, {}], [{}, {}],]", -EINVAL);
   merge (&t, value, "[[{}, {},], [{}, {}]]", -EINVAL);
   merge (&t, value, "[, {}, {}, {}, {}]", -EINVAL);
+  merge (&t, value, "[{}, {}, [], {}, {}]", -EINVAL);
+  merge (&t, value, "[]\n{}\n{}\n{}\n{}", -EINVAL);
   shm_type_clear (&t);
 }
 
@@ -494,6 +501,7 @@ test_json_scan (void)
     static const struct { const char *text; guint64 elements; } junk[] = {
       { "5", 1 }, { "null true", 2 }, { "\"x\"", 1 }, { "[{}, 5, {}]", 3 },
       { "{\"s\": 5} 7\n{}", 3 }, { "[{}, null]\n", 2 }, { "x=1", 1 },
+      { "[{}, [], {}]", 3 }, { "{}\n[ ]\n", 2 }, { "[[{}], [{}]]", 2 },
     };
 
     for (guint i = 0; i < G_N_ELEMENTS (junk); i++)
