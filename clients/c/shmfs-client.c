@@ -39,6 +39,8 @@ struct _ShmfsMap {
   unsigned ndim;
   size_t   shape[SHM_TYPE_MAX_DIMS];
   char    *spec;                          /* canonical, malloc'ed */
+  ShmType  type;                          /* holds a record's fields */
+  char   **field_types;                   /* a record's: each field's spec */
 };
 
 /* ---- finding the mount ------------------------------------------------ */
@@ -162,12 +164,16 @@ read_type (int fd, ShmType *t)
   return shm_type_parse (spec, (gsize) len, t) < 0 ? -EIO : 0;
 }
 
-/* Fills map's type fields from t. */
+/* Fills map's type fields from type, taking over its reference. */
 static int
-set_type (ShmfsMap *map, const ShmType *t)
+set_type (ShmfsMap *map, ShmType *type)
 {
-  guint64 nbytes = shm_type_nbytes (t);
+  const ShmType *t = &map->type;
+  guint64 nbytes;
 
+  map->type = *type;
+  type->record = NULL;
+  nbytes = shm_type_nbytes (t);
   if (nbytes > SIZE_MAX)
     return -EFBIG;
   map->nbytes = (size_t) nbytes;
@@ -179,7 +185,19 @@ set_type (ShmfsMap *map, const ShmType *t)
   for (unsigned i = 0; i < t->ndim; i++)
     map->shape[i] = (size_t) t->dims[i];
   map->spec = shm_type_to_string (t);   /* malloc'ed, freed with the map */
-  return map->spec == NULL ? -ENOMEM : 0;
+  if (map->spec == NULL)
+    return -ENOMEM;
+  if (t->elem == SHM_ELEM_RECORD)
+    {
+      unsigned n = shm_record_n_fields (map->type.record);
+
+      if ((map->field_types = calloc (n, sizeof (char *))) == NULL)
+        return -ENOMEM;
+      for (unsigned i = 0; i < n; i++)
+        if ((map->field_types[i] = shm_type_to_string (&shm_record_field (map->type.record, i)->type)) == NULL)
+          return -ENOMEM;
+    }
+  return 0;
 }
 
 int
@@ -247,6 +265,11 @@ shmfs_unmap (ShmfsMap *map)
   if (map->fd >= 0)
     close (map->fd);
   free (map->spec);
+  if (map->field_types != NULL)
+    for (unsigned i = 0; i < shmfs_map_n_fields (map); i++)
+      free (map->field_types[i]);
+  free (map->field_types);
+  shm_type_clear (&map->type);
   free (map);
 }
 
@@ -259,6 +282,52 @@ unsigned shmfs_map_ndim (const ShmfsMap *map)      { return map->ndim; }
 const size_t *shmfs_map_shape (const ShmfsMap *map) { return map->shape; }
 const char *shmfs_map_type (const ShmfsMap *map)   { return map->spec; }
 int shmfs_map_fd (const ShmfsMap *map)             { return map->fd; }
+
+/* ---- records ---------------------------------------------------------- */
+
+unsigned
+shmfs_map_n_fields (const ShmfsMap *map)
+{
+  return map->type.elem == SHM_ELEM_RECORD ? shm_record_n_fields (map->type.record) : 0;
+}
+
+int
+shmfs_map_field (const ShmfsMap *map, unsigned i, const char **name, size_t *offset,
+                 const char **type)
+{
+  const ShmField *f;
+
+  if (i >= shmfs_map_n_fields (map))
+    return -EINVAL;
+  f = shm_record_field (map->type.record, i);
+  if (name != NULL)
+    *name = f->name;
+  if (offset != NULL)
+    *offset = (size_t) f->offset;
+  if (type != NULL)
+    *type = map->field_types[i];
+  return 0;
+}
+
+int
+shmfs_map_field_offset (const ShmfsMap *map, const char *path, size_t *offset, ShmfsElem *elem,
+                        size_t *size)
+{
+  guint64 off;
+  ShmType leaf;
+
+  if (path == NULL || map->type.elem != SHM_ELEM_RECORD
+      || shm_type_resolve_field (&map->type, path, strlen (path), &off, &leaf) < 0)
+    return -EINVAL;
+  if (offset != NULL)
+    *offset = (size_t) off;
+  if (elem != NULL)
+    *elem = public_elem (leaf.elem);
+  if (size != NULL)
+    *size = (size_t) shm_type_nbytes (&leaf);
+  shm_type_clear (&leaf);
+  return 0;
+}
 
 /* ---- creating --------------------------------------------------------- */
 
@@ -300,6 +369,7 @@ shmfs_create (const char *path, const char *spec, mode_t mode)
 
   if (path == NULL || spec == NULL || shm_type_parse (spec, strlen (spec), &t) < 0)
     return -EINVAL;
+  shm_type_clear (&t);   /* only checked: the daemon parses it again */
   base = strrchr (path, '/');
   base = base ? base + 1 : path;
   if (base[0] == '\0' || strcmp (base, ".") == 0 || strcmp (base, "..") == 0)
@@ -376,26 +446,44 @@ shmfs_unlock (ShmfsMap *map)
 
 /* ---- atomic operations ------------------------------------------------ */
 
-/* Runs op on element index through the daemon; io carries the operands
- * in and the result out.  Integer ops need an integer (or bool) element and
+/* No field: the element itself. */
+#define NO_FIELD SIZE_MAX
+
+/* Runs op on element index (on the number at byte offset field of that
+ * record, unless NO_FIELD) through the daemon; io carries the operands in
+ * and the result out.  Integer ops need an integer (or bool) element and
  * float ops a float one: the widened result is read accordingly. */
 static int
-atomic (ShmfsMap *map, uint32_t op, gboolean is_float, size_t index, struct shmfs_atomic *io)
+atomic (ShmfsMap *map, uint32_t op, gboolean is_float, size_t index, size_t field,
+        struct shmfs_atomic *io)
 {
-  if (map->is_float != is_float)
+  gboolean target_float = map->is_float;
+
+  if (field != NO_FIELD)
+    {
+      ShmType leaf;
+
+      if (field > UINT32_MAX || shm_type_scalar_at (&map->type, field, &leaf) < 0)
+        return -EINVAL;
+      target_float = shm_type_is_float (&leaf);
+      shm_type_clear (&leaf);
+      io->flags = SHMFS_ATOMIC_FIELD;
+      io->field = (uint32_t) field;
+    }
+  if (target_float != is_float)
     return -EINVAL;
   io->op = op;
-  io->flags = is_float ? SHMFS_ATOMIC_FLOAT : 0;
+  io->flags |= is_float ? SHMFS_ATOMIC_FLOAT : 0;
   io->index = index;
   return ioctl (map->fd, SHMFS_IOC_ATOMIC, io) < 0 ? -errno : 0;
 }
 
 static int
-atomic_int (ShmfsMap *map, uint32_t op, size_t index, int64_t operand, int64_t expected,
-            int64_t *old)
+atomic_int (ShmfsMap *map, uint32_t op, size_t index, size_t field, int64_t operand,
+            int64_t expected, int64_t *old)
 {
   struct shmfs_atomic io = { .operand.i = operand, .expected.i = expected };
-  int err = atomic (map, op, FALSE, index, &io);
+  int err = atomic (map, op, FALSE, index, field, &io);
 
   if (err < 0)
     return err;
@@ -405,11 +493,11 @@ atomic_int (ShmfsMap *map, uint32_t op, size_t index, int64_t operand, int64_t e
 }
 
 static int
-atomic_f64 (ShmfsMap *map, uint32_t op, size_t index, double operand, double expected,
-            double *old)
+atomic_f64 (ShmfsMap *map, uint32_t op, size_t index, size_t field, double operand,
+            double expected, double *old)
 {
   struct shmfs_atomic io = { .operand.f = operand, .expected.f = expected };
-  int err = atomic (map, op, TRUE, index, &io);
+  int err = atomic (map, op, TRUE, index, field, &io);
 
   if (err < 0)
     return err;
@@ -421,61 +509,124 @@ atomic_f64 (ShmfsMap *map, uint32_t op, size_t index, double operand, double exp
 int
 shmfs_atomic_load (ShmfsMap *map, size_t index, int64_t *old)
 {
-  return atomic_int (map, SHMFS_ATOMIC_LOAD, index, 0, 0, old);
+  return atomic_int (map, SHMFS_ATOMIC_LOAD, index, NO_FIELD, 0, 0, old);
 }
 
 int
 shmfs_atomic_add (ShmfsMap *map, size_t index, int64_t delta, int64_t *old)
 {
-  return atomic_int (map, SHMFS_ATOMIC_ADD, index, delta, 0, old);
+  return atomic_int (map, SHMFS_ATOMIC_ADD, index, NO_FIELD, delta, 0, old);
 }
 
 int
 shmfs_atomic_sub (ShmfsMap *map, size_t index, int64_t delta, int64_t *old)
 {
-  return atomic_int (map, SHMFS_ATOMIC_SUB, index, delta, 0, old);
+  return atomic_int (map, SHMFS_ATOMIC_SUB, index, NO_FIELD, delta, 0, old);
 }
 
 int
 shmfs_atomic_xchg (ShmfsMap *map, size_t index, int64_t value, int64_t *old)
 {
-  return atomic_int (map, SHMFS_ATOMIC_XCHG, index, value, 0, old);
+  return atomic_int (map, SHMFS_ATOMIC_XCHG, index, NO_FIELD, value, 0, old);
 }
 
 int
 shmfs_atomic_cas (ShmfsMap *map, size_t index, int64_t expected, int64_t value, int64_t *old)
 {
-  return atomic_int (map, SHMFS_ATOMIC_CAS, index, value, expected, old);
+  return atomic_int (map, SHMFS_ATOMIC_CAS, index, NO_FIELD, value, expected, old);
 }
 
 int
 shmfs_atomic_load_f64 (ShmfsMap *map, size_t index, double *old)
 {
-  return atomic_f64 (map, SHMFS_ATOMIC_LOAD, index, 0, 0, old);
+  return atomic_f64 (map, SHMFS_ATOMIC_LOAD, index, NO_FIELD, 0, 0, old);
 }
 
 int
 shmfs_atomic_add_f64 (ShmfsMap *map, size_t index, double delta, double *old)
 {
-  return atomic_f64 (map, SHMFS_ATOMIC_ADD, index, delta, 0, old);
+  return atomic_f64 (map, SHMFS_ATOMIC_ADD, index, NO_FIELD, delta, 0, old);
 }
 
 int
 shmfs_atomic_sub_f64 (ShmfsMap *map, size_t index, double delta, double *old)
 {
-  return atomic_f64 (map, SHMFS_ATOMIC_SUB, index, delta, 0, old);
+  return atomic_f64 (map, SHMFS_ATOMIC_SUB, index, NO_FIELD, delta, 0, old);
 }
 
 int
 shmfs_atomic_xchg_f64 (ShmfsMap *map, size_t index, double value, double *old)
 {
-  return atomic_f64 (map, SHMFS_ATOMIC_XCHG, index, value, 0, old);
+  return atomic_f64 (map, SHMFS_ATOMIC_XCHG, index, NO_FIELD, value, 0, old);
 }
 
 int
 shmfs_atomic_cas_f64 (ShmfsMap *map, size_t index, double expected, double value, double *old)
 {
-  return atomic_f64 (map, SHMFS_ATOMIC_CAS, index, value, expected, old);
+  return atomic_f64 (map, SHMFS_ATOMIC_CAS, index, NO_FIELD, value, expected, old);
+}
+
+int
+shmfs_atomic_field_load (ShmfsMap *map, size_t index, size_t field, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_LOAD, index, field, 0, 0, old);
+}
+
+int
+shmfs_atomic_field_add (ShmfsMap *map, size_t index, size_t field, int64_t delta, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_ADD, index, field, delta, 0, old);
+}
+
+int
+shmfs_atomic_field_sub (ShmfsMap *map, size_t index, size_t field, int64_t delta, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_SUB, index, field, delta, 0, old);
+}
+
+int
+shmfs_atomic_field_xchg (ShmfsMap *map, size_t index, size_t field, int64_t value, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_XCHG, index, field, value, 0, old);
+}
+
+int
+shmfs_atomic_field_cas (ShmfsMap *map, size_t index, size_t field, int64_t expected,
+                        int64_t value, int64_t *old)
+{
+  return atomic_int (map, SHMFS_ATOMIC_CAS, index, field, value, expected, old);
+}
+
+int
+shmfs_atomic_field_load_f64 (ShmfsMap *map, size_t index, size_t field, double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_LOAD, index, field, 0, 0, old);
+}
+
+int
+shmfs_atomic_field_add_f64 (ShmfsMap *map, size_t index, size_t field, double delta, double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_ADD, index, field, delta, 0, old);
+}
+
+int
+shmfs_atomic_field_sub_f64 (ShmfsMap *map, size_t index, size_t field, double delta, double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_SUB, index, field, delta, 0, old);
+}
+
+int
+shmfs_atomic_field_xchg_f64 (ShmfsMap *map, size_t index, size_t field, double value,
+                             double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_XCHG, index, field, value, 0, old);
+}
+
+int
+shmfs_atomic_field_cas_f64 (ShmfsMap *map, size_t index, size_t field, double expected,
+                            double value, double *old)
+{
+  return atomic_f64 (map, SHMFS_ATOMIC_CAS, index, field, value, expected, old);
 }
 
 int

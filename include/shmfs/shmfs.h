@@ -1,9 +1,10 @@
 /* shmfs.h — libshmfs, the C client of a mounted shmfs.
  *
  * Maps an object's binary view (MNT/.raw/PATH) given its path, tells its
- * type and shape, creates typed objects atomically, takes the object's
- * lock (the one `flock MNT/PATH` takes) and runs the daemon's atomic
- * operations (shmfs/ioctl.h).  Plain C: no glib in this header, and the
+ * type and shape (and a record's fields), creates typed objects
+ * atomically, takes the object's lock (the one `flock MNT/PATH` takes) and
+ * runs the daemon's atomic operations (shmfs/ioctl.h), on a record's
+ * fields too.  Plain C: no glib in this header, and the
  * library needs only libc at run time.
  *
  * Every function that can fail returns 0 (or a count) or -errno; errno
@@ -71,6 +72,33 @@ const char *shmfs_map_type (const ShmfsMap *map);
 /* The open binary view, e.g. for fsync(2); owned by map. */
 int shmfs_map_fd (const ShmfsMap *map);
 
+/* Records ({x:f64, v:f32[3]}, SHMFS_ELEM_RECORD; shmfs_map_elem_size is
+ * the record's size, padding included): check a C struct against the
+ * object before using the mapping as one.
+ *
+ *   size_t off;
+ *   ShmfsElem elem;
+ *   if (shmfs_map_elem_size (m) != sizeof (Pose)
+ *       || shmfs_map_field_offset (m, "x", &off, &elem, NULL) < 0
+ *       || off != offsetof (Pose, x) || elem != SHMFS_ELEM_F64)
+ *     errx (1, "not a Pose: %s", shmfs_map_type (m));
+ */
+/* Number of fields of the record, nested records counting as one (0 for
+ * any other type). */
+unsigned shmfs_map_n_fields (const ShmfsMap *map);
+/* Field i (declaration order): its name, byte offset in the record
+ * (offsetof) and type spec ("f64", "f32[3]", "{a:u8, b:i64}"); any pointer
+ * may be NULL; the strings stay valid until shmfs_unmap.  Returns 0 or
+ * -EINVAL (no field i). */
+int shmfs_map_field (const ShmfsMap *map, unsigned i, const char **name, size_t *offset,
+                     const char **type);
+/* The field at path ("x", "pose.x", "v[2]", "m[1][0]", or a whole array
+ * "v"): its byte offset in the record, its element type and its size in
+ * bytes (sizeof); any pointer may be NULL.  Returns 0 or -EINVAL (not a
+ * record, no such field, an index out of the field's shape). */
+int shmfs_map_field_offset (const ShmfsMap *map, const char *path, size_t *offset,
+                            ShmfsElem *elem, size_t *size);
+
 /* Creates the object path of type spec atomically: under a hidden
  * temporary name in the same directory, typed (zero-filled), then renamed
  * into place with RENAME_NOREPLACE, so nobody sees it untyped.  mode is
@@ -114,6 +142,30 @@ int shmfs_atomic_sub_f64 (ShmfsMap *map, size_t index, double delta, double *old
 int shmfs_atomic_xchg_f64 (ShmfsMap *map, size_t index, double value, double *old);
 int shmfs_atomic_cas_f64 (ShmfsMap *map, size_t index, double expected, double value,
                           double *old);
+
+/* The same on the number or bool at byte offset field (offsetof, or
+ * shmfs_map_field_offset: a field array's items too) of record index of a
+ * record object.  -EINVAL also when field does not start a number or bool
+ * (padding, a string, the middle of a field) or the object is no record. */
+int shmfs_atomic_field_load (ShmfsMap *map, size_t index, size_t field, int64_t *old);
+int shmfs_atomic_field_add (ShmfsMap *map, size_t index, size_t field, int64_t delta,
+                            int64_t *old);
+int shmfs_atomic_field_sub (ShmfsMap *map, size_t index, size_t field, int64_t delta,
+                            int64_t *old);
+int shmfs_atomic_field_xchg (ShmfsMap *map, size_t index, size_t field, int64_t value,
+                             int64_t *old);
+int shmfs_atomic_field_cas (ShmfsMap *map, size_t index, size_t field, int64_t expected,
+                            int64_t value, int64_t *old);
+
+int shmfs_atomic_field_load_f64 (ShmfsMap *map, size_t index, size_t field, double *old);
+int shmfs_atomic_field_add_f64 (ShmfsMap *map, size_t index, size_t field, double delta,
+                                double *old);
+int shmfs_atomic_field_sub_f64 (ShmfsMap *map, size_t index, size_t field, double delta,
+                                double *old);
+int shmfs_atomic_field_xchg_f64 (ShmfsMap *map, size_t index, size_t field, double value,
+                                 double *old);
+int shmfs_atomic_field_cas_f64 (ShmfsMap *map, size_t index, size_t field, double expected,
+                                double value, double *old);
 
 /* Tells the daemon the value changed through a mapping, waking poll(2)ers
  * of the text view (SHMFS_IOC_NOTIFY).  Returns 0 or -errno. */

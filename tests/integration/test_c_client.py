@@ -6,9 +6,10 @@ through the atomic-operation ioctl; in either mode, a C process doing a
 plain read-modify-write of its mapping under shmfs_lock() while a shell
 increments through the text view under `flock`.  Then the library itself,
 called through ctypes: shmfs_map's type, shape and bytes, shmfs_create,
-locks against other processes, the atomic operations, and bad input -- a
-path outside any shmfs mount, an untyped object, a directory, an index past
-the end.
+locks against other processes, the atomic operations, a record's fields
+and the atomic operations on them, and bad input -- a path outside any
+shmfs mount, an untyped object, a directory, an index past the end, a
+field that is no number; and, built with LeakSanitizer, no leak.
 
 The programs: $SHMFS_COUNTER (build/examples/counter) and
 $SHMFS_CLIENT_LIB (build/clients/c/libshmfs.so) when meson sets them,
@@ -18,6 +19,7 @@ pkg-config."""
 import ctypes
 import errno
 import fcntl
+import json
 import os
 import shutil
 import struct
@@ -36,7 +38,7 @@ PASSTHROUGH = pytest.mark.parametrize(
     'shmfs', [('-o', 'mode=passthrough')], ids=['passthrough'], indirect=True)
 
 # struct shmfs_atomic (include/shmfs/ioctl.h): op, flags, index, operand,
-# expected, result, swapped, reserved -- 48 bytes, no padding.
+# expected, result, swapped, field -- 48 bytes, no padding.
 ATOMIC = struct.Struct('=IIQqqqII')
 SHMFS_ATOMIC_ADD = 1
 _IOC_WRITE, _IOC_READ = 1, 2
@@ -111,7 +113,17 @@ class Lib:
             'shmfs_atomic_sub_f64': (I, [P, Z, D, ctypes.POINTER(D)]),
             'shmfs_atomic_xchg_f64': (I, [P, Z, D, ctypes.POINTER(D)]),
             'shmfs_atomic_cas_f64': (I, [P, Z, D, D, ctypes.POINTER(D)]),
+            'shmfs_map_n_fields': (ctypes.c_uint, [P]),
+            'shmfs_map_field': (I, [P, ctypes.c_uint, ctypes.POINTER(ctypes.c_char_p),
+                                    ctypes.POINTER(Z), ctypes.POINTER(ctypes.c_char_p)]),
+            'shmfs_map_field_offset': (I, [P, ctypes.c_char_p, ctypes.POINTER(Z),
+                                           ctypes.POINTER(I), ctypes.POINTER(Z)]),
         }
+        for op, args in (('load', []), ('add', [I64]), ('sub', [I64]), ('xchg', [I64]),
+                         ('cas', [I64, I64])):
+            protos[f'shmfs_atomic_field_{op}'] = (I, [P, Z, Z] + args + [ctypes.POINTER(I64)])
+            protos[f'shmfs_atomic_field_{op}_f64'] = (
+                I, [P, Z, Z] + [D] * len(args) + [ctypes.POINTER(D)])
         for name, (res, args) in protos.items():
             fn = getattr(c, name)
             fn.restype, fn.argtypes = res, args
@@ -127,6 +139,27 @@ class Lib:
         old = (ctypes.c_double if f64 else ctypes.c_int64)(-12345)
         fn = getattr(self.c, f'shmfs_atomic_{name}' + ('_f64' if f64 else ''))
         return fn(m, index, *args, ctypes.byref(old)), old.value
+
+    def field_atomic(self, name, m, index, field, *args, f64=False):
+        """(return value, old value) of shmfs_atomic_field_NAME[_f64]."""
+        old = (ctypes.c_double if f64 else ctypes.c_int64)(-12345)
+        fn = getattr(self.c, f'shmfs_atomic_field_{name}' + ('_f64' if f64 else ''))
+        return fn(m, index, field, *args, ctypes.byref(old)), old.value
+
+    def field(self, m, i):
+        """(return value, name, offset, type) of shmfs_map_field."""
+        name, type_, off = ctypes.c_char_p(), ctypes.c_char_p(), ctypes.c_size_t(99)
+        err = self.c.shmfs_map_field(m, i, ctypes.byref(name), ctypes.byref(off),
+                                     ctypes.byref(type_))
+        return (err, name.value and name.value.decode(), off.value,
+                type_.value and type_.value.decode())
+
+    def field_offset(self, m, path):
+        """(return value, offset, elem, size) of shmfs_map_field_offset."""
+        off, elem, size = ctypes.c_size_t(99), ctypes.c_int(-1), ctypes.c_size_t(99)
+        err = self.c.shmfs_map_field_offset(m, os.fsencode(path), ctypes.byref(off),
+                                            ctypes.byref(elem), ctypes.byref(size))
+        return err, off.value, elem.value, size.value
 
     def strerror(self, err):
         return self.c.shmfs_strerror(err).decode()
@@ -442,3 +475,188 @@ def test_atomics(shmfs, lib):
         assert util.cat(u) == '1\n'
     finally:
         lib.c.shmfs_unmap(m)
+
+
+# -- records ----------------------------------------------------------------
+
+REC = '{x:f64, id:u32, tag:char[6], v:f32[3], q:{a:u8, b:i64}}'
+F64, U32, CHAR, F32, U8, I64, RECORD = 9, 5, 11, 8, 1, 6, 12     # ShmfsElem
+
+
+@util.both_modes
+def test_record_fields(shmfs, lib):
+    path = shmfs.p('p')
+    assert lib.c.shmfs_create(os.fsencode(path), REC.encode(), 0o644) == 0
+    err, m = lib.map(path)
+    assert err == 0, lib.strerror(err)
+    try:
+        c = lib.c
+        assert (c.shmfs_map_elem(m), c.shmfs_map_elem_size(m), c.shmfs_map_count(m)) == \
+            (RECORD, 48, 1)
+        assert c.shmfs_map_type(m) == REC.encode()
+        assert c.shmfs_map_n_fields(m) == 5
+        assert [lib.field(m, i) for i in range(5)] == [
+            (0, 'x', 0, 'f64'), (0, 'id', 8, 'u32'), (0, 'tag', 12, 'char[6]'),
+            (0, 'v', 20, 'f32[3]'), (0, 'q', 32, '{a:u8, b:i64}')]
+        assert lib.field(m, 5)[0] == -errno.EINVAL
+        assert c.shmfs_map_field(m, 0, None, None, None) == 0
+        assert lib.field_offset(m, 'x') == (0, 0, F64, 8)
+        assert lib.field_offset(m, 'tag') == (0, 12, CHAR, 6)
+        assert lib.field_offset(m, 'v') == (0, 20, F32, 12)
+        assert lib.field_offset(m, 'v[2]') == (0, 28, F32, 4)
+        assert lib.field_offset(m, 'q') == (0, 32, RECORD, 16)
+        assert lib.field_offset(m, 'q.b') == (0, 40, I64, 8)
+        for bad in ('nope', 'q.c', 'v[3]', 'x.y', '', 'v[', '.x'):
+            assert lib.field_offset(m, bad)[0] == -errno.EINVAL, bad
+        assert c.shmfs_map_field_offset(m, None, None, None, None) == -errno.EINVAL
+        assert c.shmfs_map_field_offset(m, b'q.a', None, None, None) == 0
+        # The mapping is the C struct those offsets describe.
+        util.write_text(path, '{"x": 2.5, "q": {"b": -3}}\n')
+        data = ctypes.string_at(c.shmfs_map_data(m), 48)
+        assert struct.unpack_from('=d', data, 0)[0] == 2.5
+        assert struct.unpack_from('=q', data, 40)[0] == -3
+    finally:
+        lib.c.shmfs_unmap(m)
+    # Not a record: no fields.
+    err, m = lib.map(util.new_object(shmfs, 'f', 'f64[2]'))
+    assert err == 0
+    assert lib.c.shmfs_map_n_fields(m) == 0
+    assert lib.field(m, 0)[0] == -errno.EINVAL
+    assert lib.field_offset(m, 'x')[0] == -errno.EINVAL
+    assert lib.field_atomic('load', m, 0, 0, f64=True)[0] == -errno.EINVAL
+    lib.c.shmfs_unmap(m)
+
+
+@util.both_modes
+def test_field_atomics(shmfs, lib):
+    shmfs.expect_output(r'^shmfs: rejected')
+    path = shmfs.p('r')
+    assert lib.c.shmfs_create(os.fsencode(path),
+                              b'{c:i32, f:f64, b:bool, v:u16[3], s:char[4], in:{k:u64}}[2]',
+                              0o644) == 0
+    # offsets: c 0, f 8, b 16, v 18 (v[2] 22), s 24, in.k 32; 40 bytes
+    err, m = lib.map(path)
+    assert err == 0
+    try:
+        fa = lib.field_atomic
+        assert fa('add', m, 1, 0, 5) == (0, 0)
+        assert fa('sub', m, 1, 0, 7) == (0, 5)
+        assert fa('load', m, 1, 0) == (0, -2)
+        assert fa('xchg', m, 0, 16, 1) == (0, 0)                  # bool
+        assert fa('sub', m, 0, 22, 1) == (0, 0)                   # v[2] wraps
+        assert fa('cas', m, 0, 32, 1, 2) == (0, 0)                # not swapped
+        assert fa('cas', m, 0, 32, 0, 2) == (1, 0)
+        assert fa('add', m, 1, 8, 0.5, f64=True) == (0, 0.0)
+        assert fa('xchg', m, 1, 8, 4.0, f64=True) == (0, 0.5)
+        assert fa('cas', m, 1, 8, 4.0, 8.0, f64=True) == (1, 4.0)
+        assert fa('load', m, 1, 8, f64=True) == (0, 8.0)
+        before = util.read_bytes(shmfs.r('r'))
+        assert [json.loads(l) for l in util.cat(path).splitlines()] == [
+            {'c': 0, 'f': 0, 'b': True, 'v': [0, 0, 65535], 's': '', 'in': {'k': 2}},
+            {'c': -2, 'f': 8, 'b': False, 'v': [0, 0, 0], 's': '', 'in': {'k': 0}}]
+        # Bad input: -EINVAL (or -ERANGE), nothing changed.
+        for args, kw, want in [
+                (('add', m, 0, 24, 1), {}, -errno.EINVAL),          # a string
+                (('add', m, 0, 4, 1), {}, -errno.EINVAL),           # padding
+                (('add', m, 0, 1, 1), {}, -errno.EINVAL),           # inside c
+                (('add', m, 0, 40, 1), {}, -errno.EINVAL),          # past the record
+                (('add', m, 0, 1 << 40, 1), {}, -errno.EINVAL),
+                (('add', m, 2, 0, 1), {}, -errno.EINVAL),           # index == count
+                (('add', m, 0, 8, 1), {}, -errno.EINVAL),           # int op, f64 field
+                (('add', m, 0, 0, 1.0), {'f64': True}, -errno.EINVAL),
+                (('add', m, 0, 16, 1), {}, -errno.EINVAL),          # add on bool
+                (('xchg', m, 0, 18, 1 << 16), {}, -errno.ERANGE),
+                (('add', m, 0, 0, 1), {}, None)]:                   # whole-element op
+            if want is None:   # the element-wide variant refuses a record
+                assert lib.atomic('add', m, 0, 1) == (-errno.EINVAL, -12345)
+                continue
+            assert fa(*args, **kw) == (want, -12345 if not kw else -12345.0), args
+        assert util.read_bytes(shmfs.r('r')) == before
+    finally:
+        lib.c.shmfs_unmap(m)
+
+
+FIELD_ADDER = '''
+import ctypes, sys
+c = ctypes.CDLL(sys.argv[1])
+m = ctypes.c_void_p()
+assert c.shmfs_map(sys.argv[2].encode(), 0, ctypes.byref(m)) == 0
+for _ in range(int(sys.argv[3])):
+    assert c.shmfs_atomic_field_add(m, ctypes.c_size_t(1), ctypes.c_size_t(8),
+                                    ctypes.c_int64(1), None) == 0
+c.shmfs_unmap(m)
+'''
+
+
+@util.both_modes
+def test_field_atomics_exact_under_concurrency(shmfs, lib):
+    """Processes add to one field of element 1 with shmfs_atomic_field_add
+    while this one merges other fields of that element through the text
+    view: the count is exact and the other fields hold what was written."""
+    path = shmfs.p('r')
+    assert lib.c.shmfs_create(os.fsencode(path), b'{x:f64, n:u64, s:char[8]}[2]', 0o644) == 0
+    libpath = lib.c._name
+    procs = [subprocess.Popen([util.PYTHON, '-c', FIELD_ADDER, libpath, path, '3000'],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    writes = 0
+    while writes < 50 or any(p.poll() is None for p in procs):
+        util.write_text(path, '{"s": "a"}\n' + json.dumps({'x': writes, 's': f'w{writes}'}) + '\n')
+        writes += 1
+    for p in procs:
+        finish(p)
+    last = writes - 1
+    assert [json.loads(l) for l in util.cat(path).splitlines()] == [
+        {'x': 0, 'n': 0, 's': 'a'}, {'x': last, 'n': 9000, 's': f'w{last}'}]
+
+
+LEAK_CHECK = r'''
+#include <stdio.h>
+#include <shmfs.h>
+int main (int argc, char **argv)
+{
+  char path[4096];
+  for (int i = 0; i < 20; i++)
+    {
+      ShmfsMap *m;
+      size_t off;
+      snprintf (path, sizeof path, "%s/r%d", argv[1], i);
+      if (shmfs_create (path, "{a:{b:{c:i8}}, v:f32[3], s:char[4]}[2]", 0644) < 0
+          || shmfs_create (path, "{x:f64}", 0644) != -17
+          || shmfs_create (path, "{x:f64, x:f64}", 0644) != -22
+          || shmfs_map (path, 0, &m) < 0)
+        return 1;
+      if (shmfs_map_n_fields (m) != 3 || shmfs_map_field_offset (m, "a.b.c", &off, NULL, NULL) < 0
+          || shmfs_atomic_field_add (m, 1, off, 1, NULL) < 0)
+        return 2;
+      shmfs_unmap (m);
+    }
+  return 0;
+}
+'''
+
+
+@util.both_modes
+def test_no_leaks(shmfs, tmp_path):
+    """Every record the library parses is freed: a program built with
+    AddressSanitizer (LeakSanitizer at exit) creates, maps and unmaps
+    records."""
+    src = tmp_path / 'leaks.c'
+    src.write_text(LEAK_CHECK)
+    exe = str(tmp_path / 'leaks')
+    if shutil.which('gcc') is None:
+        pytest.skip('gcc is needed')
+    glib = subprocess.run(['pkg-config', '--cflags', '--libs', 'glib-2.0'],
+                          stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+    r = subprocess.run(['gcc', '-std=gnu11', '-D_GNU_SOURCE', '-g', '-fsanitize=address',
+                        '-I' + os.path.join(SRC, 'include/shmfs'), '-I' + os.path.join(SRC, 'include'),
+                        '-I' + os.path.join(SRC, 'core'), '-o', exe, str(src)]
+                       + [os.path.join(SRC, f) for f in LIB_SOURCES] + glib,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0 and 'asan' in r.stdout.lower():
+        pytest.skip('no AddressSanitizer: ' + r.stdout)
+    assert r.returncode == 0, r.stdout
+    env = dict(os.environ, ASAN_OPTIONS='detect_leaks=1')
+    r = subprocess.run([exe, shmfs.path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=120, env=env)
+    assert (r.returncode, r.stderr) == (0, '')

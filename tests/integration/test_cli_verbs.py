@@ -1,4 +1,4 @@
-"""The command-line verbs (`shmfs new/get/set/add/sub/cas/xchg/ls/info/rm`,
+"""The command-line verbs (`shmfs new/get/set/load/add/sub/cas/xchg/ls/info/rm`,
 `VERB --help`): what each prints and its exit status; `new` is atomic and
 leaves nothing behind when it fails; argument errors without a mount; and
 the two other ways to mount: `shmfs mount [opts] MNT` and the
@@ -337,7 +337,7 @@ def test_info(shmfs):
 
 # -- help and argument errors (no mount) ---------------------------------------------
 
-VERBS = ['new', 'get', 'set', 'add', 'sub', 'cas', 'xchg', 'ls', 'info',
+VERBS = ['new', 'get', 'set', 'load', 'add', 'sub', 'cas', 'xchg', 'ls', 'info',
          'rm', 'watch']
 
 
@@ -364,7 +364,7 @@ WRONG_COUNTS = [
     ('add', ['p', '1', '2']), ('add', ['p', '--index', '1', '2', '3']),
     ('sub', ['/nonexistent/p']), ('sub', ['p', '1', '2']),
     ('cas', ['p', '1']), ('cas', ['p', '1', '2', '3']),
-    ('xchg', ['p']), ('xchg', ['p', '1', '2']),
+    ('xchg', ['p']), ('xchg', ['p', '1', '2']), ('load', []), ('load', ['p', '1']),
     ('ls', ['a', 'b']), ('info', []), ('info', ['a', 'b']), ('rm', []),
     ('watch', []), ('watch', ['a', 'b']),
 ]

@@ -1,8 +1,12 @@
 """The examples run as their headers and docs/running.md show, in both modes:
 the seed's Value and Array in C (fork and a separately started process) and
-in Python, and the shell session."""
+in Python, the shell session and counter, and the shared record (a robot's
+pose) in C and in the shell."""
 
+import json
 import os
+import re
+import shutil
 import subprocess
 
 import pytest
@@ -92,4 +96,96 @@ def test_shell_counter(shmfs):
     assert lines[-1] == '4 workers x 20 increments: counter = 80'
     # The watcher's last line is the final value.
     assert lines[-2] == '80'
+    assert os.listdir(shmfs.path) == []
+
+
+POSE_LINE = re.compile(r'^(?:reader(?::| \((?:jq|sed)\):) )?pose (\d+) at t=\d+\.\d+ '
+                       r'pos=\(([\d.-]+), ([\d.-]+), 0\.5\) yaw=([\d.]+) frame=map$')
+
+
+def _poses(lines):
+    """(k, x, y, yaw) of each pose line, each one whole (y = 2x, yaw =
+    k/4)."""
+    poses = []
+    for line in lines:
+        m = POSE_LINE.match(line)
+        if m:
+            k, x, y, yaw = int(m[1]), float(m[2]), float(m[3]), float(m[4])
+            assert (x, y, yaw) == (k, 2 * k, k / 4), line
+            poses.append(k)
+    return poses
+
+
+@util.both_modes
+def test_c_pose(shmfs):
+    """The record mapped as a C struct, checked with libshmfs, written by a
+    forked process and read consistently by the parent."""
+    pose = os.path.join(BUILD_EXAMPLES, 'pose')
+    lines = run(pose, shmfs.path, '3')
+    assert lines[0] == (f'{shmfs.path}/pose {{seq:u64, t:f64, pos:{{x:f64, y:f64, z:f64}}, '
+                        'yaw:f64, frame:char[8]} matches struct Pose (56 bytes)')
+    poses = _poses(lines)
+    assert poses == sorted(set(poses)) and poses[-1] == 3
+    assert (lines[-2].startswith('writer ') and lines[-2].endswith(
+        f' published 3 poses into its own mapping of {shmfs.path}/.raw/pose'))
+    text = json.loads(util.cat(shmfs.p('pose')))
+    assert lines[-1] == f'cat {shmfs.p("pose")}: ' + util.cat(shmfs.p('pose')).rstrip('\n')
+    assert (text['seq'], text['pos'], text['yaw'], text['frame']) == \
+        (6, {'x': 3, 'y': 6, 'z': 0.5}, 0.75, 'map')
+
+    # Separate processes: a text write merges, the reader's mapping sees it.
+    run(pose, 'write', shmfs.path, '2')
+    util.write_text(shmfs.p('pose'), '{"pos": {"x": 10, "y": 20}}\n')
+    line, = run(pose, 'read', shmfs.path)
+    assert line.startswith('pose 5 at t=') and 'pos=(10, 20, 0.5) yaw=0.5' in line   # seq 6 + 2 * 2
+
+
+@util.both_modes
+def test_c_pose_refuses_another_record(shmfs, tmp_path):
+    util.new_object(shmfs, 'pose', '{t:f64, x:f32}')
+    pose = os.path.join(BUILD_EXAMPLES, 'pose')
+    for args in (['read', shmfs.path], ['write', shmfs.path, '1'], [shmfs.path, '1']):
+        proc = subprocess.run([pose] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=60, text=True)
+        if args[0] == shmfs.path:   # it creates MNT/pose afresh
+            assert proc.returncode == 0, proc.stderr
+            continue
+        assert proc.returncode == 1
+        assert proc.stderr == (f'pose: {shmfs.p("pose")} is {{t:f64, x:f32}}, not struct Pose: '
+                               'its fields are t f64 @0, x f32 @8\n')
+        assert util.cat(shmfs.p('pose')) == '{"t": 0, "x": 0}\n'
+    proc = subprocess.run([pose, str(tmp_path)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60, text=True)
+    assert (proc.returncode, proc.stderr) == (1, f'pose: {tmp_path} is not a shmfs mount\n')
+
+
+@util.both_modes
+@pytest.mark.parametrize('jq', ['jq', 'none'])
+def test_shell_pose(shmfs, jq):
+    """The record from the shell: shmfs new with JSON, a writer of JSON
+    merges, a reader with jq (or sed), and the --field verbs."""
+    if jq == 'jq' and shutil.which('jq') is None:
+        pytest.skip('jq is not installed')
+    env = dict(os.environ, SHMFS=util.SHMFS_BIN, JQ=jq)
+    proc = subprocess.run(['bash', os.path.join(EXAMPLES, 'shell', 'pose.sh'),
+                           shmfs.path, '3'], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    assert (proc.returncode, proc.stderr) == (0, '')
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (f"$ shmfs new {shmfs.p('pose')} '{{seq:u64, t:f64, pos:{{x:f64, y:f64, "
+                        "z:f64}, yaw:f64, frame:char[8]}' '{\"pos\": {\"z\": 0.5}, "
+                        "\"frame\": \"map\"}'")
+    readers = [l for l in lines if l.startswith('reader ')]
+    assert readers and all(l.startswith('reader (jq)' if jq == 'jq' else 'reader (sed)')
+                           for l in readers)
+    poses = _poses(readers)
+    assert len(poses) == len(readers) and poses[-1] == 3
+    text = '\n'.join(lines)
+    assert f'$ shmfs get {shmfs.p("pose")} --field pos\n{{"x": 3, "y": 6, "z": 0.5}}\n' in text
+    assert f'$ shmfs add {shmfs.p("pose")} --field yaw 0.5\n1.25\n' in text
+    assert f'--field frame\n"odom"\n' in text
+    assert 'field     pos.x  f64      offset 16\n' in text
+    last = json.loads(lines[-1])
+    assert (last['seq'], last['pos'], last['yaw'], last['frame']) == \
+        (6, {'x': 3, 'y': 6, 'z': 0.5}, 1.25, 'odom')
     assert os.listdir(shmfs.path) == []
