@@ -71,11 +71,12 @@ const ShmField *shm_record_field (const ShmRecord *r, guint i);
 /* The field named name (len bytes) of r, or NULL. */
 const ShmField *shm_record_lookup (const ShmRecord *r, const char *name, gsize len);
 
-/* Resolves a field path of t's element ("x", "pose.x", "v[2]", "m[1][0]")
- * to the scalar, string or record it names: its byte offset in the element
- * and its type (no dimensions; shm_type_clear() it).  Returns 0 or -EINVAL
- * (t is not a record, no such field, an index out of the field's shape, a
- * path that stops at an array). */
+/* Resolves a field path of t's element ("x", "pose.x", "v", "v[2]",
+ * "m[1]") to what it names: its byte offset in the element and its type
+ * (a field array's dimensions not indexed stay: "v" of f32[3] is f32[3],
+ * "m[1]" of u8[2][3] a row u8[3]; shm_type_clear() it).  Returns 0 or
+ * -EINVAL (t is not a record, no such field, an index out of the field's
+ * shape or past its dimensions, a name after an array). */
 int shm_type_resolve_field (const ShmType *t, const char *path, gsize len,
                             guint64 *offset, ShmType *leaf);
 /* The scalar (not record, not char) element that starts at byte offset of

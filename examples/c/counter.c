@@ -39,9 +39,9 @@
  *   counter: /tmp/cc-mnt/empty: the object has no type yet
  *
  * ("it reads" is the total when this process finished: the other
- * processes' increments are in it too.)  In cached mode the default way
- * does not compose with `shmfs add` (the daemon's atomics there are atomic
- * with file I/O, not with CPU atomics on mappings): use --lock or --ioctl.
+ * processes' increments are in it too.)  All three ways compose with each
+ * other and with `shmfs add`, in both modes: the daemon's atomics are CPU
+ * atomics on the very page the mapping shares (docs/contract.md §8).
  *
  * Built by hand from the sources:
  *
