@@ -5,9 +5,10 @@
  * zeroed, when absent).  The program maps its binary view with shmfs_map()
  * and adds 1, N times, in one of three ways:
  *
- *   (default)  __atomic_fetch_add on the mapping.  In passthrough mode the
- *              daemon's atomic operations use CPU atomics on these very
- *              pages, so this composes with `shmfs add` and the ioctl.
+ *   (default)  __atomic_fetch_add on the mapping.  The daemon's atomic
+ *              operations are CPU atomics on these very pages (in cached
+ *              mode too, through its helper processes), so this composes
+ *              with `shmfs add` and the ioctl.
  *   --lock     shmfs_lock(), a plain load and store, shmfs_unlock(): the
  *              daemon's one lock per object, so it composes with a shell's
  *              `flock MNT/PATH -c ...` in either mode.
@@ -39,9 +40,10 @@
  *   counter: /tmp/cc-mnt/empty: the object has no type yet
  *
  * ("it reads" is the total when this process finished: the other
- * processes' increments are in it too.)  All three ways compose with each
- * other and with `shmfs add`, in both modes: the daemon's atomics are CPU
- * atomics on the very page the mapping shares (docs/contract.md §8).
+ * processes' increments are in it too.)  The default way and --ioctl
+ * compose with each other and with `shmfs add`; --lock composes with
+ * `flock` users and with the daemon's atomics (which wait for the lock),
+ * not with unlocked stores through a mapping (docs/contract.md §8).
  *
  * Built by hand from the sources:
  *
