@@ -44,13 +44,7 @@ struct _ShmfsCoherence {
   void      (*changed) (gpointer user_data, gpointer owner);
   gpointer    changed_data;
   GThreadPool *resync_pool;
-  GThreadPool *entry_pool;        /* entry invalidations, off the request path */
 };
-
-typedef struct {
-  fuse_ino_t parent;
-  char       name[];
-} EntryJob;
 
 struct _ShmfsSync {
   gint        ref_count;
@@ -91,7 +85,6 @@ typedef struct {
 static gsize page_size;
 
 static void resync_job (gpointer data, gpointer user_data);
-static void entry_job (gpointer data, gpointer user_data);
 static void resync (ShmfsCoherence *c, ShmfsSync *sync);
 static void schedule_resync (ShmfsCoherence *c, ShmfsSync *sync);
 static gboolean repair_range (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guint64 len);
@@ -197,13 +190,10 @@ shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t max_wr
                        void (*changed) (gpointer user_data, gpointer owner), gpointer user_data)
 {
   /* Threads start here, in the daemon that serves (fuse_daemonize forks
-   * before init).  Jobs still queued at exit are freed with the pools. */
+   * before init).  Jobs still queued at exit are freed with the pool. */
   if (c->resync_pool == NULL)
-    {
-      c->resync_pool = g_thread_pool_new_full (resync_job, c, (GDestroyNotify) shmfs_sync_unref,
-                                               1, FALSE, NULL);
-      c->entry_pool = g_thread_pool_new_full (entry_job, c, g_free, 1, FALSE, NULL);
-    }
+    c->resync_pool = g_thread_pool_new_full (resync_job, c, (GDestroyNotify) shmfs_sync_unref,
+                                             1, FALSE, NULL);
   g_mutex_lock (&c->lock);
   c->se = se;
   c->passthrough = passthrough;
@@ -249,10 +239,7 @@ shmfs_coherence_free (ShmfsCoherence *c)
     close (c->inotify_wake);
   g_hash_table_unref (c->watches);
   if (c->resync_pool != NULL)
-    {
-      g_thread_pool_free (c->resync_pool, TRUE, TRUE);
-      g_thread_pool_free (c->entry_pool, TRUE, TRUE);
-    }
+    g_thread_pool_free (c->resync_pool, TRUE, TRUE);
   g_hash_table_unref (c->requests);
   g_cond_clear (&c->cond);
   g_mutex_clear (&c->lock);
@@ -271,31 +258,6 @@ session (ShmfsCoherence *c)
   se = c->se;
   g_mutex_unlock (&c->lock);
   return se;
-}
-
-/* Takes the parent's inode lock: so never inside a request handler, where
- * the kernel may hold it, or another lock ordered against it. */
-static void
-entry_job (gpointer data, gpointer user_data)
-{
-  ShmfsCoherence *c = user_data;
-  EntryJob *job = data;
-  struct fuse_session *se = session (c);
-
-  if (se != NULL)
-    fuse_lowlevel_notify_inval_entry (se, job->parent, job->name, strlen (job->name));
-  g_free (job);
-}
-
-void
-shmfs_coherence_forget_entry (ShmfsCoherence *c, fuse_ino_t parent, const char *name)
-{
-  gsize len = strlen (name);
-  EntryJob *job = g_malloc (sizeof *job + len + 1);
-
-  job->parent = parent;
-  memcpy (job->name, name, len + 1);
-  g_thread_pool_push (c->entry_pool, job, NULL);
 }
 
 ShmfsSync *

@@ -40,10 +40,6 @@ void shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t m
 /* Stops notifications and wakes every waiter (at unmount). */
 void shmfs_coherence_stop (ShmfsCoherence *c);
 void shmfs_coherence_free (ShmfsCoherence *c);
-/* Drops the kernel's dentry of name in parent soon, outside any request:
- * a twin entry under /.raw kept after its main entry went would keep the
- * object's inode, and so its memory, alive. */
-void shmfs_coherence_forget_entry (ShmfsCoherence *c, fuse_ino_t parent, const char *name);
 
 /* Hands a retrieve reply to its waiter (the retrieve_reply operation). */
 void shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offset,

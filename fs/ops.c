@@ -124,6 +124,7 @@ shmfs_init (void *userdata, struct fuse_conn_info *conn)
     fprintf (stderr, "shmfs: mounted, mode %s\n", shmfs_mode_name (fs));
   shmfs_coherence_start (fs->coherence, fs->se, conn->max_write,
                          fs->mode == SHMFS_MODE_PASSTHROUGH, memfd_written, fs);
+  shmfs_inval_start (fs->inval, fs->se);
 }
 
 static void
@@ -142,6 +143,7 @@ shmfs_destroy (void *userdata)
   g_autoptr (GPtrArray) locks = g_ptr_array_new ();
 
   shmfs_coherence_stop (fs->coherence);
+  shmfs_inval_stop (fs->inval);
   /* Atomic operations under way end (EINTR) and let their locks go. */
   if (fs->raw_client != NULL)
     shmfs_raw_client_stop (fs->raw_client);

@@ -584,7 +584,7 @@ shmfs_remove_locked (Shmfs *fs, ShmNode *dir, const char *name, gboolean is_dir,
     }
   if (err < 0)
     return err;
-  shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (dir, TRUE), name);
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), name);
   if (fs->store != NULL)
     {
       g_autofree char *path = shmfs_child_path_locked (dir, name);
