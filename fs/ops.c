@@ -32,12 +32,12 @@
  * right for the changes made through it); entries under /.raw get no cache
  * time, so a rename or unlink in the main tree shows there at once.  The
  * text view is direct I/O with no attribute cache (its size follows the
- * value).  The raw view keeps its page cache (see coherence.c) and long
+ * value).  The raw view keeps its page cache (see pagecache.h) and long
  * attributes, which the daemon invalidates when it changes them.
  *
  * Locking: tree_lock guards the namespace, attributes and lookup counts and
  * is never held while replying or notifying.  Object bytes are guarded by
- * the per-object locks of coherence.c; text handles by their own lock.
+ * the per-object locks of sync.h; text handles by their own lock.
  */
 #include "config.h"
 
