@@ -1,21 +1,12 @@
-/* coherence.h — keeping the daemon's bytes and the kernel's page cache of
- * the binary views one (cached mode, DESIGN.md §6).
+/* coherence.h — the bytes of the binary views, in either mode (DESIGN.md
+ * §6): the one interface the operations and the text view call, which
+ * hands each call to the mode in force.
  *
- * The kernel caches each .raw file's pages, shared by read(2), write(2) and
- * every mmap of it.  write(2) is write-through, so the backing memfd sees it
- * before the call returns; mmap stores stay in dirty pages until writeback.
- * So: daemon stores go to the memfd and then into the page cache
- * (notify_store, copied in while the kernel holds each page lock); daemon
- * reads take the memfd and lay over it every cached page
- * (notify_retrieve), dirty ones included.  A writeback carries bytes copied
- * from its pages before its handler runs, so it may undo in the memfd a
- * daemon store that reached those pages since.  Its handler then copies the
- * pages back into the memfd before answering, while the kernel still holds
- * them under writeback (they cannot be dropped first); a store that such a
- * writeback overtook does the same once its pages are stored.
- *
- * In passthrough mode the kernel maps, reads and writes the memfds
- * themselves: one copy of the bytes, nothing to keep coherent.
+ * Cached mode (pagecache.h): the kernel caches each .raw file's pages; the
+ * daemon keeps its memfds and those pages one.  Passthrough mode
+ * (passthrough.h): the kernel maps, reads and writes the memfds
+ * themselves; one copy of the bytes, nothing to keep coherent.  An
+ * object's own state, both modes, is a ShmfsSync (sync.h).
  */
 #pragma once
 
@@ -23,11 +14,9 @@
 #include <fuse_lowlevel.h>
 #include <glib.h>
 
-#include "shm-object.h"
-#include "shm-tree.h"
+#include "sync.h"
 
 typedef struct _ShmfsCoherence ShmfsCoherence;
-typedef struct _ShmfsSync ShmfsSync;
 
 ShmfsCoherence *shmfs_coherence_new (void);
 /* Starts serving se (at init).  In passthrough mode clients reach the
@@ -40,45 +29,32 @@ void shmfs_coherence_start (ShmfsCoherence *c, struct fuse_session *se, size_t m
 /* Stops notifications and wakes every waiter (at unmount). */
 void shmfs_coherence_stop (ShmfsCoherence *c);
 void shmfs_coherence_free (ShmfsCoherence *c);
-/* Drops the kernel's dentry of name in parent soon, outside any request:
- * a twin entry under /.raw kept after its main entry went would keep the
- * object's inode, and so its memory, alive. */
-void shmfs_coherence_forget_entry (ShmfsCoherence *c, fuse_ino_t parent, const char *name);
 
 /* Hands a retrieve reply to its waiter (the retrieve_reply operation). */
 void shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offset,
                                      struct fuse_bufvec *bufv);
 
-/* Per-object state: locks, writers of the raw view, pages maybe cached. */
-/* owner is handed to the changed callback; it must outlive the object's
- * open binary views. */
-ShmfsSync *shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino, gpointer owner);
-ShmfsSync *shmfs_sync_ref (ShmfsSync *sync);
-void shmfs_sync_unref (ShmfsSync *sync);
-
 /* Passthrough: registers the memfd as the backing of an open (shared by
  * every open of the object); returns the backing id or -errno. */
-int shmfs_sync_backing_open (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req);
+int shmfs_coherence_backing_open (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req);
 /* Drops an open's hold on the backing; the last one unregisters it. */
-void shmfs_sync_backing_release (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req);
+void shmfs_coherence_backing_release (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req);
 
-/* A raw-view handle that can write (and so mmap writably) opened/closed. */
-void shmfs_sync_writer_open (ShmfsSync *sync);
-void shmfs_sync_writer_close (ShmfsSync *sync);
-
-/* Frees the bytes of an unlinked, closed object (shm_tree_release_bytes)
- * once no daemon copy of them is under way; later copies find none.
- * sync may be NULL (a directory). */
-void shmfs_sync_drop_bytes (ShmfsSync *sync, ShmTree *tree, ShmNode *node);
+/* Cached: a raw-view handle that can write (and so mmap writably)
+ * opened/closed. */
+void shmfs_coherence_writer_open (ShmfsCoherence *c, ShmfsSync *sync);
+void shmfs_coherence_writer_close (ShmfsCoherence *c, ShmfsSync *sync);
 
 /* The kernel dropped the raw view's inode, and with it every cached page. */
-void shmfs_sync_forget_cache (ShmfsSync *sync);
+void shmfs_coherence_forget_cache (ShmfsCoherence *c, ShmfsSync *sync);
 
 /* Answers a client read of [off, off+len) (into the page cache, in cached
  * mode). */
-void shmfs_sync_reply_read (ShmfsSync *sync, fuse_req_t req, guint64 off, guint64 len);
+void shmfs_coherence_reply_read (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req,
+                                 guint64 off, guint64 len);
 /* Applies a client write of the raw view (write(2) or writeback). */
-void shmfs_sync_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const void *data, guint64 len, gboolean writeback);
+void shmfs_coherence_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
+                                   const void *data, guint64 len, gboolean writeback);
 
 /* Stores data at [off, off+len) of the object: memfd, then page cache. */
 void shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const void *data, guint64 len);

@@ -441,6 +441,7 @@ main (int argc, char *argv[])
   fs.timeout = 86400.0;
   fs.verbose = opts.foreground;
   fs.coherence = shmfs_coherence_new ();
+  fs.inval = shmfs_inval_new ();
   tree_config.root_mode = 01777;
   tree_config.root_uid = getuid ();
   tree_config.root_gid = getgid ();
@@ -507,6 +508,7 @@ main (int argc, char *argv[])
     fprintf (stderr, "shmfs: session ended: %s\n", g_strerror (-res));
 
   shmfs_coherence_stop (fs.coherence);
+  shmfs_inval_stop (fs.inval);
   fuse_session_unmount (fs.se);
   if (fs.store != NULL && (res = shm_store_sync (fs.store)) < 0)
     {
@@ -522,6 +524,7 @@ out_fs:
   shmfs_lifetimes_free (fs.lifetimes);
   fuse_loop_cfg_destroy (loop_config);
   shmfs_coherence_free (fs.coherence);
+  shmfs_inval_free (fs.inval);
   if (fs.handles != NULL)
     shmfs_free_handles (&fs);
   shm_tree_free (fs.tree);

@@ -1,5 +1,5 @@
 /* ops-file.c — open files: open, create, read, write, flush, release,
- * fsync, for the text view (textview.c) and the binary view (coherence.c).
+ * fsync, for the text view (textview.c) and the binary view (coherence.h).
  */
 #include "config.h"
 
@@ -33,7 +33,7 @@ set_open_flags (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct fuse_file_info
           fi->direct_io = 1;   /* no bytes yet: nothing to pass through to */
           return 0;
         }
-      int id = shmfs_sync_backing_open (fs->coherence, sync, req);
+      int id = shmfs_coherence_backing_open (fs->coherence, sync, req);
       if (id < 0)
         return id;
       h->backing = TRUE;
@@ -47,7 +47,7 @@ set_open_flags (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct fuse_file_info
       fi->direct_io = 0;
       if (h->writer)
         {
-          shmfs_sync_writer_open (sync);
+          shmfs_coherence_writer_open (fs->coherence, sync);
           h->counted_writer = TRUE;
         }
     }
@@ -136,7 +136,7 @@ shmfs_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   if (off < 0 || (guint64) off >= nbytes)
     return (void) fuse_reply_buf (req, NULL, 0);
   size = MIN (size, nbytes - (guint64) off);
-  shmfs_sync_reply_read (shmfs_node_state (h->node)->sync, req, off, size);
+  shmfs_coherence_reply_read (fs->coherence, shmfs_node_state (h->node)->sync, req, off, size);
 }
 
 /* A write by anyone but root, to either view, clears setuid (killpriv v2;
@@ -189,8 +189,8 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
     }
   /* Like a write at RLIMIT_FSIZE: what fits is written, the rest refused. */
   size = MIN (size, nbytes - (guint64) off);
-  shmfs_sync_client_write (fs->coherence, shmfs_node_state (h->node)->sync,
-                           off, buf, size, fi->writepage);
+  shmfs_coherence_client_write (fs->coherence, shmfs_node_state (h->node)->sync,
+                                off, buf, size, fi->writepage);
   g_mutex_lock (&fs->tree_lock);
   shm_node_touch (fs->tree, h->node, FALSE, TRUE, TRUE);
   g_mutex_unlock (&fs->tree_lock);

@@ -288,8 +288,8 @@ shmfs_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
     }
   if (err == 0)
     {
-      shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (olddir, TRUE), name);
-      shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (newdir, TRUE), newname);
+      shmfs_inval_forget_entry (fs->inval, shmfs_ino (olddir, TRUE), name);
+      shmfs_inval_forget_entry (fs->inval, shmfs_ino (newdir, TRUE), newname);
     }
   if (err == 0 && fs->store != NULL)
     {

@@ -94,7 +94,7 @@ atomic_op_finish (AtomicOp *op, gboolean changed, gboolean woken)
 }
 
 /* Runs op on the daemon's copy: the memfd, which passthrough clients map,
- * or in cached mode the memfd and the pages (coherence.c). */
+ * or in cached mode the memfd and the pages (pagecache.c). */
 static void
 atomic_op_on_memfd (AtomicOp *op)
 {

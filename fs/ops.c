@@ -32,12 +32,12 @@
  * right for the changes made through it); entries under /.raw get no cache
  * time, so a rename or unlink in the main tree shows there at once.  The
  * text view is direct I/O with no attribute cache (its size follows the
- * value).  The raw view keeps its page cache (see coherence.c) and long
+ * value).  The raw view keeps its page cache (see pagecache.h) and long
  * attributes, which the daemon invalidates when it changes them.
  *
  * Locking: tree_lock guards the namespace, attributes and lookup counts and
  * is never held while replying or notifying.  Object bytes are guarded by
- * the per-object locks of coherence.c; text handles by their own lock.
+ * the per-object locks of sync.h; text handles by their own lock.
  */
 #include "config.h"
 
@@ -124,6 +124,7 @@ shmfs_init (void *userdata, struct fuse_conn_info *conn)
     fprintf (stderr, "shmfs: mounted, mode %s\n", shmfs_mode_name (fs));
   shmfs_coherence_start (fs->coherence, fs->se, conn->max_write,
                          fs->mode == SHMFS_MODE_PASSTHROUGH, memfd_written, fs);
+  shmfs_inval_start (fs->inval, fs->se);
 }
 
 static void
@@ -142,6 +143,7 @@ shmfs_destroy (void *userdata)
   g_autoptr (GPtrArray) locks = g_ptr_array_new ();
 
   shmfs_coherence_stop (fs->coherence);
+  shmfs_inval_stop (fs->inval);
   /* Atomic operations under way end (EINTR) and let their locks go. */
   if (fs->raw_client != NULL)
     shmfs_raw_client_stop (fs->raw_client);

@@ -238,7 +238,7 @@ shmfs_forget_locked (Shmfs *fs, fuse_ino_t ino, guint64 nlookup)
     }
   state->nlookup[raw] -= nlookup;
   if (raw && state->nlookup[raw] == 0 && state->sync != NULL)
-    shmfs_sync_forget_cache (state->sync);
+    shmfs_coherence_forget_cache (fs->coherence, state->sync);
   if (nlookup > 0 && state->nlookup[0] + state->nlookup[1] == 0)
     shm_node_unref (node);
 }
@@ -585,7 +585,7 @@ shmfs_remove_locked (Shmfs *fs, ShmNode *dir, const char *name, gboolean is_dir,
     }
   if (err < 0)
     return err;
-  shmfs_coherence_forget_entry (fs->coherence, shmfs_ino (dir, TRUE), name);
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), name);
   if (fs->store != NULL)
     {
       g_autofree char *path = shmfs_child_path_locked (dir, name);
@@ -642,9 +642,9 @@ shmfs_handle_free (Shmfs *fs, fuse_req_t req, ShmfsHandle *h)
 
   forget_poll (fs, h);
   if (h->backing)
-    shmfs_sync_backing_release (fs->coherence, sync, req);
+    shmfs_coherence_backing_release (fs->coherence, sync, req);
   else if (h->counted_writer)
-    shmfs_sync_writer_close (sync);
+    shmfs_coherence_writer_close (fs->coherence, sync);
   g_mutex_lock (&fs->tree_lock);
   g_hash_table_remove (fs->handles, h);
   shmfs_node_state (h->node)->handles--;

@@ -9,6 +9,7 @@
 #include "shm-textwrite.h"
 #include "shm-tree.h"
 #include "coherence.h"
+#include "inval.h"
 #include "lifetime.h"
 #include "locks.h"
 #include "rawclient.h"
@@ -31,6 +32,7 @@ typedef struct {
   ShmTree       *tree;            /* protected by tree_lock */
   ShmStore      *store;           /* -o store=DIR, or NULL; calls under tree_lock */
   ShmfsCoherence *coherence;
+  ShmfsInval    *inval;           /* entries dropped off the request path */
   ShmfsLifetimes *lifetimes;
   GMutex         poll_lock;       /* the pollers of every node */
   GCond          released;        /* an unlinked object's bytes were freed */
