@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include "session.h"
-#include "textview.h"
 #include "shmfs/ioctl.h"
 #include "shm-atomic.h"
 
@@ -629,7 +628,7 @@ forget_poll (Shmfs *fs, ShmfsHandle *h)
 static void
 handle_destroy (ShmfsHandle *h)
 {
-  shmfs_textview_snapshot_free (h->snapshot);
+  shm_textread_free (h->textread);
   shm_textwrite_free (h->textwrite);
   g_mutex_clear (&h->lock);
   g_free (h);

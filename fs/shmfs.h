@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "shm-store.h"
+#include "shm-textread.h"
 #include "shm-textwrite.h"
 #include "shm-tree.h"
 #include "coherence.h"
@@ -64,7 +65,6 @@ typedef struct {
                                      Shmfs.poll_lock */
 } ShmfsNode;
 
-typedef struct _ShmfsTextSnapshot ShmfsTextSnapshot;
 
 /* Open file state. */
 typedef struct {
@@ -74,7 +74,7 @@ typedef struct {
   gboolean   backing;             /* passthrough open holding the backing */
   gboolean   counted_writer;      /* cached raw writer, counted in its sync */
   GMutex     lock;                /* protects the text fields below */
-  ShmfsTextSnapshot *snapshot;    /* text read state, from the last read at 0 */
+  ShmTextRead *textread;          /* text read state, from the last read at 0 */
   ShmTextWrite *textwrite;        /* text write state, from the last write at 0 */
   guint64    seen_version;        /* version rendered by the last read at 0 */
   struct fuse_pollhandle *ph;     /* the latest poll registration, to notify

@@ -5,6 +5,7 @@
 
 #include "textview.h"
 #include "shm-codec.h"
+#include "shm-textread.h"
 #include "shm-textwrite.h"
 
 #include <errno.h>
@@ -23,46 +24,10 @@ node_type (Shmfs *fs, ShmNode *node)
   return type;
 }
 
-/* Text is rendered in pieces of this many bytes of the value, so that no
- * object, however large, makes the daemon hold its whole text. */
-#define RENDER_CHUNK (64 * 1024)
-
-/* What a read at offset 0 took: the value's bytes, rendered on as later
- * reads ask for more (as seq_file does), keeping only the text not yet
- * read past. */
-struct _ShmfsTextSnapshot {
-  const ShmType *type;            /* NULL: untyped, no text */
-  guint8     *bytes;
-  guint64     next;               /* the next element to render */
-  GString    *text;               /* rendered, from text offset off on */
-  guint64     off;
-};
-
-void
-shmfs_textview_snapshot_free (ShmfsTextSnapshot *snap)
-{
-  if (snap == NULL)
-    return;
-  g_free (snap->bytes);
-  g_string_free (snap->text, TRUE);
-  g_free (snap);
-}
-
-/* Renders the elements that fit in one chunk after snap->next. */
-static void
-render_more (ShmfsTextSnapshot *snap)
-{
-  gsize size = shm_type_elem_size (snap->type);
-  guint64 n = MIN (MAX (RENDER_CHUNK / size, 1), shm_type_count (snap->type) - snap->next);
-
-  shm_codec_format_items (snap->type, snap->bytes + snap->next * size, snap->next, n, snap->text);
-  snap->next += n;
-}
-
-/* Takes a fresh snapshot of node's value; -ENOMEM when its bytes cannot be
- * had (a value larger than the memory left). */
+/* Takes a fresh snapshot of node's value into tr; -ENOMEM when its bytes
+ * cannot be had (a value larger than the memory left). */
 static int
-take_snapshot (Shmfs *fs, ShmNode *node, ShmfsTextSnapshot *snap)
+take_snapshot (Shmfs *fs, ShmNode *node, ShmTextRead *tr)
 {
   const ShmType *type = node_type (fs, node);
   guint64 nbytes = type != NULL ? shm_type_nbytes (type) : 0;
@@ -72,12 +37,7 @@ take_snapshot (Shmfs *fs, ShmNode *node, ShmfsTextSnapshot *snap)
     return -ENOMEM;
   if (type != NULL)
     shmfs_coherence_snapshot (fs->coherence, shmfs_node_state (node)->sync, bytes, 0, nbytes);
-  g_free (snap->bytes);
-  snap->type = type;
-  snap->bytes = bytes;
-  snap->next = 0;
-  snap->off = 0;
-  g_string_truncate (snap->text, 0);
+  shm_textread_reset (tr, type, bytes);
   return 0;
 }
 
@@ -86,7 +46,7 @@ take_snapshot (Shmfs *fs, ShmNode *node, ShmfsTextSnapshot *snap)
 static guint64
 long_strings_text_size (Shmfs *fs, ShmfsSync *sync, const ShmType *type)
 {
-  g_autofree guint8 *piece = g_malloc (RENDER_CHUNK);
+  g_autofree guint8 *piece = g_malloc (SHM_TEXTREAD_CHUNK);
   guint64 elem = shm_type_elem_size (type), size = 0;
 
   for (guint64 i = 0; i < shm_type_count (type); i++)
@@ -95,7 +55,7 @@ long_strings_text_size (Shmfs *fs, ShmfsSync *sync, const ShmType *type)
 
       while (len < elem)
         {
-          guint64 n = MIN (RENDER_CHUNK, elem - len);
+          guint64 n = MIN (SHM_TEXTREAD_CHUNK, elem - len);
           const guint8 *nul;
 
           shmfs_coherence_snapshot (fs->coherence, sync, piece, i * elem + len, n);
@@ -126,12 +86,12 @@ text_size (Shmfs *fs, ShmNode *node)
    * passthrough mode and through mappings the value changes without the
    * daemon hearing of it. */
   elem = shm_type_elem_size (type);
-  if (type->elem == SHM_ELEM_CHAR && elem > RENDER_CHUNK)
+  if (type->elem == SHM_ELEM_CHAR && elem > SHM_TEXTREAD_CHUNK)
     return long_strings_text_size (fs, sync, type);
   count = shm_type_count (type);
-  per_chunk = MAX (RENDER_CHUNK / elem, 1);
+  per_chunk = MAX (SHM_TEXTREAD_CHUNK / elem, 1);
   bytes = g_malloc (per_chunk * elem);
-  text = g_string_sized_new (RENDER_CHUNK);
+  text = g_string_sized_new (SHM_TEXTREAD_CHUNK);
   for (guint64 i = 0; i < count; i += per_chunk)
     {
       guint64 n = MIN (per_chunk, count - i);
@@ -147,31 +107,19 @@ text_size (Shmfs *fs, ShmNode *node)
 void
 shmfs_textview_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off, size_t size)
 {
-  ShmfsTextSnapshot *snap;
-  guint64 end = (guint64) off + size, skip;
+  gboolean first;
+  const char *text;
+  gsize len;
   int err = 0;
 
-  gboolean first;
-
   g_mutex_lock (&h->lock);
-  if ((first = h->snapshot == NULL))
-    {
-      h->snapshot = g_new0 (ShmfsTextSnapshot, 1);
-      h->snapshot->text = g_string_new (NULL);
-    }
-  snap = h->snapshot;
+  if ((first = h->textread == NULL))
+    h->textread = shm_textread_new ();
   if (off == 0 || first)
     {
       shmfs_coherence_settle (fs->coherence, shmfs_node_state (h->node)->sync);
       h->seen_version = shm_object_get_version (shm_node_get_object (h->node));
-      err = take_snapshot (fs, h->node, snap);
-    }
-  else if ((guint64) off < snap->off)
-    {
-      /* Back before what is kept: render the same snapshot again. */
-      snap->next = 0;
-      snap->off = 0;
-      g_string_truncate (snap->text, 0);
+      err = take_snapshot (fs, h->node, h->textread);
     }
   if (err < 0)
     {
@@ -179,19 +127,8 @@ shmfs_textview_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off,
       shmfs_log_rejected (fs, h->node, err, "no memory for a snapshot of the value");
       return (void) fuse_reply_err (req, -err);
     }
-  while (snap->type != NULL && snap->off + snap->text->len < end &&
-         snap->next < shm_type_count (snap->type))
-    render_more (snap);
-  /* What lies before this read will not be asked for again (but by a read
-   * that starts over). */
-  skip = MIN ((guint64) off - MIN ((guint64) off, snap->off), snap->text->len);
-  g_string_erase (snap->text, 0, (gssize) skip);
-  snap->off += skip;
-  if ((guint64) off >= snap->off + snap->text->len)
-    fuse_reply_buf (req, NULL, 0);
-  else
-    fuse_reply_buf (req, snap->text->str + (off - snap->off),
-                    MIN (size, snap->off + snap->text->len - (guint64) off));
+  text = shm_textread_read (h->textread, (guint64) off, size, &len);
+  fuse_reply_buf (req, len > 0 ? text : NULL, len);
   g_mutex_unlock (&h->lock);
 }
 

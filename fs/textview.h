@@ -18,7 +18,5 @@ int shmfs_textview_flush (Shmfs *fs, ShmfsHandle *h);
 /* The size of node's view as stat shows it: its text's length for an
  * object's main view, 0 otherwise (rendered outside tree_lock). */
 guint64 shmfs_textview_size_of (Shmfs *fs, ShmNode *node, gboolean raw);
-/* Frees a read snapshot (NULL is ignored). */
-void shmfs_textview_snapshot_free (ShmfsTextSnapshot *snap);
 
 G_END_DECLS
