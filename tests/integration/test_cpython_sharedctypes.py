@@ -10,8 +10,9 @@ gh-110666 (CLOCK_RES), newer than 3.11.2, whose version asked for
 0.6 * expected < dt < 10 * expected instead.  Their code and assertions are
 kept; what changed is the imports (shmfs's Value, Array, RawValue and
 RawArray instead of multiprocessing's) and path= where an object is
-created: a file in the test's mount.  _TestSharedCTypes' Structure part is
-left out, as shmfs has no records yet.
+created: a file in the test's mount, also for sharedctypes.copy (shmfs's
+copy), which makes a new shared object.  _TestSharedCTypes shares its _Foo
+Structure as a shmfs record ({x:i32, y:f64, z:i64}).
 
 The harness stands in for CPython's: BaseTestCase (with unittest's
 assertions) and ProcessesMixin, whose Process, Lock, Condition and Semaphore
@@ -30,11 +31,11 @@ import unittest
 import pytest
 
 import util
-from shmfs import Array, RawArray, RawValue, Value
+from shmfs import Array, RawArray, RawValue, Value, copy
 from test import support
 from test.support import threading_helper
 
-from ctypes import c_int, c_double, c_longlong
+from ctypes import Structure, c_int, c_double, c_longlong
 
 HAS_SHAREDCTYPES = True
 
@@ -345,10 +346,15 @@ class _TestArray(BaseTestCase):
         self.assertFalse(hasattr(arr5, 'get_obj'))
 
 
-# ---- CPython v3.11.7, Lib/test/_test_multiprocessing.py, class _TestSharedCTypes,
-# without its Structure part: the _Foo Structure (x: c_int, y: c_double, z:
-# c_longlong) shared as foo, and test_copy, which copies one.  shmfs records
-# ({name:TYPE, ...}, docs/contract.md) are planned but not implemented yet.
+# ---- CPython v3.11.7, Lib/test/_test_multiprocessing.py, class _Foo and class
+# _TestSharedCTypes
+
+class _Foo(Structure):
+    _fields_ = [
+        ('x', c_int),
+        ('y', c_double),
+        ('z', c_longlong,)
+        ]
 
 class _TestSharedCTypes(BaseTestCase):
 
@@ -359,11 +365,12 @@ class _TestSharedCTypes(BaseTestCase):
             self.skipTest("requires multiprocessing.sharedctypes")
 
     @classmethod
-    def _double(cls, x, y, z, arr, string):
+    def _double(cls, x, y, z, foo, arr, string):
         x.value *= 2
         y.value *= 2
         z.value *= 2
-        # Left out with foo: foo.x *= 2; foo.y *= 2
+        foo.x *= 2
+        foo.y *= 2
         string.value *= 2
         for i in range(len(arr)):
             arr[i] *= 2
@@ -372,12 +379,12 @@ class _TestSharedCTypes(BaseTestCase):
         x = Value('i', 7, lock=lock, path=self.path('x'))
         y = Value(c_double, 1.0/3.0, lock=lock, path=self.path('y'))
         z = Value(c_longlong, 2 ** 33, lock=lock, path=self.path('z'))
-        # Left out: foo = Value(_Foo, 3, 2, lock=lock)
+        foo = Value(_Foo, 3, 2, lock=lock, path=self.path('foo'))
         arr = self.Array('d', list(range(10)), lock=lock, path=self.path('arr'))
         string = self.Array('c', 20, lock=lock, path=self.path('string'))
         string.value = latin('hello')
 
-        p = self.Process(target=self._double, args=(x, y, z, arr, string))
+        p = self.Process(target=self._double, args=(x, y, z, foo, arr, string))
         p.daemon = True
         p.start()
         p.join()
@@ -385,13 +392,24 @@ class _TestSharedCTypes(BaseTestCase):
         self.assertEqual(x.value, 14)
         self.assertAlmostEqual(y.value, 2.0/3.0)
         self.assertEqual(z.value, 2 ** 34)
-        # Left out: self.assertEqual(foo.x, 6); self.assertAlmostEqual(foo.y, 4.0)
+        self.assertEqual(foo.x, 6)
+        self.assertAlmostEqual(foo.y, 4.0)
         for i in range(10):
             self.assertAlmostEqual(arr[i], i*2)
         self.assertEqual(string.value, latin('hellohello'))
 
     def test_synchronize(self):
         self.test_sharedctypes(lock=True)
+
+    def test_copy(self):
+        foo = _Foo(2, 5.0, 2 ** 33)
+        bar = copy(foo, path=self.path('bar'))
+        foo.x = 0
+        foo.y = 0
+        foo.z = 0
+        self.assertEqual(bar.x, 2)
+        self.assertAlmostEqual(bar.y, 5.0)
+        self.assertEqual(bar.z, 2 ** 33)
 
 
 # ---- the classes run, as CPython's install_tests_in_module_dict makes them

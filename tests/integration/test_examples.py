@@ -1,7 +1,7 @@
 """The examples run as their headers and docs/running.md show, in both modes:
 the seed's Value and Array in C (fork and a separately started process) and
 in Python, the shell session and counter, and the shared record (a robot's
-pose) in C and in the shell."""
+pose) in C, Python and the shell."""
 
 import json
 import os
@@ -189,3 +189,27 @@ def test_shell_pose(shmfs, jq):
     assert (last['seq'], last['pos'], last['yaw'], last['frame']) == \
         (6, {'x': 3, 'y': 6, 'z': 0.5}, 1.25, 'odom')
     assert os.listdir(shmfs.path) == []
+
+
+@util.both_modes
+def test_python_record(shmfs):
+    """One writer, two readers of a pose record: every snapshot consistent,
+    the readers' atomic adds counted exactly, the last pose what cat shows;
+    a second run starts over on the same object."""
+    for n in (100, 30):
+        lines = run('/usr/bin/python3', os.path.join(EXAMPLES, 'python', 'record.py'),
+                    shmfs.path, str(n))
+        assert lines[0] == (f'{shmfs.p("pose")}: {{stamp:f64, seq:u64, xyz:f64[3], '
+                            f'quat:f64[4], frame:char[16], moving:bool, ticks:u32}}')
+        assert lines[1] == f'writer stored {n} poses'
+        snapshots = 0
+        for line in lines[2:4]:
+            m = re.fullmatch(r'reader [12]: ([0-9]+) snapshots, all consistent, '
+                             rf'last seq {n}', line)
+            assert m, line
+            snapshots += int(m.group(1))
+        assert lines[4] == f"ticks (the readers' atomic adds): {snapshots}"
+        pose = json.loads(util.cat(shmfs.p('pose')))
+        assert (pose['seq'], pose['xyz'], pose['frame'], pose['moving'], pose['ticks']) == \
+            (n, [0.1 * n, -0.2 * n, 0.5], 'map', False, snapshots)
+    assert os.listdir(shmfs.path) == ['pose']
