@@ -191,25 +191,87 @@ def test_shell_pose(shmfs, jq):
     assert os.listdir(shmfs.path) == []
 
 
+PY_RECORD = os.path.join(EXAMPLES, 'python', 'record.py')
+POSE_SPEC = '{seq:u64, t:f64, pos:{x:f64, y:f64, z:f64}, yaw:f64, frame:char[8]}'
+
+
 @util.both_modes
 def test_python_record(shmfs):
-    """One writer, two readers of a pose record: every snapshot consistent,
-    the readers' atomic adds counted exactly, the last pose what cat shows;
-    a second run starts over on the same object."""
-    for n in (100, 30):
-        lines = run('/usr/bin/python3', os.path.join(EXAMPLES, 'python', 'record.py'),
-                    shmfs.path, str(n))
-        assert lines[0] == (f'{shmfs.p("pose")}: {{stamp:f64, seq:u64, xyz:f64[3], '
-                            f'quat:f64[4], frame:char[16], moving:bool, ticks:u32}}')
-        assert lines[1] == f'writer stored {n} poses'
-        snapshots = 0
-        for line in lines[2:4]:
-            m = re.fullmatch(r'reader [12]: ([0-9]+) snapshots, all consistent, '
-                             rf'last seq {n}', line)
-            assert m, line
-            snapshots += int(m.group(1))
-        assert lines[4] == f"ticks (the readers' atomic adds): {snapshots}"
-        pose = json.loads(util.cat(shmfs.p('pose')))
-        assert (pose['seq'], pose['xyz'], pose['frame'], pose['moving'], pose['ticks']) == \
-            (n, [0.1 * n, -0.2 * n, 0.5], 'map', False, snapshots)
+    """One writer and two readers of the pose record, each process attaching
+    on its own: every pose a reader finds is whole (the seqlock), each reader
+    reaches the last one, and the last pose is what cat shows; a second run
+    starts over on a fresh object."""
+    for n in (5, 3):
+        lines = run('/usr/bin/python3', PY_RECORD, shmfs.path, str(n))
+        assert lines[0] == f'{shmfs.p("pose")} {POSE_SPEC} matches class Pose (56 bytes)'
+        readers = 0
+        for number in (1, 2):
+            mine = [l for l in lines if l.startswith(f'reader {number}: ')]
+            readers += len(mine)
+            poses = _poses(l[len(f'reader {number}: '):] for l in mine[:-1])
+            assert len(poses) == len(mine) - 1 and poses == sorted(set(poses)), mine
+            assert poses[-1] == n
+            assert re.fullmatch(rf'reader {number}: [0-9]+ snapshots, all whole, '
+                                rf'last pose {n}', mine[-1]), mine[-1]
+        writer = [l for l in lines if l.startswith('writer ')]
+        assert len(writer) == 1 and writer[0].endswith(
+            f' published {n} poses into its own mapping of {shmfs.path}/.raw/pose')
+        assert len(lines) == 1 + readers + 1 + 1           # and no line mixes two
+        text = util.cat(shmfs.p('pose'))
+        assert lines[-1] == f'cat {shmfs.p("pose")}: ' + text.rstrip('\n')
+        pose = json.loads(text)
+        assert (pose['seq'], pose['pos'], pose['yaw'], pose['frame']) == \
+            (2 * n, {'x': n, 'y': 2 * n, 'z': 0.5}, n / 4, 'map')
     assert os.listdir(shmfs.path) == ['pose']
+
+    # Separately started processes: a writer, then a reader.
+    run('/usr/bin/python3', PY_RECORD, 'write', shmfs.path, '2')
+    line, = run('/usr/bin/python3', PY_RECORD, 'read', shmfs.path)
+    assert line.startswith('pose 5 at t=') and line.endswith(
+        ' pos=(2, 4, 0.5) yaw=0.5 frame=map')                   # seq 6 + 2 * 2
+
+
+@util.both_modes
+def test_python_record_refuses_another_record(shmfs, tmp_path):
+    util.new_object(shmfs, 'pose', '{t:f64, x:f32}')
+    for mode in ('read', 'write'):
+        proc = subprocess.run(['/usr/bin/python3', PY_RECORD, mode, shmfs.path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=60, text=True)
+        assert (proc.returncode, proc.stdout) == (1, ''), proc.stderr
+        assert proc.stderr.startswith(f'record.py: {shmfs.p("pose")}') and \
+            '{t:f64, x:f32}' in proc.stderr and 'field seq' in proc.stderr, proc.stderr
+        assert util.cat(shmfs.p('pose')) == '{"t": 0, "x": 0}\n'
+    # Run whole, it makes MNT/pose afresh, whatever was there.
+    lines = run('/usr/bin/python3', PY_RECORD, shmfs.path, '1')
+    assert lines[0].endswith('matches class Pose (56 bytes)')
+    assert json.loads(util.cat(shmfs.p('pose')))['seq'] == 2
+    proc = subprocess.run(['/usr/bin/python3', PY_RECORD, str(tmp_path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=60, text=True)
+    assert (proc.returncode, proc.stderr) == (1, f'record.py: {tmp_path} is not a shmfs mount\n')
+
+
+@util.both_modes
+def test_pose_across_languages(shmfs):
+    """One pose object shared by C, Python and the shell: C writes, Python
+    (its read mode) and the shell read; then Python writes and C reads."""
+    pose = os.path.join(BUILD_EXAMPLES, 'pose')
+    line, = run(pose, 'write', shmfs.path, '4')
+    assert line.endswith(f' published 4 poses into its own mapping of {shmfs.path}/.raw/pose')
+    line, = run('/usr/bin/python3', PY_RECORD, 'read', shmfs.path)
+    assert _poses([line]) == [4], line
+    assert run(util.SHMFS_BIN, 'get', shmfs.p('pose'), '--field', 'pos') == \
+        ['{"x": 4, "y": 8, "z": 0.5}']
+
+    line, = run('/usr/bin/python3', PY_RECORD, 'write', shmfs.path, '3')
+    assert line.endswith(f' published 3 poses into its own mapping of {shmfs.path}/.raw/pose')
+    line, = run(pose, 'read', shmfs.path)
+    # seq went on from C's 8 by 2 a pose: pose 7, holding Python's third.
+    assert line.startswith('pose 7 at t=') and line.endswith(
+        ' pos=(3, 6, 0.5) yaw=0.75 frame=map'), line
+    text = json.loads(util.cat(shmfs.p('pose')))
+    assert (text['seq'], text['pos'], text['yaw'], text['frame']) == \
+        (14, {'x': 3, 'y': 6, 'z': 0.5}, 0.75, 'map')
+    assert run(util.SHMFS_BIN, 'get', shmfs.p('pose'), '--field', 'pos') == \
+        ['{"x": 3, "y": 6, "z": 0.5}']
