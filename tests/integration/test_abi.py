@@ -1,15 +1,15 @@
 """The atomic-operation ABI is written once, in include/shmfs/ioctl.h
 (checked there by _Static_assert): every other language's copy of struct
 shmfs_atomic and of the ioctl numbers agrees with it, field by field.  The
-copies: the Python package's (clients/python) and this suite's own
-(test_atomic.py)."""
+copies: the Python package's (clients/python/shmfs/_ioctl.py) and this
+suite's own (test_atomic.py)."""
 
 import json
 import os
 import struct
 import subprocess
 
-import shmfs as pyshm
+from shmfs import _ioctl
 
 import test_atomic
 import util
@@ -79,10 +79,10 @@ def fields_of(fmt):
 
 def test_python_package_agrees_with_the_header(tmp_path):
     c = c_layout(tmp_path)
-    assert pyshm._ATOMIC.size == c['size'] == 48
-    assert fields_of(pyshm._ATOMIC.format) == [tuple(c['fields'][n]) for n in NAMES]
-    assert pyshm.SHMFS_IOC_ATOMIC == c['ioc_atomic']
-    assert pyshm.SHMFS_IOC_NOTIFY == c['ioc_notify']
+    assert _ioctl._ATOMIC.size == c['size'] == 48
+    assert fields_of(_ioctl._ATOMIC.format) == [tuple(c['fields'][n]) for n in NAMES]
+    assert _ioctl.SHMFS_IOC_ATOMIC == c['ioc_atomic']
+    assert _ioctl.SHMFS_IOC_NOTIFY == c['ioc_notify']
 
 
 def test_the_suites_copy_agrees_with_the_header(tmp_path):

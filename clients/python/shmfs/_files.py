@@ -1,0 +1,104 @@
+"""Where objects live: the shmfs mount holding a path, an object's main
+path and its binary view MNT/.raw/PATH, its type xattr, rename without
+replacing (how objects are created), and a numpy view of a mapping."""
+
+import ctypes
+import errno
+import json
+import os
+import re
+import stat
+
+TYPE_XATTR = 'user.shmfs.type'
+MODE_XATTR = 'user.shmfs.mode'
+
+
+def _is_root(d):
+    try:
+        os.getxattr(d, MODE_XATTR)
+        return True
+    except OSError as e:
+        if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        return False
+
+
+def mount_root(path):
+    """The root of the shmfs mount holding path (which need not exist): the
+    nearest directory upwards carrying user.shmfs.mode (MNT/.raw, the root's
+    twin, carries it too).  ValueError if the search leaves path's
+    filesystem first."""
+    d = os.path.dirname(os.path.realpath(path))
+    dev = os.stat(d).st_dev
+    while not _is_root(d):
+        parent = os.path.dirname(d)
+        if parent == d or os.stat(parent).st_dev != dev:
+            raise ValueError(f'{path} is not on a shmfs mount')
+        d = parent
+    if os.path.basename(d) == '.raw' and _is_root(os.path.dirname(d)):
+        d = os.path.dirname(d)
+    return d
+
+
+def _locate(path):
+    """(absolute main-tree path, binary-view path) of a shmfs object."""
+    path = os.path.abspath(os.fspath(path))
+    root = mount_root(path)
+    rel = os.path.relpath(os.path.realpath(path), root)
+    if rel == '.raw' or rel.startswith('.raw' + os.sep):   # given the twin
+        rel = rel[5:]
+    return os.path.join(root, rel), os.path.join(root, '.raw', rel)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_RENAME_NOREPLACE = 1
+_SYS_RENAMEAT2 = {'x86_64': 316, 'aarch64': 276, 'riscv64': 276,
+                  'ppc64le': 357, 's390x': 347}
+
+
+def _rename_noreplace(old, new):
+    """rename(2) that fails with FileExistsError instead of replacing."""
+    at = ctypes.c_int(-100)                       # AT_FDCWD
+    args = (at, ctypes.c_char_p(os.fsencode(old)),
+            at, ctypes.c_char_p(os.fsencode(new)), ctypes.c_uint(_RENAME_NOREPLACE))
+    fn = getattr(_libc, 'renameat2', None)
+    if fn is not None:
+        rc = fn(*args)
+    else:
+        rc = _libc.syscall(ctypes.c_long(_SYS_RENAMEAT2[os.uname().machine]), *args)
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), old, None, new)
+
+
+def _existing_spec(path):
+    """The type of the object at path, '' if untyped, None if absent."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    try:
+        return os.getxattr(path, TYPE_XATTR).decode()
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        if e.errno == errno.ENODATA:
+            return ''
+        raise
+
+
+def _numpy_view(fd, mm):
+    """A zero-copy numpy array over mm, the mapping of the object open as
+    fd: dtype from user.shmfs.dtype (a JSON object for records), shape from
+    user.shmfs.shape."""
+    import numpy as np
+    text = os.getxattr(fd, 'user.shmfs.dtype').decode()
+    dtype = np.dtype(json.loads(text) if text.startswith('{') else text)
+    shape_text = os.getxattr(fd, 'user.shmfs.shape').decode()
+    shape = tuple(int(d) for d in re.findall(r'[0-9]+', shape_text))
+    count = 1
+    for d in shape:
+        count *= d
+    return np.frombuffer(mm, dtype=dtype, count=count).reshape(shape)
