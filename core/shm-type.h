@@ -62,6 +62,7 @@ int shm_type_parse (const char *spec, gsize len, ShmType *out);
 
 /* Drops t's reference to its record (nothing for other types). */
 void shm_type_clear (ShmType *t);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ShmType, shm_type_clear)
 /* Copies src into *dst, taking a reference to its record. */
 void shm_type_copy (ShmType *dst, const ShmType *src);
 

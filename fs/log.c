@@ -1,8 +1,9 @@
 /* log.c — under -f/-d, one line for each input the daemon rejects. */
 #include "config.h"
 
-#include "shmfs.h"
+#include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -33,4 +34,12 @@ shmfs_log_rejected (Shmfs *fs, ShmNode *node, int err, const char *fmt, ...)
   va_end (args);
   path = node != NULL ? shmfs_node_path (fs, node) : g_strdup ("-");
   fprintf (stderr, "shmfs: rejected %s: %s (%s)\n", path, why, g_strerror (-err));
+}
+
+void
+shmfs_log_fd_shortage (Shmfs *fs, ShmNode *node, int err)
+{
+  if (err == -EMFILE || err == -ENFILE)
+    shmfs_log_rejected (fs, node, err, "no file descriptor left for another object "
+                        "(each typed or passed-through one holds one; raise RLIMIT_NOFILE)");
 }

@@ -2,6 +2,9 @@
 #include "config.h"
 
 #include "shmfs.h"
+#include "handles.h"
+#include "ops.h"
+#include "session.h"
 #include "cli.h"
 
 #include <errno.h>

@@ -2,20 +2,12 @@
  */
 #include "config.h"
 
-#include "session.h"
 #include "ops.h"
-#include "shmfs/ioctl.h"
-#include "shm-atomic.h"
+#include "attr.h"
+#include "session.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/file.h>
-#include <sys/statvfs.h>
-#include <sys/xattr.h>
-#include <unistd.h>
 
 /* ---- directories ------------------------------------------------------- */
 

@@ -3,21 +3,18 @@
  */
 #include "config.h"
 
-#include "session.h"
 #include "ops.h"
+#include "attr.h"
+#include "coherence.h"
+#include "handles.h"
+#include "locks.h"
+#include "log.h"
+#include "namespace.h"
+#include "session.h"
+#include "store-mirror.h"
 #include "textview.h"
-#include "shmfs/ioctl.h"
-#include "shm-atomic.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
-#include <poll.h>
-#include <sys/file.h>
-#include <sys/statvfs.h>
-#include <sys/xattr.h>
-#include <unistd.h>
 
 /* Sets up how the kernel serves an open; returns 0 or -errno. */
 static int

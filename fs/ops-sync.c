@@ -3,20 +3,21 @@
  */
 #include "config.h"
 
-#include "session.h"
 #include "ops.h"
+#include "attr.h"
+#include "coherence.h"
+#include "handles.h"
+#include "locks.h"
+#include "log.h"
+#include "rawclient.h"
 #include "shmfs/ioctl.h"
 #include "shm-atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/file.h>
-#include <sys/statvfs.h>
-#include <sys/xattr.h>
-#include <unistd.h>
 
 void
 shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)

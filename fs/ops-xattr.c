@@ -3,20 +3,21 @@
  */
 #include "config.h"
 
-#include "session.h"
 #include "ops.h"
-#include "shmfs/ioctl.h"
-#include "shm-atomic.h"
+#include "attr.h"
+#include "coherence.h"
+#include "lifetime.h"
+#include "log.h"
+#include "namespace.h"
+#include "session.h"
+#include "sync.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/file.h>
-#include <sys/statvfs.h>
 #include <sys/xattr.h>
-#include <unistd.h>
+
+#define XATTR_PREFIX "user.shmfs."
 
 /* ---- extended attributes ----------------------------------------------- */
 

@@ -41,20 +41,18 @@
  */
 #include "config.h"
 
-#include "session.h"
 #include "ops.h"
-#include "shmfs/ioctl.h"
-#include "shm-atomic.h"
+#include "attr.h"
+#include "coherence.h"
+#include "inval.h"
+#include "locks.h"
+#include "rawclient.h"
+#include "session.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/file.h>
 #include <sys/statvfs.h>
-#include <sys/xattr.h>
-#include <unistd.h>
 
 /* ---- namespace --------------------------------------------------------- */
 

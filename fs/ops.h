@@ -6,6 +6,11 @@
 
 G_BEGIN_DECLS
 
+/* ops.c */
+extern const struct fuse_lowlevel_ops shmfs_ops;
+/* Writes a setting of the backing device dev in /sys/class/bdi. */
+void shmfs_set_bdi (const char *dev, const char *name, const char *value);
+
 /* ops-namespace.c */
 void shmfs_lookup (fuse_req_t req, fuse_ino_t parent, const char *name);
 void shmfs_forget (fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
@@ -53,6 +58,8 @@ void shmfs_setlk (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, str
                   int sleep);
 
 /* ops-xattr.c */
+/* Removes an object whose process exited (a ShmfsExpire). */
+void shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid);
 void shmfs_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void shmfs_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size);
 void shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,

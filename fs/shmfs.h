@@ -1,4 +1,5 @@
-/* shmfs.h — the daemon's session state, shared by the files of fs/. */
+/* shmfs.h — the daemon's state (Shmfs), a node's state, an open file and
+ * inode numbers: the types the files of fs/ share. */
 #pragma once
 
 #define FUSE_USE_VERSION 317
@@ -105,36 +106,3 @@ shmfs_ino (const ShmNode *node, gboolean raw)
     id = ((ShmfsNode *) shm_node_get_data (node))->raw_id;
   return 2 * id + (raw ? 1 : 0);
 }
-
-/* ops.c */
-extern const struct fuse_lowlevel_ops shmfs_ops;
-/* Gives every node of a new (or loaded) tree its FUSE-layer state. */
-void shmfs_attach_states (Shmfs *fs);
-/* Removes an object whose process exited (a ShmfsExpire). */
-void shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid);
-/* Types node, waiting a moment for pending releases when past the
- * capacity; tree_lock held.  0 or -errno. */
-int shmfs_set_type_locked (Shmfs *fs, ShmNode *node, const ShmType *type);
-/* The table of renumbered raw twins (see ops.c): made before the first
- * request, cleared after the tree is freed. */
-void shmfs_twin_ids_init (Shmfs *fs);
-void shmfs_twin_ids_clear (Shmfs *fs);
-/* Frees the open files the kernel never released (at exit). */
-void shmfs_free_handles (Shmfs *fs);
-
-/* Writes a setting of the backing device dev in /sys/class/bdi. */
-void shmfs_set_bdi (const char *dev, const char *name, const char *value);
-/* "cached" or "passthrough", the mode in force. */
-const char *shmfs_mode_name (Shmfs *fs);
-
-/* ops.c: tell the kernel that the raw twin's attributes changed (typing
- * gives it a size; a store, a new mtime). */
-void shmfs_node_typed (Shmfs *fs, ShmNode *node);
-void shmfs_node_changed (Shmfs *fs, ShmNode *node);
-/* Wakes poll(2)ers of the node's text view. */
-void shmfs_node_wake_pollers (Shmfs *fs, ShmNode *node);
-
-/* log.c: one line about rejected input when verbose. */
-void shmfs_log_rejected (Shmfs *fs, ShmNode *node, int err, const char *fmt, ...) G_GNUC_PRINTF (4, 5);
-/* The node's path from the mount root, for messages; g_free() it. */
-char *shmfs_node_path (Shmfs *fs, ShmNode *node);

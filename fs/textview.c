@@ -4,6 +4,9 @@
 #include "config.h"
 
 #include "textview.h"
+#include "attr.h"
+#include "log.h"
+#include "session.h"
 #include "shm-codec.h"
 #include "shm-textread.h"
 #include "shm-textwrite.h"

@@ -1,0 +1,97 @@
+/* namespace.c — the namespace changes the operations share: the parent of
+ * a change, a new file or directory made as the caller, a name removed.
+ */
+#include "config.h"
+
+#include "namespace.h"
+#include "attr.h"
+#include "session.h"
+#include "store-mirror.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+/* Resolves the parent of a namespace change: a main-tree directory. */
+int
+shmfs_resolve_parent_locked (Shmfs *fs, fuse_ino_t parent, ShmNode **dir)
+{
+  gboolean raw;
+
+  *dir = shmfs_resolve_locked (fs, parent, &raw);
+  if (*dir == NULL)
+    return -ESTALE;
+  if (!shm_node_is_dir (*dir))
+    return -ENOTDIR;
+  if (raw)
+    {
+      if (fs->verbose)
+        fprintf (stderr, "shmfs: rejected /.raw: namespace changes are made in the main tree (%s)\n",
+                 g_strerror (EPERM));
+      return -EPERM;
+    }
+  return 0;
+}
+
+int
+shmfs_make_node (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
+           gboolean is_dir, mode_t mode, ShmNode **out)
+{
+  const struct fuse_ctx *ctx = fuse_req_ctx (req);
+  ShmNode *dir, *node = NULL;
+  int err;
+
+  gid_t gid = ctx->gid;
+
+  g_mutex_lock (&fs->tree_lock);
+  err = shmfs_resolve_parent_locked (fs, parent, &dir);
+  if (err == 0 && shmfs_is_raw_dir_name (dir, FALSE, name))
+    err = -EEXIST;
+  if (err == 0 && (shm_node_get_attr (dir)->mode & S_ISGID))
+    {
+      /* A setgid directory gives its group to what is made in it, and its
+       * setgid bit to directories (POSIX, tmpfs). */
+      gid = shm_node_get_attr (dir)->gid;
+      if (is_dir)
+        mode |= S_ISGID;
+    }
+  if (err == 0)
+    err = shm_tree_create (fs->tree, dir, name, is_dir, mode & SHMFS_MODE_BITS,
+                           ctx->uid, gid, &node);
+  if (err == 0 && (err = shmfs_store_create_locked (fs, dir, name, node)) < 0)
+    shm_tree_remove (fs->tree, dir, name, is_dir);
+  if (err == 0)
+    {
+      shmfs_attach_state (fs, node);
+      *out = shm_node_ref (node);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  return err;
+}
+
+/* Removes name from dir: the tree, the .raw twin's dentry, the store.
+ * Sets *raw_ino to the removed object's raw inode if the kernel holds it
+ * (its link count is 0 now: invalidate it once unlocked).  tree_lock held. */
+int
+shmfs_remove_locked (Shmfs *fs, ShmNode *dir, const char *name, gboolean is_dir, fuse_ino_t *raw_ino)
+{
+  ShmNode *child = shm_tree_lookup (dir, name);
+  int err;
+
+  *raw_ino = 0;
+  if (child != NULL && shmfs_kernel_holds_locked (child, TRUE))
+    *raw_ino = shmfs_ino (child, TRUE);
+  if (child != NULL)
+    shm_node_ref (child);
+  err = shm_tree_remove (fs->tree, dir, name, is_dir);
+  if (child != NULL)
+    {
+      if (err == 0)
+        shmfs_release_if_unreachable_locked (fs, child);
+      shm_node_unref (child);
+    }
+  if (err < 0)
+    return err;
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), name);
+  shmfs_store_remove_locked (fs, dir, name, is_dir);
+  return 0;
+}
