@@ -55,7 +55,7 @@ typedef struct {
 struct _ShmfsSync {
   gint        ref_count;
   ShmObject  *obj;
-  fuse_ino_t  raw_ino;
+  fuse_ino_t  raw_ino;            /* data_lock */
   GMutex      store_lock;
   GMutex      data_lock;
   guint       writers;            /* open raw handles that can write; data_lock */
@@ -311,6 +311,25 @@ shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino, gpointer owner)
   g_mutex_init (&sync->store_lock);
   g_mutex_init (&sync->data_lock);
   return sync;
+}
+
+void
+shmfs_sync_set_raw_ino (ShmfsSync *sync, fuse_ino_t raw_ino)
+{
+  g_mutex_lock (&sync->data_lock);
+  sync->raw_ino = raw_ino;
+  g_mutex_unlock (&sync->data_lock);
+}
+
+static fuse_ino_t
+raw_ino_of (ShmfsSync *sync)
+{
+  fuse_ino_t ino;
+
+  g_mutex_lock (&sync->data_lock);
+  ino = sync->raw_ino;
+  g_mutex_unlock (&sync->data_lock);
+  return ino;
 }
 
 ShmfsSync *
@@ -640,6 +659,7 @@ send_retrieve (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch,
                guint64 off, guint64 len)
 {
   RetrieveRequest *rq = g_new0 (RetrieveRequest, 1);
+  fuse_ino_t ino = raw_ino_of (sync);
   struct fuse_session *se;
   int res;
 
@@ -660,7 +680,7 @@ send_retrieve (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch,
   batch->pending++;
   g_mutex_unlock (&c->lock);
 
-  res = fuse_lowlevel_notify_retrieve (se, sync->raw_ino, (size_t) len, (off_t) off,
+  res = fuse_lowlevel_notify_retrieve (se, ino, (size_t) len, (off_t) off,
                                        GSIZE_TO_POINTER ((gsize) rq->cookie));
   if (res == 0)
     return TRUE;
@@ -670,7 +690,7 @@ send_retrieve (ShmfsCoherence *c, ShmfsSync *sync, RetrieveBatch *batch,
     {
       batch->failed = TRUE;
       g_warning ("retrieve of inode %" G_GUINT64_FORMAT ": %s",
-                 (guint64) sync->raw_ino, g_strerror (-res));
+                 (guint64) ino, g_strerror (-res));
     }
   g_mutex_lock (&c->lock);
   g_hash_table_remove (c->requests, &rq->cookie);
@@ -778,6 +798,7 @@ static gboolean
 overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 off, guint64 len)
 {
   RetrieveBatch batch = { buf, off, 0, FALSE, g_ptr_array_new_with_free_func (g_free) };
+  fuse_ino_t ino = raw_ino_of (sync);
   gint64 deadline = g_get_monotonic_time () + RETRIEVE_TIMEOUT_US;
   g_autoptr (GArray) covered = g_array_new (FALSE, FALSE, sizeof (guint64) * 2);
   gboolean held = retrieve_cached_runs (c, sync, &batch, off, off + len);
@@ -824,7 +845,7 @@ overlay_cached_pages (ShmfsCoherence *c, ShmfsSync *sync, guint8 *buf, guint64 o
           }
       if (!c->stopped)
         g_warning ("retrieve of inode %" G_GUINT64_FORMAT " timed out; "
-                   "using the daemon's copy", (guint64) sync->raw_ino);
+                   "using the daemon's copy", (guint64) ino);
     }
   g_mutex_unlock (&c->lock);
   /* Every reply is in (none can land in buf any more): outside c->lock,
@@ -878,9 +899,11 @@ push_to_page_cache_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guin
       guint64 page = off / page_size, run_end;
       struct fuse_bufvec bufv;
       gboolean cached;
+      fuse_ino_t ino;
       int res;
 
       g_mutex_lock (&sync->data_lock);
+      ino = sync->raw_ino;
       cached = page_maybe_cached_locked (sync, page);
       run_end = off;
       while (run_end < end && run_end - off < STORE_CHUNK &&
@@ -892,12 +915,12 @@ push_to_page_cache_locked (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, guin
         {
           bufv = FUSE_BUFVEC_INIT (run_end - off);
           bufv.buf[0].mem = (guint8 *) data + (off - start);
-          res = fuse_lowlevel_notify_store (se, sync->raw_ino, (off_t) off, &bufv, 0);
+          res = fuse_lowlevel_notify_store (se, ino, (off_t) off, &bufv, 0);
           if (res == -ENOENT)
             return;   /* the kernel holds no inode: nothing cached */
           if (res < 0)
             g_warning ("store into inode %" G_GUINT64_FORMAT ": %s",
-                       (guint64) sync->raw_ino, g_strerror (-res));
+                       (guint64) ino, g_strerror (-res));
         }
       off = run_end;
     }
@@ -1067,5 +1090,5 @@ resync (ShmfsCoherence *c, ShmfsSync *sync)
   g_mutex_unlock (&sync->store_lock);
   if (!repaired)
     g_warning ("inode %" G_GUINT64_FORMAT ": the page cache could not be read "
-               "back; it stays authoritative while it lasts", (guint64) sync->raw_ino);
+               "back; it stays authoritative while it lasts", (guint64) raw_ino_of (sync));
 }

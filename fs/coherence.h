@@ -53,6 +53,8 @@ void shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offs
 /* owner is handed to the changed callback; it must outlive the object's
  * open binary views. */
 ShmfsSync *shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino, gpointer owner);
+/* The raw view has a new inode number (its object was typed). */
+void shmfs_sync_set_raw_ino (ShmfsSync *sync, fuse_ino_t raw_ino);
 ShmfsSync *shmfs_sync_ref (ShmfsSync *sync);
 void shmfs_sync_unref (ShmfsSync *sync);
 
