@@ -25,7 +25,7 @@ set_open_flags (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct fuse_file_info
   fi->fh = (uint64_t) (uintptr_t) h;
   if (h->raw && fs->mode == SHMFS_MODE_PASSTHROUGH)
     {
-      if (!shm_object_is_typed (shm_node_get_object (h->node)))
+      if (h->empty)
         {
           fi->direct_io = 1;   /* no bytes yet: nothing to pass through to */
           return 0;
@@ -80,6 +80,9 @@ shmfs_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
       return (void) fuse_reply_err (req, ENOENT);
     }
   h = shmfs_handle_new_locked (fs, node, raw, fi->flags);
+  /* The untyped view stays empty: typing gives the raw view another inode
+   * (see the design comment in ops.c). */
+  h->empty = raw && (!shm_object_is_typed (shm_node_get_object (node)) || ino != shmfs_ino (node, TRUE));
   g_mutex_unlock (&fs->tree_lock);
   if ((err = set_open_flags (fs, req, h, fi)) < 0)
     {
@@ -129,7 +132,7 @@ shmfs_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   if (!h->raw)
     return shmfs_textview_reply_read (fs, req, h, off, size);
 
-  nbytes = shm_object_get_nbytes (obj);
+  nbytes = h->empty ? 0 : shm_object_get_nbytes (obj);
   if (off < 0 || (guint64) off >= nbytes)
     return (void) fuse_reply_buf (req, NULL, 0);
   size = MIN (size, nbytes - (guint64) off);
@@ -177,7 +180,7 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
       return (void) fuse_reply_write (req, (size_t) res);
     }
 
-  nbytes = shm_object_get_nbytes (obj);
+  nbytes = h->empty ? 0 : shm_object_get_nbytes (obj);
   if (off < 0 || (guint64) off >= nbytes)
     {
       shmfs_log_rejected (fs, h->node, -EFBIG, "write at %" G_GINT64_FORMAT " past the end (%"

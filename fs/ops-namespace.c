@@ -97,6 +97,12 @@ shmfs_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   text_size = shmfs_textview_size_of (fs, node, raw);
   g_mutex_lock (&fs->tree_lock);
   shmfs_fill_stat_locked (fs, node, raw, text_size, &st);
+  if (raw && st.st_ino != ino && !shm_node_is_dir (node))
+    {
+      /* The raw view of the object from before it was typed: empty. */
+      st.st_ino = ino;
+      st.st_size = st.st_blocks = 0;
+    }
   shm_node_unref (node);
   g_mutex_unlock (&fs->tree_lock);
   fuse_reply_attr (req, &st, shmfs_attr_timeout (fs, node, raw));

@@ -23,6 +23,20 @@
  * the old numbers live on in Shmfs.twin_ids, with their lookup counts,
  * until the kernel forgets them.
  *
+ * An object's raw twin gets a new number the same way when it is typed
+ * while the kernel holds it, so that no raw inode ever changes size: the
+ * kernel cannot be told reliably that an inode grew.  While a truncate or
+ * a write past the size it holds is in flight on an inode it drops the
+ * attributes of GETATTR and LOOKUP replies (FUSE_I_SIZE_UNSTABLE), yet
+ * hands their size to stat; it takes the size of a SETATTR reply as it is,
+ * however stale by the time the caller applies it; a write past its size
+ * grows it to where that write ended.  So the untyped view's size of 0
+ * outlived the typing, and a process mapped the N bytes fstat gave and
+ * faulted past that 0 (SIGBUS), or read short.  With a number of its own,
+ * the typed view has size N from its first lookup on, and the old number
+ * stays the untyped view, empty (size 0, reads at end of file, writes
+ * EFBIG; ShmfsHandle.empty), for what was opened on it, until forgotten.
+ *
  * Atomic operations in cached mode are CPU atomics on the kernel's page of
  * the element, as in passthrough mode they are on the memfd: a helper
  * process maps it through the mount (rawclient.c).  Done on the memfd and

@@ -45,7 +45,7 @@ shmfs_attach_state (Shmfs *fs, ShmNode *node)
   state->raw_id = shm_node_get_id (node);
   state->locks = shmfs_locks_new ();
   if (!shm_node_is_dir (node))
-    state->sync = shmfs_sync_new (shm_node_get_object (node), shmfs_ino (node, TRUE), node);
+    state->sync = shmfs_sync_new (shm_node_get_object (node), 2 * state->raw_id + 1, node);
   shm_node_set_data (node, state, node_state_free);
 }
 
@@ -96,18 +96,16 @@ shmfs_twin_ids_clear (Shmfs *fs)
   g_clear_pointer (&fs->twin_ids, g_hash_table_unref);
 }
 
-/* Gives the raw twins of dir, and of every directory below it, new numbers
- * (see the design comment); tree_lock held. */
-gboolean
-shmfs_renumber_twins_locked (ShmNode *dir, gpointer user_data)
+/* Gives the raw view of node a new number; the old one lives on, with its
+ * lookup count, while the kernel holds it (see the design comment in ops.c).
+ * tree_lock held. */
+static void
+renumber_raw_locked (Shmfs *fs, ShmNode *node)
 {
-  ShmfsNode *state = shmfs_node_state (dir);
-  Shmfs *fs = user_data;
+  ShmfsNode *state = shmfs_node_state (node);
   ShmfsTwinId *t;
   guint64 id;
 
-  if (!shm_node_is_dir (dir))
-    return TRUE;
   t = g_hash_table_lookup (fs->twin_ids, &state->raw_id);
   if (state->nlookup[1] > 0)
     {
@@ -118,7 +116,7 @@ shmfs_renumber_twins_locked (ShmNode *dir, gpointer user_data)
         }
       /* The node's lookup reference covers both views: the retired number
        * takes it over when the main view has none. */
-      t->node = state->nlookup[0] > 0 ? shm_node_ref (dir) : dir;
+      t->node = state->nlookup[0] > 0 ? shm_node_ref (node) : node;
       t->retired = TRUE;
       t->nlookup = state->nlookup[1];
       state->nlookup[1] = 0;
@@ -127,9 +125,21 @@ shmfs_renumber_twins_locked (ShmNode *dir, gpointer user_data)
     g_hash_table_remove (fs->twin_ids, &state->raw_id);
   id = state->raw_id = shm_tree_alloc_id (fs->tree);
   t = g_new0 (ShmfsTwinId, 1);
-  t->node = dir;
+  t->node = node;
   g_hash_table_insert (fs->twin_ids, g_memdup2 (&id, sizeof id), t);
-  shm_tree_foreach_child (dir, 0, shmfs_renumber_twins_locked, fs);
+  if (state->sync != NULL)
+    shmfs_sync_set_raw_ino (state->sync, 2 * id + 1);
+}
+
+/* Gives the raw twins of dir, and of every directory below it, new numbers
+ * (see the design comment); tree_lock held. */
+gboolean
+shmfs_renumber_twins_locked (ShmNode *dir, gpointer user_data)
+{
+  if (!shm_node_is_dir (dir))
+    return TRUE;
+  renumber_raw_locked (user_data, dir);
+  shm_tree_foreach_child (dir, 0, shmfs_renumber_twins_locked, user_data);
   return TRUE;
 }
 
@@ -153,8 +163,8 @@ shmfs_resolve_locked (Shmfs *fs, fuse_ino_t ino, gboolean *raw)
   if (*raw && (t = g_hash_table_lookup (fs->twin_ids, &id)) != NULL)
     return t->node;
   node = shm_tree_find_id (fs->tree, id);
-  /* A directory whose raw twin was renumbered, the old number forgotten. */
-  if (node != NULL && *raw && shm_node_is_dir (node) && shmfs_node_state (node)->raw_id != id)
+  /* A raw twin that was renumbered, the old number forgotten. */
+  if (node != NULL && *raw && shmfs_node_state (node)->raw_id != id)
     return NULL;
   return node;
 }
@@ -289,6 +299,10 @@ shmfs_set_type_locked (Shmfs *fs, ShmNode *node, const ShmType *type)
          fs->releases_pending > 0 &&
          g_cond_wait_until (&fs->released, &fs->tree_lock, deadline))
     ;
+  /* The raw inode the kernel may hold is the untyped view, of size 0 for
+   * good: the typed one is another (see the design comment in ops.c). */
+  if (err == 0 && shmfs_node_state (node)->nlookup[1] > 0)
+    renumber_raw_locked (fs, node);
   return err;
 }
 

@@ -54,8 +54,9 @@ typedef struct {
 /* Per-node state of the FUSE layer, attached to each ShmNode. */
 typedef struct {
   Shmfs     *fs;
-  guint64    raw_id;              /* directories: the raw twin's number (the
-                                     node id until it moves); tree_lock */
+  guint64    raw_id;              /* the raw twin's number: the node id until
+                                     a directory moves or an object the
+                                     kernel holds is typed; tree_lock */
   guint64    nlookup[2];          /* kernel references, main and raw; tree_lock */
   ShmfsSync *sync;                /* objects only: coherence of the bytes */
   guint      handles;             /* open files of either view; tree_lock */
@@ -71,6 +72,7 @@ typedef struct {
 typedef struct {
   ShmNode   *node;                /* referenced; stable */
   gboolean   raw;
+  gboolean   empty;               /* raw, opened as the untyped view: no bytes */
   gboolean   writer;
   gboolean   backing;             /* passthrough open holding the backing */
   gboolean   counted_writer;      /* cached raw writer, counted in its sync */
@@ -95,14 +97,15 @@ shmfs_node_state (ShmNode *node)
   return shm_node_get_data (node);
 }
 
-/* tree_lock held (a directory's raw twin is renumbered when it moves). */
+/* tree_lock held (a raw twin is renumbered when its directory moves or its
+ * object is typed). */
 static inline fuse_ino_t
 shmfs_ino (const ShmNode *node, gboolean raw)
 {
   guint64 id = shm_node_get_id (node);
   if (id == SHM_TREE_ROOT_ID && !raw)
     return FUSE_ROOT_ID;
-  if (raw && shm_node_is_dir (node))
+  if (raw)
     id = ((ShmfsNode *) shm_node_get_data (node))->raw_id;
   return 2 * id + (raw ? 1 : 0);
 }

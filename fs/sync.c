@@ -11,7 +11,7 @@
 struct _ShmfsSync {
   gint        ref_count;
   ShmObject  *obj;
-  fuse_ino_t  raw_ino;
+  fuse_ino_t  raw_ino;            /* atomic: typing renumbers it */
   gpointer    owner;              /* passed to the changed callback */
   GMutex      store_lock;
   GMutex      data_lock;
@@ -65,7 +65,13 @@ shmfs_sync_get_object (ShmfsSync *sync)
 fuse_ino_t
 shmfs_sync_get_raw_ino (ShmfsSync *sync)
 {
-  return sync->raw_ino;
+  return __atomic_load_n (&sync->raw_ino, __ATOMIC_ACQUIRE);
+}
+
+void
+shmfs_sync_set_raw_ino (ShmfsSync *sync, fuse_ino_t raw_ino)
+{
+  __atomic_store_n (&sync->raw_ino, raw_ino, __ATOMIC_RELEASE);
 }
 
 gpointer

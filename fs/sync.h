@@ -28,10 +28,13 @@ ShmfsSync *shmfs_sync_new (ShmObject *obj, fuse_ino_t raw_ino, gpointer owner);
 ShmfsSync *shmfs_sync_ref (ShmfsSync *sync);
 void shmfs_sync_unref (ShmfsSync *sync);
 
-/* The object, its raw inode and its owner, as given to shmfs_sync_new. */
+/* The object, its raw inode (as given to shmfs_sync_new, or since set)
+ * and its owner. */
 ShmObject *shmfs_sync_get_object (ShmfsSync *sync);
 fuse_ino_t shmfs_sync_get_raw_ino (ShmfsSync *sync);
 gpointer shmfs_sync_get_owner (ShmfsSync *sync);
+/* The raw view has a new inode number (its object was typed). */
+void shmfs_sync_set_raw_ino (ShmfsSync *sync, fuse_ino_t raw_ino);
 
 /* Takes and drops the store lock (see above). */
 void shmfs_sync_lock_store (ShmfsSync *sync);

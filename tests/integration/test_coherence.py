@@ -13,10 +13,13 @@ first and last element, a whole middle page and the two elements around a
 page boundary.
 
 Also: the test's own mapping stored into and `cat` reading it, 100 rounds of
-alternating text/mmap writes, a text read continuing its snapshot, and `cat`
-of a big array never mixing two versions while another process rewrites it."""
+alternating text/mmap writes, a text read continuing its snapshot, `cat`
+of a big array never mixing two versions while another process rewrites it,
+and the size of the binary view, as reads and mappings see it, never behind
+the one fstat gives while objects are typed amid truncates and writes."""
 
 import contextlib
+import errno
 import hashlib
 import json
 import mmap
@@ -393,3 +396,123 @@ def test_cat_never_mixes_versions(shmfs):
             proc.kill()
             proc.wait()
     assert util.read_bytes(x) == texts[1]
+
+
+# Roles of test_raw_size_racing_typing's processes.  Each loops until the
+# typer has made its last object (the `done` file), or at most LIMIT times.
+CHILD_RAW_SIZE = r'''
+import errno, mmap, os, sys, time
+role, mnt, done = sys.argv[1], sys.argv[2], sys.argv[3]
+rounds, limit = int(sys.argv[4]), int(sys.argv[5])
+main, raw = os.path.join(mnt, 'x'), os.path.join(mnt, '.raw', 'x')
+if role == 'typer':
+    for i in range(rounds):
+        try:
+            os.unlink(main)
+        except FileNotFoundError:
+            pass
+        os.close(os.open(main, os.O_CREAT | os.O_RDWR, 0o644))
+        time.sleep(0.0005 * (i % 4))
+        os.setxattr(main, 'user.shmfs.type', b'u8[4096]')
+        time.sleep(0.0005 * (i % 3))
+    open(done, 'w').close()
+    sys.exit(0)
+maps, shrunk, reads = [], 0, 0
+for i in range(limit):
+    if os.path.exists(done):
+        break
+    try:
+        if role == 'truncate':
+            os.truncate(raw, 0)
+        elif role == 'otrunc':
+            os.close(os.open(raw, os.O_WRONLY | os.O_TRUNC))
+        elif role == 'chmod':
+            os.chmod(raw, 0o644)
+        elif role == 'pwrite':
+            fd = os.open(raw, os.O_WRONLY)
+            try:
+                os.pwrite(fd, b'x', 0)
+            except OSError as e:
+                if e.errno != errno.EFBIG:
+                    raise
+            finally:
+                os.close(fd)
+        else:
+            fd = os.open(raw, os.O_RDWR)
+            try:
+                size = os.fstat(fd).st_size
+                if size:
+                    got = len(os.pread(fd, size, 0))
+                    reads += 1
+                    if got != size:
+                        print(f'pread of {size} bytes returned {got}', flush=True)
+                        shrunk += 1
+                    maps.append(mmap.mmap(fd, size))
+            finally:
+                os.close(fd)
+            for m in maps:
+                m[len(m) - 1] = i % 256     # SIGBUS kills this process
+            if len(maps) > 4:
+                maps.pop(0).close()
+    except FileNotFoundError:
+        pass                            # between the typer's unlink and create
+print(f'reads {reads}', flush=True)
+sys.exit(1 if shrunk else 0)
+'''
+
+
+@pytest.mark.shmfs_args('-o', 'mode=cached')
+def test_raw_size_racing_typing(shmfs, tmp_path):
+    """Objects are typed, 400 times over, while other processes truncate,
+    open with O_TRUNC, chmod and pwrite their binary view, and others open
+    it, fstat, pread and map it: a pread within the size fstat has just
+    given returns every byte, and touching a mapping never raises SIGBUS.
+    The raw inode looked up while the object was untyped used to keep its
+    size of 0 (or the end of a pwrite) after the typing: the kernel drops
+    the new size while a truncate or a write past the end is in flight, yet
+    fstat reports it, and it applies a SETATTR reply's stale size as it is
+    (docs/semantics.md, "The binary view").  Cached mode: there reads and
+    faults go by the kernel's size."""
+    done = str(tmp_path / 'done')
+    roles = ['truncate', 'otrunc', 'chmod', 'pwrite', 'reader', 'reader']
+    procs = [subprocess.Popen([util.PYTHON, '-c', CHILD_RAW_SIZE, role, shmfs.path,
+                               done, '400', '1000000'],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for role in ['typer'] + roles]
+    results = []
+    for role, proc in zip(['typer'] + roles, procs):
+        code, out, err = util.finish(proc, 120)
+        results.append((role, code, out + err))
+    failed = [f'{role} exited {code}' + (' (SIGBUS)' if code == -7 else '') +
+              f': {out.strip()[-500:]}' for role, code, out in results if code != 0]
+    assert not failed, '\n'.join(failed)
+    reads = sum(int(out.split()[-1]) for role, code, out in results if role == 'reader')
+    print(f'{reads} reads of typed objects')
+    assert reads > 0
+    assert shmfs.alive()
+
+
+@util.both_modes
+def test_raw_view_opened_untyped_stays_empty(shmfs):
+    """A binary view opened before its object was typed stays the empty
+    view of the untyped object -- size 0, reads at end of file, writes
+    EFBIG -- while .raw/x, a new inode, has the bytes (docs/semantics.md,
+    "The binary view")."""
+    x = shmfs.p('x')
+    os.close(os.open(x, os.O_CREAT | os.O_WRONLY, 0o644))
+    with util.opened(shmfs.r('x')) as old:
+        before = os.fstat(old)
+        assert before.st_size == 0
+        util.set_type(x, 'u8[4096]')
+        util.write_text(x, ' '.join(['7'] * 4096) + '\n')
+        now = os.stat(shmfs.r('x'))
+        assert now.st_size == 4096 and now.st_ino != before.st_ino
+        assert os.fstat(old).st_size == 0
+        assert os.fstat(old).st_ino == before.st_ino
+        assert os.pread(old, 4096, 0) == b''
+        assert util.errno_of(os.pwrite, old, b'x', 0) == errno.EFBIG
+        assert util.xattr(old, 'user.shmfs.type') == 'u8[4096]'
+        assert util.read_bytes(shmfs.r('x')) == bytes([7] * 4096)
+        with util.mapped(shmfs.r('x')) as m:
+            assert m[:] == bytes([7] * 4096)
+    assert util.read_bytes(shmfs.r('x')) == bytes([7] * 4096)

@@ -64,15 +64,6 @@ FATAL = ('ENOTCONN', 'ECONNABORTED', 'EIO', 'RAW_OPEN_EIO', 'ESTALE', 'SHORT_REA
 # Findings still open, by mode, with the reason they do not fail the test
 # yet; each is printed when seen.  Remove an entry once it is fixed.
 KNOWN_OPEN = {
-    'cached': {
-        'SHORT_READ': 'cached mode: now and then a pread within the size '
-                      'fstat has just reported stops short (0 bytes, or 3688 '
-                      'of a u8[4096]) on an object other processes are '
-                      'recreating, typing and writing; a retry reads it all. '
-                      'The kernel held a smaller size for the inode for a '
-                      'moment; the daemon answered no raw read at or past '
-                      'the end.  Still open (issue 8 closing note)',
-    },
     'passthrough': {
         'RAW_OPEN_EIO': 'passthrough mode: an open of .raw/PATH decided while '
                         'the object was untyped (no bytes, so not passed '
