@@ -30,7 +30,8 @@ cd "$top"
 say() { printf '==> %s\n' "$*"; }
 
 packages=(meson ninja-build pkg-config gcc libglib2.0-dev fuse3 attr
-          python3 python3-pytest python3-numpy python3-pip python3-setuptools valgrind)
+          python3 python3-pytest python3-numpy python3-pip python3-setuptools valgrind
+          jq)   # the shell pose example reads records with jq (it falls back to sed)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
