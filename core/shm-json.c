@@ -27,9 +27,13 @@ append_scalar (GString *out, const ShmType *leaf, const guint8 *p)
   g_string_truncate (out, out->len - 1);   /* its '\n' */
   if (!shm_type_is_float (leaf))
     return;
-  /* JSON has no inf or nan; Python's json writes these. */
+  /* JSON has no inf or nan; Python's json writes these.  Only the text
+   * just appended is rewritten. */
   if (strcmp (out->str + start, "nan") == 0)
-    g_string_replace (out, "nan", "NaN", 1);
+    {
+      g_string_truncate (out, start);
+      g_string_append (out, "NaN");
+    }
   else if (strcmp (out->str + start, "inf") == 0 || strcmp (out->str + start, "-inf") == 0)
     {
       g_string_truncate (out, out->len - 3);
@@ -161,11 +165,16 @@ shm_json_format_items (const ShmType *t, const void *data, guint64 first, guint6
 
 /* ---- Text in ---- */
 
+/* Brackets around the objects of an array of records: one per dimension
+ * (at most 8), with room to spare. */
+#define JSON_MAX_GROUPS 64
+
 typedef struct {
   const char *s, *end;
   guint8     *value;
   guint8     *mask;
-  guint       depth;
+  guint       depth;      /* objects open */
+  guint       groups;     /* brackets open around the objects */
 } Reader;
 
 static void
@@ -518,7 +527,7 @@ read_elements (Reader *r, const ShmType *t, guint64 *next, gboolean in_array)
         return 0;
       if (*r->s == '[')
         {
-          if (++r->depth > SHM_TYPE_MAX_DEPTH)
+          if (++r->groups > JSON_MAX_GROUPS)
             return -EINVAL;
           r->s++;
           skip_ws (r);
@@ -529,7 +538,7 @@ read_elements (Reader *r, const ShmType *t, guint64 *next, gboolean in_array)
             return err;
           if (!take (r, ']'))
             return -EINVAL;
-          r->depth--;
+          r->groups--;
         }
       else
         {

@@ -97,8 +97,11 @@ shm_textwrite_write (ShmTextWrite *tw, const ShmType *t, guint64 off,
   else if (tw->scan.elements > count)
     return refuse (tw, SHM_TEXTWRITE_TOO_MANY, step);
   /* The last element is whole once a separator follows it, or when the
-   * text came in one write; otherwise it may go on, and close commits. */
-  else if (tw->scan.elements == count && (!tw->scan.in_token || off == 0))
+   * text came in one write; otherwise it may go on, and close commits.  A
+   * record's text is whole only once its objects and brackets close: one
+   * that arrives in pieces (cat's 128 KiB writes) waits for the rest. */
+  else if (tw->scan.elements == count
+           && (!tw->scan.in_token || (off == 0 && t->elem != SHM_ELEM_RECORD)))
     *step = SHM_TEXTWRITE_COMMIT;
   /* A newline ends a line: a line alone in the first write is the whole
    * text (echo's), unless it holds one element or one row, which starts a

@@ -261,7 +261,7 @@ parse_record (Cursor *c, ShmRecord **out)
   c->depth--;
   r->align = (guint) align;
   r->size = align_up (size, align);
-  if (r->size > SHM_TYPE_MAX_NBYTES)
+  if (r->size > SHM_TYPE_MAX_RECORD)
     goto fail;
   *out = r;
   return 0;
@@ -361,6 +361,20 @@ shm_type_parse (const char *spec, gsize len, ShmType *out)
     {
       shm_type_clear (&t);
       return -EINVAL;
+    }
+  /* The canonical form is what user.shmfs.type gives back: it must parse
+   * too (aliases and ", " make a record's longer than what was written). */
+  if (t.elem == SHM_ELEM_RECORD)
+    {
+      char *canonical = shm_type_to_string (&t);
+      gboolean fits = canonical != NULL && strlen (canonical) <= SHM_TYPE_MAX_SPEC;
+
+      free (canonical);
+      if (!fits)
+        {
+          shm_type_clear (&t);
+          return -EINVAL;
+        }
     }
   *out = t;
   return 0;

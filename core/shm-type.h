@@ -35,6 +35,9 @@ typedef struct _ShmRecord ShmRecord;
 #define SHM_TYPE_MAX_SPEC 4095
 /* Deepest nesting of records. */
 #define SHM_TYPE_MAX_DEPTH 16
+/* Largest record (one element; an array of them may hold up to
+ * SHM_TYPE_MAX_NBYTES): its text is rendered a record at a time. */
+#define SHM_TYPE_MAX_RECORD (G_GUINT64_CONSTANT (16) << 20)
 
 typedef struct {
   ShmElem elem;
@@ -56,7 +59,8 @@ typedef struct {
 /* Parses spec (len bytes, not NUL-terminated; surrounding whitespace and one
  * trailing newline ignored) into *out.  Returns 0 or -EINVAL (unknown element,
  * zero or malformed dimension, too many dimensions, more than
- * SHM_TYPE_MAX_NBYTES, a bad record).  *out is untouched on error; on
+ * SHM_TYPE_MAX_NBYTES, a bad record, a record over SHM_TYPE_MAX_RECORD, a
+ * canonical form longer than SHM_TYPE_MAX_SPEC).  *out is untouched on error; on
  * success it holds a reference to its record: shm_type_clear() it. */
 int shm_type_parse (const char *spec, gsize len, ShmType *out);
 

@@ -91,6 +91,25 @@ test_spec_long (void)
     g_string_insert (s, 1, " ");
   g_assert_cmpint (shm_type_parse (s->str, s->len, &t), ==, -EINVAL);
   g_string_free (s, TRUE);
+
+  /* A spec within the limit whose canonical form is not ("?" is "bool",
+   * fields get ", "): user.shmfs.type could not be read back. */
+  s = g_string_new ("{");
+  for (guint i = 0; s->len < SHM_TYPE_MAX_SPEC - 12; i++)
+    g_string_append_printf (s, "%sf%u:?", i ? "," : "", i);
+  g_string_append_c (s, '}');
+  g_assert_cmpuint (s->len, <=, SHM_TYPE_MAX_SPEC);
+  g_assert_cmpint (shm_type_parse (s->str, s->len, &t), ==, -EINVAL);
+  g_string_free (s, TRUE);
+
+  /* A record is at most 16 MiB; an array of them may be larger. */
+  t = parse_ok ("{v:u8[16777216]}");
+  shm_type_clear (&t);
+  t = parse_ok ("{v:u8[8388608], w:u8[8388608]}[64]");
+  g_assert_cmpuint (shm_type_nbytes (&t), ==, G_GUINT64_CONSTANT (1) << 30);
+  shm_type_clear (&t);
+  g_assert_cmpint (shm_type_parse ("{v:u8[16777217]}", 16, &t), ==, -EINVAL);
+  g_assert_cmpint (shm_type_parse ("{a:u8, v:u64[2097152]}", 22, &t), ==, -EINVAL);
 }
 
 /* ---- Layout: what the C compiler gives ---- */
@@ -293,6 +312,16 @@ test_json_format (void)
   g_assert_cmpstr (s2, ==, "{\"x\": NaN, \"y\": -Infinity, \"id\": 7, "
                            "\"tag\": \"q\\\"\\\\\\n\\udcff\\u0001\", "
                            "\"v\": [Infinity, 2, 3.5], \"ok\": false, \"m\": [[-1, 2], [3, -128]]}\n");
+  /* A NaN is rewritten where it is, not in names or strings before it. */
+  {
+    ShmType n = parse_ok ("{s:char[8], nanos:i32, d:f64}[2]");
+    struct { char s[8]; int32_t nanos; double d; } r2[2] = { { "banana", 0, NAN }, { "", 1, NAN } };
+    g_autofree char *out = format (&n, r2);
+
+    g_assert_cmpstr (out, ==, "{\"s\": \"banana\", \"nanos\": 0, \"d\": NaN}\n"
+                              "{\"s\": \"\", \"nanos\": 1, \"d\": NaN}\n");
+    shm_type_clear (&n);
+  }
   /* UTF-8 passes through; a truncated sequence is escaped byte by byte. */
   memcpy (rec.tag, "\xc3\xa9\xe2\x82\0", 6);
   s3 = format (&t, &rec);
@@ -469,6 +498,37 @@ test_json_arrays_of_records (void)
   merge (&t, value, "[, {}, {}, {}, {}]", -EINVAL);
   merge (&t, value, "[{}, {}, [], {}, {}]", -EINVAL);
   merge (&t, value, "[]\n{}\n{}\n{}\n{}", -EINVAL);
+  shm_type_clear (&t);
+
+  /* Brackets around records have their own bound, apart from the depth
+   * of records: a 16-deep record fits in nested arrays. */
+  {
+    GString *spec = g_string_new (NULL), *obj = g_string_new (NULL), *text = g_string_new (NULL);
+
+    for (guint i = 0; i < 15; i++)
+      g_string_append_printf (spec, "{f%u:", i);
+    g_string_append (spec, "{z:u8}");
+    for (guint i = 0; i < 15; i++)
+      g_string_append_c (spec, '}');
+    g_string_append (spec, "[2][2][2]");
+    t = parse_ok (spec->str);
+    for (guint i = 0; i < 15; i++)
+      g_string_append_printf (obj, "{\"f%u\": ", i);
+    g_string_append (obj, "{\"z\": 7}");
+    for (guint i = 0; i < 15; i++)
+      g_string_append_c (obj, '}');
+    g_string_printf (text, "[[[%s, %s], [%s, %s]], [[%s, %s], [%s, %s]]]", obj->str, obj->str,
+                     obj->str, obj->str, obj->str, obj->str, obj->str, obj->str);
+    {
+      g_autofree guint8 *v = g_malloc0 (shm_type_nbytes (&t));
+
+      g_assert_cmpint (shm_codec_merge (&t, text->str, text->len, v, NULL), ==, 0);
+      g_assert_cmpuint (v[7], ==, 7);
+    }
+    g_string_free (spec, TRUE);
+    g_string_free (obj, TRUE);
+    g_string_free (text, TRUE);
+  }
   shm_type_clear (&t);
 }
 

@@ -360,6 +360,27 @@ test_records (void)
   writer_clear (&w);
   shm_type_clear (&w.type);
 
+  /* A record's text in pieces, the first at 0 and cut inside the object
+   * (cat's 128 KiB writes): it waits for the closing brace. */
+  writer_init (&w, "{x:i32, v:u8[3]}");
+  g_assert_cmpint (write_on (&w, "{\"x\": 5, \"v\": [1, "), ==, SHM_TEXTWRITE_KEEP);
+  g_assert_cmpint (write_on (&w, "2, 3]}"), ==, SHM_TEXTWRITE_COMMIT);
+  writer_clear (&w);
+  shm_type_clear (&w.type);
+  /* Lines of one pretty-printed object, one write each (bash). */
+  writer_init (&w, "{x:i32, y:i32}");
+  g_assert_cmpint (write_on (&w, "{\n"), ==, SHM_TEXTWRITE_KEEP);
+  g_assert_cmpint (write_on (&w, "  \"x\": 1,\n"), ==, SHM_TEXTWRITE_KEEP);
+  g_assert_cmpint (write_on (&w, "  \"y\": 2}\n"), ==, SHM_TEXTWRITE_COMMIT);
+  writer_clear (&w);
+  shm_type_clear (&w.type);
+  /* An array of records as one JSON array cut before its bracket. */
+  writer_init (&w, "{x:i32}[2]");
+  g_assert_cmpint (write_on (&w, "[{\"x\": 1}, {\"x\": 2}"), ==, SHM_TEXTWRITE_KEEP);
+  g_assert_cmpint (write_on (&w, "]"), ==, SHM_TEXTWRITE_COMMIT);
+  writer_clear (&w);
+  shm_type_clear (&w.type);
+
   /* A third object for two elements. */
   writer_init (&w, "{a:u8}[2]");
   g_assert_cmpint (write_on (&w, "{}\n"), ==, SHM_TEXTWRITE_KEEP);
