@@ -85,10 +85,14 @@ shm_textread_read (ShmTextRead *tr, guint64 off, gsize size, gsize *len)
   while (tr->typed && tr->off + tr->text->len < end && tr->next < shm_type_count (&tr->type))
     render_more (tr);
   /* What lies before this read will not be asked for again (but by a read
-   * that starts over). */
+   * that starts over): dropped once it is a chunk or half of what is kept,
+   * so that small reads do not move the text down each time. */
   skip = MIN (off - MIN (off, tr->off), tr->text->len);
-  g_string_erase (tr->text, 0, (gssize) skip);
-  tr->off += skip;
+  if (skip >= SHM_TEXTREAD_CHUNK || 2 * skip >= tr->text->len)
+    {
+      g_string_erase (tr->text, 0, (gssize) skip);
+      tr->off += skip;
+    }
   if (off >= tr->off + tr->text->len)
     {
       *len = 0;

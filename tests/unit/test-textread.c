@@ -58,7 +58,7 @@ test_pieces_make_the_whole (void)
           ShmTextRead *tr = shm_textread_new ();
           g_autoptr (GString) got = NULL;
 
-          if (sizes[z] == 1 && n > 100000)
+          if (sizes[z] == 1 && n > 20000)
             {
               shm_textread_free (tr);
               continue;
