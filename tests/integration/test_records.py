@@ -448,18 +448,8 @@ def create(shmfs, name, spec):
 
 
 def write_once(path, data):
-    """One write(2) on an O_WRONLY open, then close; returns (write errno,
-    close errno)."""
-    data = data.encode('utf-8', 'surrogateescape') if isinstance(data, str) else data
-    fd = os.open(path, os.O_WRONLY)
-    werr = 0
-    try:
-        n = os.write(fd, data)
-        assert n == len(data), f'short text write {n} of {len(data)}'
-    except OSError as e:
-        werr = e.errno
-    cerr = util.errno_of(os.close, fd)
-    return werr, cerr
+    """One write(2), then close; returns (write errno, close errno)."""
+    return util.try_write_text(path, data)
 
 
 def write_ok(path, data):

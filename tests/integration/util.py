@@ -451,7 +451,9 @@ def ename(e):
 
 
 def _b(data):
-    return data.encode() if isinstance(data, str) else data
+    """Text as bytes; what is not UTF-8 (lone surrogates) as the bytes
+    surrogateescape stands for."""
+    return data.encode('utf-8', 'surrogateescape') if isinstance(data, str) else data
 
 
 def write_text(path, data, create=False):

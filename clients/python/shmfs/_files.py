@@ -102,3 +102,13 @@ def _numpy_view(fd, mm):
     for d in shape:
         count *= d
     return np.frombuffer(mm, dtype=dtype, count=count).reshape(shape)
+
+
+def _release_mapping(m, fd):
+    """Closes a mapping (left to go with its last user if views of it are
+    still exported) and its descriptor."""
+    try:
+        m.close()
+    except BufferError:
+        pass                           # unmapped when the last user goes
+    os.close(fd)

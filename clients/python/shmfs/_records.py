@@ -10,7 +10,7 @@ import weakref
 
 from . import _values
 from ._element_types import _checked_index
-from ._files import _numpy_view
+from ._files import _numpy_view, _release_mapping
 from ._ioctl import (SHMFS_IOC_NOTIFY, _ADD, _CAS, _LOAD, _SUB, _XCHG, _atomic_check,
                      _atomic_op)
 from ._object_lock import ObjectLock
@@ -105,11 +105,7 @@ class _RecordMapped:
         if self._fd < 0:
             return
         self._ct = self._flat = None
-        try:
-            self._mmap.close()
-        except BufferError:
-            pass                           # unmapped when the last user goes
-        os.close(self._fd)
+        _release_mapping(self._mmap, self._fd)
         self._fd = -1
 
     def __del__(self):
@@ -237,11 +233,7 @@ class RawSharedRecordArray(_RecordOps):
     def __iter__(self):
         return iter(self._rm().get_item(slice(None)))
 
-    def __reduce__(self):
-        from ._opening import _reattach_record     # the opener is above this module
-        st = self.__dict__['_shmfs_']
-        return (_reattach_record, (st.path, False, st._type.cls if st._type.given_class
-                                   else None))
+    __reduce__ = RawSharedRecord.__reduce__
 
     def __repr__(self):
         st = self.__dict__['_shmfs_']

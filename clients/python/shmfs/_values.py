@@ -10,7 +10,7 @@ import struct
 import threading
 
 from ._element_types import _checked_index, _to_char, _to_number, _to_string
-from ._files import _numpy_view
+from ._files import _numpy_view, _release_mapping
 from ._ioctl import (SHMFS_IOC_NOTIFY, _ADD, _CAS, _LOAD, _SUB, _XCHG, _atomic_check,
                      _atomic_op)
 from ._object_lock import ObjectLock
@@ -110,11 +110,7 @@ class _Mapped(_Described):
         if self._fd < 0:
             return
         self._view.release()
-        try:
-            self._mmap.close()
-        except BufferError:
-            pass                           # unmapped when the last user goes
-        os.close(self._fd)
+        _release_mapping(self._mmap, self._fd)
         self._fd = -1
 
     def unlink(self):
