@@ -47,8 +47,7 @@ void
 shmfs_inval_start (ShmfsInval *inv, struct fuse_session *se)
 {
   /* The thread starts here, in the daemon that serves (fuse_daemonize
-   * forks before init).  Jobs still queued at exit are freed with the
-   * pool. */
+   * forks before init). */
   if (inv->pool == NULL)
     inv->pool = g_thread_pool_new_full (entry_job, inv, g_free, 1, FALSE, NULL);
   g_mutex_lock (&inv->lock);
@@ -70,8 +69,10 @@ shmfs_inval_free (ShmfsInval *inv)
   if (inv == NULL)
     return;
   shmfs_inval_stop (inv);
+  /* Jobs still queued run, and only free themselves (the session is gone):
+   * a pool freed at once could leave them unfreed. */
   if (inv->pool != NULL)
-    g_thread_pool_free (inv->pool, TRUE, TRUE);
+    g_thread_pool_free (inv->pool, FALSE, TRUE);
   g_mutex_clear (&inv->lock);
   g_free (inv);
 }
