@@ -59,8 +59,7 @@ void
 shmfs_pagecache_start (ShmfsPageCache *pc, struct fuse_session *se, size_t max_write)
 {
   /* The thread starts here, in the daemon that serves (fuse_daemonize
-   * forks before init).  Jobs still queued at exit are freed with the
-   * pool. */
+   * forks before init). */
   if (pc->resync_pool == NULL)
     pc->resync_pool = g_thread_pool_new_full (resync_job, pc, (GDestroyNotify) shmfs_sync_unref,
                                               1, FALSE, NULL);
@@ -87,8 +86,10 @@ shmfs_pagecache_free (ShmfsPageCache *pc)
   if (pc == NULL)
     return;
   shmfs_pagecache_stop (pc);
+  /* Jobs still queued run and, the session gone, only drop their object
+   * (as inval.c's): a pool freed at once may free them after exit. */
   if (pc->resync_pool != NULL)
-    g_thread_pool_free (pc->resync_pool, TRUE, TRUE);
+    g_thread_pool_free (pc->resync_pool, FALSE, TRUE);
   shmfs_retrieve_free (pc->retrieve);
   g_mutex_clear (&pc->lock);
   g_free (pc);
@@ -495,7 +496,8 @@ resync_job (gpointer data, gpointer user_data)
   shmfs_sync_lock (sync);
   state_locked (sync)->resync_queued = FALSE;   /* a later need queues another */
   shmfs_sync_unlock (sync);
-  resync (user_data, sync);
+  if (session (user_data) != NULL)
+    resync (user_data, sync);
   shmfs_sync_unref (sync);
 }
 

@@ -7,6 +7,7 @@ runs against a mount of the installed daemon, and the installed
 mount.fuse.shmfs mounts as mount(8) runs it for the fstab line
 `shmfs MNT fuse.shmfs defaults 0 0`."""
 
+import errno
 import os
 import shutil
 import subprocess
@@ -135,6 +136,15 @@ def test_pkg_config_program_and_fstab_mount(prefix, tmp_path):
         assert r.returncode == 0, r.stderr
         assert util.read_text(v) == '3.5\n'
         assert os.getxattr(v, 'user.shmfs.type') == b'f64'
+
+        # A record, through the installed command line and daemon.
+        shmfs, pose = str(prefix / 'bin' / 'shmfs'), d.p('pose')
+        _run([shmfs, 'new', pose, '{seq:u64, pos:{x:f64, y:f64}}', '{"pos": {"x": 1.5}}'])
+        assert _run([shmfs, 'add', pose, '--field', 'seq', '2']).strip() == '2'
+        want = '{"seq": 2, "pos": {"x": 1.5, "y": 0}}\n'
+        raw = util.read_bytes(d.r('pose'))
+        assert util.try_write_text(pose, '{"pos": {"z": 1}}') == (errno.EINVAL, 0)
+        assert (util.read_text(pose), util.read_bytes(d.r('pose'))) == (want, raw)
     finally:
         problems = d.stop()
     assert not problems, problems

@@ -12,27 +12,7 @@
 #include "shm-atomic.h"
 #include "shm-codec.h"
 #include "shm-type.h"
-
-static ShmType
-parse_ok (const char *spec)
-{
-  ShmType t;
-  int r = shm_type_parse (spec, strlen (spec), &t);
-
-  if (r != 0)
-    g_error ("shm_type_parse (\"%s\") = %d", spec, r);
-  return t;
-}
-
-static void
-assert_canonical (const char *spec, const char *canonical)
-{
-  ShmType t = parse_ok (spec);
-  g_autofree char *s = shm_type_to_string (&t);
-
-  g_assert_cmpstr (s, ==, canonical);
-  shm_type_clear (&t);
-}
+#include "type-helpers.h"
 
 /* ---- Specs ---- */
 

@@ -1,28 +1,9 @@
 /* test-type.c — type specs: parsing, canonical names, numpy strings. */
 #include "shm-type.h"
+#include "type-helpers.h"
 
 #include <errno.h>
 #include <string.h>
-
-static ShmType
-parse_ok (const char *spec)
-{
-  ShmType t;
-  int r = shm_type_parse (spec, strlen (spec), &t);
-
-  if (r != 0)
-    g_error ("shm_type_parse (\"%s\") = %d", spec, r);
-  return t;
-}
-
-static void
-assert_canonical (const char *spec, const char *canonical)
-{
-  ShmType t = parse_ok (spec);
-  g_autofree char *s = shm_type_to_string (&t);
-
-  g_assert_cmpstr (s, ==, canonical);
-}
 
 static void
 test_parse_elements (void)
