@@ -105,7 +105,9 @@ shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *back
   if (nbytes == 0 || nbytes > G_MAXSIZE)
     return -EINVAL;
 
-  if (slab != NULL && nbytes <= SHM_SLAB_MAX)
+  if (slab == NULL && backing == NULL)
+    ;   /* the bytes live elsewhere */
+  else if (slab != NULL && nbytes <= SHM_SLAB_MAX)
     {
       if ((obj->data = shm_slab_alloc (slab, nbytes)) == NULL)
         return -ENOMEM;

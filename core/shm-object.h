@@ -30,7 +30,8 @@ ShmObject *shm_object_ref (ShmObject *obj);
 void shm_object_unref (ShmObject *obj);
 
 /* Types the object and gives it zero-filled bytes: a slot of slab when
- * slab is given and the value fits one, else a region from backing.
+ * slab is given and the value fits one, else a region from backing; with
+ * neither, no bytes (they live elsewhere: shm_object_get_data is NULL).
  * Returns 0, -EPERM (already typed), -ENOMEM or the backing's -errno.  Not
  * thread-safe: the caller serializes typing with every other use. */
 int shm_object_set_type (ShmObject *obj, const ShmType *type, const ShmBacking *backing,

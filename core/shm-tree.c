@@ -83,7 +83,7 @@ shm_tree_new (const ShmTreeConfig *config)
   ShmTree *tree = g_new0 (ShmTree, 1);
 
   tree->config = *config;
-  if (tree->config.backing == NULL)
+  if (tree->config.backing == NULL && !tree->config.no_bytes)
     {
       tree->config.backing = shm_backing_memfd ();
       tree->slab = shm_slab_new ();
@@ -93,6 +93,8 @@ shm_tree_new (const ShmTreeConfig *config)
   tree->nodes = g_hash_table_new (g_int64_hash, g_int64_equal);
   tree->next_id = SHM_TREE_ROOT_ID;
   tree->root = node_new (tree, TRUE, config->root_mode, config->root_uid, config->root_gid);
+  if (config->first_local_id > tree->next_id)
+    tree->next_id = config->first_local_id;
   return tree;
 }
 
@@ -360,9 +362,68 @@ shm_tree_set_type (ShmTree *tree, ShmNode *node, const ShmType *type)
   err = shm_object_set_type (node->object, type, tree->config.backing, tree->slab, path);
   if (err < 0)
     return err;
-  tree->used_bytes += nbytes;
+  if (!tree->config.no_bytes)
+    tree->used_bytes += nbytes;
   shm_node_touch (tree, node, FALSE, TRUE, TRUE);
   return 0;
+}
+
+static void
+adopt_attr (ShmNode *node, const ShmAttr *attr)
+{
+  node->attr = *attr;
+  node->attr.mode = (node->is_dir ? S_IFDIR : S_IFREG) | (attr->mode & 07777);
+}
+
+int
+shm_tree_adopt (ShmTree *tree, ShmNode *dir, const char *name, guint64 id,
+                gboolean is_dir, const ShmAttr *attr, ShmNode **out, gboolean *moved)
+{
+  ShmNode *node = shm_tree_find_id (tree, id), *occupant;
+  int err;
+
+  if (moved != NULL)
+    *moved = FALSE;
+  if (!dir->is_dir)
+    return -ENOTDIR;
+  if ((err = check_name (name)) < 0)
+    return err;
+  if (id == SHM_TREE_ROOT_ID || (node != NULL && node->is_dir != is_dir) ||
+      (is_dir && node != NULL && is_ancestor (node, dir)))
+    return -EINVAL;
+  occupant = shm_tree_lookup (dir, name);
+  if (occupant != NULL && occupant != node)
+    shm_tree_detach (tree, occupant);
+  if (node == NULL)
+    {
+      guint64 next = tree->next_id;
+
+      tree->next_id = id;
+      node = node_new (tree, is_dir, attr->mode, attr->uid, attr->gid);
+      tree->next_id = MAX (next, id + 1);
+      link_child (dir, node, name);
+    }
+  else if (node->parent != dir || strcmp (node->name, name) != 0)
+    {
+      if (node->parent != NULL)
+        detach_child (node->parent, node);
+      else
+        shm_node_ref (node);   /* the parent's reference, again */
+      link_child (dir, node, name);
+      if (moved != NULL)
+        *moved = TRUE;
+    }
+  adopt_attr (node, attr);
+  if (out != NULL)
+    *out = node;
+  return 0;
+}
+
+void
+shm_tree_detach (ShmTree *tree, ShmNode *node)
+{
+  if (node->parent != NULL)
+    unlink_child (node->parent, node);
 }
 
 void

@@ -29,6 +29,10 @@ typedef struct {
   guint64  capacity;       /* bytes of typed objects at most; 0: unlimited */
   ShmClock clock;          /* NULL: CLOCK_REALTIME */
   gpointer clock_data;
+  gboolean no_bytes;       /* objects are typed without bytes here: they
+                              live elsewhere (a remote store) */
+  guint64  first_local_id; /* nonzero: ids the tree makes itself start
+                              there, below are the ids of shm_tree_adopt */
 } ShmTreeConfig;
 
 typedef struct {
@@ -74,6 +78,18 @@ int shm_tree_rename (ShmTree *tree, ShmNode *olddir, const char *oldname,
 /* Types the object node, counting its bytes against the capacity.  Returns
  * 0, -EPERM (typed already, or a directory), -ENOSPC, or a backing -errno. */
 int shm_tree_set_type (ShmTree *tree, ShmNode *node, const ShmType *type);
+
+/* Makes the tree agree with a namespace kept elsewhere: the node id,
+ * a directory or an object, is name in dir, with attr.  The node with that
+ * id is moved there if it is elsewhere (or unlinked), or made; a node of
+ * another id that had the name is unlinked.  *out (optional) gets the node,
+ * not referenced; *moved whether an existing node changed place.  Returns
+ * 0, -ENOTDIR (dir), -EINVAL (a name or an id of the other kind). */
+int shm_tree_adopt (ShmTree *tree, ShmNode *dir, const char *name, guint64 id,
+                    gboolean is_dir, const ShmAttr *attr, ShmNode **out, gboolean *moved);
+/* Unlinks node from its parent, whatever it holds (the namespace kept
+ * elsewhere says it is gone). */
+void shm_tree_detach (ShmTree *tree, ShmNode *node);
 
 /* Frees the bytes of an unlinked object no one has open any more, before
  * the last reference to its node goes (the kernel forgets it later), and

@@ -219,6 +219,76 @@ test_free_with_references (Fixture *f, gconstpointer data)
   shm_node_ref (x);
 }
 
+/* A tree kept in step with a namespace elsewhere: nodes adopted by id,
+ * moved, displaced and detached, typed without bytes. */
+static void
+test_adopt (void)
+{
+  ShmTreeConfig config = { .root_mode = 0755, .no_bytes = TRUE, .first_local_id = 1000 };
+  ShmTree *tree = shm_tree_new (&config);
+  ShmNode *root = shm_tree_get_root (tree), *d, *x, *y, *got;
+  ShmAttr attr = { .mode = 0640, .uid = 7, .gid = 8 };
+  ShmType type;
+  gboolean moved;
+
+  g_assert_cmpint (shm_tree_adopt (tree, root, "d", 5, TRUE, &attr, &d, &moved), ==, 0);
+  g_assert_false (moved);
+  g_assert_cmpuint (shm_node_get_id (d), ==, 5);
+  g_assert_cmpuint (shm_node_get_attr (d)->mode, ==, S_IFDIR | 0640);
+  g_assert_cmpint (shm_tree_adopt (tree, d, "x", 9, FALSE, &attr, &x, NULL), ==, 0);
+  g_assert_cmpuint (shm_node_get_nlink (root), ==, 3);
+  /* Ids of its own come from first_local_id on, whatever was adopted. */
+  g_assert_cmpuint (shm_tree_alloc_id (tree), ==, 1000);
+  g_assert_cmpint (shm_tree_adopt (tree, root, "big", 1200, FALSE, &attr, NULL, NULL), ==, 0);
+  g_assert_cmpuint (shm_tree_alloc_id (tree), ==, 1201);
+
+  /* The same again: nothing moves; new attributes are taken. */
+  attr.mode = 0600;
+  g_assert_cmpint (shm_tree_adopt (tree, d, "x", 9, FALSE, &attr, &got, &moved), ==, 0);
+  g_assert_true (got == x);
+  g_assert_false (moved);
+  g_assert_cmpuint (shm_node_get_attr (x)->mode, ==, S_IFREG | 0600);
+
+  /* Renamed elsewhere: it moves, keeping its node. */
+  shm_node_ref (x);
+  g_assert_cmpint (shm_tree_adopt (tree, root, "x2", 9, FALSE, &attr, &got, &moved), ==, 0);
+  g_assert_true (got == x);
+  g_assert_true (moved);
+  g_assert_null (shm_tree_lookup (d, "x"));
+  g_assert_cmpstr (shm_node_get_name (x), ==, "x2");
+
+  /* Another node under that name now: the old one is unlinked. */
+  g_assert_cmpint (shm_tree_adopt (tree, root, "x2", 11, FALSE, &attr, &y, NULL), ==, 0);
+  g_assert_null (shm_node_get_parent (x));
+  g_assert_cmpuint (shm_node_get_nlink (x), ==, 0);
+  g_assert_true (shm_tree_lookup (root, "x2") == y);
+  /* And found again under another name: linked back. */
+  g_assert_cmpint (shm_tree_adopt (tree, d, "back", 9, FALSE, &attr, &got, &moved), ==, 0);
+  g_assert_true (got == x && moved);
+  g_assert_cmpuint (shm_node_get_nlink (x), ==, 1);
+  shm_node_unref (x);
+
+  /* Wrong kinds, a directory into itself, bad names. */
+  g_assert_cmpint (shm_tree_adopt (tree, root, "d2", 9, TRUE, &attr, NULL, NULL), ==, -EINVAL);
+  g_assert_cmpint (shm_tree_adopt (tree, d, "self", 5, TRUE, &attr, NULL, NULL), ==, -EINVAL);
+  g_assert_cmpint (shm_tree_adopt (tree, root, "r", SHM_TREE_ROOT_ID, TRUE, &attr, NULL, NULL), ==, -EINVAL);
+  g_assert_cmpint (shm_tree_adopt (tree, x, "z", 12, FALSE, &attr, NULL, NULL), ==, -ENOTDIR);
+  g_assert_cmpint (shm_tree_adopt (tree, root, "a/b", 12, FALSE, &attr, NULL, NULL), ==, -EINVAL);
+
+  /* Typed without bytes here, and not counted. */
+  g_assert_cmpint (shm_type_parse ("f64[4]", 6, &type), ==, 0);
+  g_assert_cmpint (shm_tree_set_type (tree, y, &type), ==, 0);
+  g_assert_cmpuint (shm_object_get_nbytes (shm_node_get_object (y)), ==, 32);
+  g_assert_null (shm_object_get_data (shm_node_get_object (y)));
+  g_assert_cmpuint (shm_tree_get_used_bytes (tree), ==, 0);
+  shm_type_clear (&type);
+
+  shm_tree_detach (tree, d);
+  g_assert_null (shm_tree_lookup (root, "d"));
+  g_assert_cmpuint (shm_node_get_nlink (root), ==, 2);
+  shm_tree_free (tree);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -232,5 +302,6 @@ main (int argc, char *argv[])
   ADD ("/tree/foreach-stable", test_foreach_stable, 0);
   ADD ("/tree/capacity", test_capacity, 1000);
   ADD ("/tree/free-with-references", test_free_with_references, 0);
+  g_test_add_func ("/tree/adopt", test_adopt);
   return g_test_run ();
 }
