@@ -445,7 +445,8 @@ shm_tree_foreach_child (ShmNode *dir, guint64 after_id,
 void
 shm_tree_release_bytes (ShmTree *tree, ShmNode *node)
 {
-  if (node->object != NULL)
+  /* Bytes kept elsewhere go as that place says. */
+  if (node->object != NULL && !tree->config.no_bytes)
     tree->used_bytes -= shm_object_drop_bytes (node->object);
 }
 

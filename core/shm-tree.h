@@ -93,7 +93,8 @@ void shm_tree_detach (ShmTree *tree, ShmNode *node);
 
 /* Frees the bytes of an unlinked object no one has open any more, before
  * the last reference to its node goes (the kernel forgets it later), and
- * gives them back to the capacity. */
+ * gives them back to the capacity (with no_bytes: nothing, they go as
+ * the place they live in says). */
 void shm_tree_release_bytes (ShmTree *tree, ShmNode *node);
 
 /* Calls fn on the children of dir with ids greater than after_id, in id

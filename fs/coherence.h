@@ -14,11 +14,16 @@
 #include <fuse_lowlevel.h>
 #include <glib.h>
 
+#include "remote-bytes.h"
+#include "shm-atomic.h"
 #include "sync.h"
 
 typedef struct _ShmfsCoherence ShmfsCoherence;
 
 ShmfsCoherence *shmfs_coherence_new (void);
+/* Remote mode: the bytes live in r (remote-bytes.h), and none here.  Set
+ * before start; start's passthrough is then ignored. */
+void shmfs_coherence_set_remote (ShmfsCoherence *c, ShmRemote *r);
 /* Starts serving se (at init).  In passthrough mode clients reach the
  * memfds directly and nothing needs notifying; changed(user_data, owner) is
  * called when a client wrote an object's memfd with write(2). */
@@ -33,6 +38,13 @@ void shmfs_coherence_free (ShmfsCoherence *c);
 /* Hands a retrieve reply to its waiter (the retrieve_reply operation). */
 void shmfs_coherence_retrieve_reply (ShmfsCoherence *c, void *cookie, off_t offset,
                                      struct fuse_bufvec *bufv);
+
+/* Sets how the kernel serves an open of the raw view (fi's direct_io,
+ * keep_cache, backing_id); *backing and *counted tell what the open holds,
+ * for release.  empty: the untyped view, with no bytes.  0 or -errno. */
+int shmfs_coherence_open_raw (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req, gboolean empty,
+                              gboolean writer, struct fuse_file_info *fi, gboolean *backing,
+                              gboolean *counted);
 
 /* Passthrough: registers the memfd as the backing of an open (shared by
  * every open of the object); returns the backing id or -errno. */
@@ -52,12 +64,26 @@ void shmfs_coherence_forget_cache (ShmfsCoherence *c, ShmfsSync *sync);
  * mode). */
 void shmfs_coherence_reply_read (ShmfsCoherence *c, ShmfsSync *sync, fuse_req_t req,
                                  guint64 off, guint64 len);
-/* Applies a client write of the raw view (write(2) or writeback). */
-void shmfs_coherence_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
+/* Applies a client write of the raw view (write(2) or writeback): 0 or
+ * -errno (remote mode only). */
+int shmfs_coherence_client_write (ShmfsCoherence *c, ShmfsSync *sync, guint64 off,
                                    const void *data, guint64 len, gboolean writeback);
 
 /* Stores data at [off, off+len) of the object: memfd, then page cache. */
 void shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, const void *data, guint64 len);
+/* Stores the ranges, as one change: remotely one step (so another host
+ * sees all or none), locally one store each.  0 or -errno. */
+int shmfs_coherence_store_ranges (ShmfsCoherence *c, ShmfsSync *sync, const ShmfsRange *ranges,
+                                  guint n);
+/* Applies a checked atomic operation a to the scalar elem at byte off of
+ * the value: CPU atomics on the daemon's copy, or in the store.  *changed:
+ * whether the value may have changed.  0 or -errno. */
+int shmfs_coherence_atomic (ShmfsCoherence *c, ShmfsSync *sync, const ShmType *elem, guint64 off,
+                            ShmAtomic *a, gboolean *changed);
+/* The value's version (after settle); with bump, a new one first, as a
+ * change the daemon did not see would (fsync, SHMFS_IOC_NOTIFY).  0 or
+ * -errno. */
+int shmfs_coherence_version (ShmfsCoherence *c, ShmfsSync *sync, gboolean bump, guint64 *version);
 /* Read-modify-write of [off, off+len): modify gets those bytes as they are
  * now (cached pages included) and returns whether it changed them; they
  * are then stored.  In passthrough mode modify works on the shared memfd
@@ -76,6 +102,6 @@ void shmfs_coherence_settle (ShmfsCoherence *c, ShmfsSync *sync);
 void shmfs_coherence_pull (ShmfsCoherence *c, ShmfsSync *sync);
 /* Copies [off, off+len) of the object's current bytes, cached pages
  * included, into buf (len bytes); bytes an unlinked object no longer has
- * read as zeros. */
-void shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf, guint64 off,
+ * read as zeros.  0 or -errno (remote mode only). */
+int shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf, guint64 off,
                                guint64 len);

@@ -4,7 +4,11 @@
 #include "shmfs.h"
 #include "handles.h"
 #include "ops.h"
+#include "authority.h"
 #include "session.h"
+#ifdef SHMFS_HAVE_REMOTE
+#include "shm-remote.h"
+#endif
 #include "cli.h"
 
 #include <errno.h>
@@ -26,6 +30,9 @@ typedef struct {
   char *mode;    /* auto | cached | passthrough */
   char *size;    /* capacity: BYTES[k|m|g] or N% of memory */
   char *store;   /* directory keeping the objects across mounts */
+  char *remote;  /* redis://HOST[:PORT][/DB]: the mount lives there */
+  char *remote_prefix;
+  char *remote_timeout;
 } ShmfsConfig;
 
 #define OPTION(t, p) { t, offsetof (ShmfsConfig, p), 1 }
@@ -33,6 +40,9 @@ static const struct fuse_opt config_spec[] = {
   OPTION ("mode=%s", mode),
   OPTION ("size=%s", size),
   OPTION ("store=%s", store),
+  OPTION ("remote=%s", remote),
+  OPTION ("remote_prefix=%s", remote_prefix),
+  OPTION ("remote_timeout=%s", remote_timeout),
   FUSE_OPT_END
 };
 
@@ -49,6 +59,10 @@ usage (void)
           "    -o mode=MODE           auto (default), cached or passthrough\n"
           "    -o size=SIZE           capacity in bytes (suffix k, m, g) or N%% of memory\n"
           "    -o store=DIR           keep objects in DIR across unmounts (cached mode)\n"
+          "    -o remote=URL          keep the mount in Redis, shared by every host that\n"
+          "                           mounts it: redis://HOST[:PORT][/DB]\n"
+          "    -o remote_prefix=NAME  the prefix of its keys (default shmfs)\n"
+          "    -o remote_timeout=SEC  how long a Redis request may take (default 3)\n"
           "\n");
   shmfs_cli_usage ();
   /* libfuse's own options, less its -s: shmfs always runs several threads
@@ -332,6 +346,55 @@ check_mountpoint (const char *mountpoint)
   return 0;
 }
 
+/* -o remote=URL: connects to the store (a one-line error otherwise) and
+ * sets the mount up to follow it.  0 or -1. */
+static int
+open_remote (const ShmfsConfig *config, Shmfs *fs, ShmTreeConfig *tree_config)
+{
+#ifdef SHMFS_HAVE_REMOTE
+  g_autoptr (GError) error = NULL;
+  ShmRemoteConfig rc = { .timeout = 3.0, .root_mode = 01777, .root_uid = getuid (),
+                         .root_gid = getgid () };
+  char *end;
+
+  if (config->store != NULL || config->size != NULL ||
+      (config->mode != NULL && strcmp (config->mode, "auto") != 0))
+    {
+      fprintf (stderr, "shmfs: remote= mounts take no store=, size= or mode= "
+               "(the objects live in Redis)\n");
+      return -1;
+    }
+  if (config->remote_timeout != NULL)
+    {
+      rc.timeout = g_ascii_strtod (config->remote_timeout, &end);
+      if (*end != '\0' || end == config->remote_timeout || !(rc.timeout > 0) || rc.timeout > 3600)
+        {
+          fprintf (stderr, "shmfs: remote_timeout=%s: expected seconds, more than 0 and at most 3600\n",
+                   config->remote_timeout);
+          return -1;
+        }
+    }
+  fs->remote = shm_remote_open (config->remote,
+                                config->remote_prefix != NULL ? config->remote_prefix : "shmfs",
+                                &rc, &error);
+  if (fs->remote == NULL)
+    {
+      fprintf (stderr, "shmfs: remote=%s: %s\n", config->remote, error->message);
+      return -1;
+    }
+  fs->authority = &shmfs_authority_remote;
+  fs->mode = SHMFS_MODE_REMOTE;
+  tree_config->no_bytes = TRUE;
+  tree_config->capacity = 0;   /* Redis' own (maxmemory) */
+  /* Raw twins renumbered here take ids no host gives an object. */
+  tree_config->first_local_id = G_GUINT64_CONSTANT (1) << 60;
+  return 0;
+#else
+  fprintf (stderr, "shmfs: remote=: this shmfs was built without Redis support (hiredis)\n");
+  return -1;
+#endif
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -436,14 +499,26 @@ main (int argc, char *argv[])
       tree_config.backing = shm_store_backing (fs.store);
     }
 
+  fs.authority = &shmfs_authority_local;
+  if (config.remote != NULL && open_remote (&config, &fs, &tree_config) < 0)
+    goto out_args;
+  else if (config.remote == NULL && (config.remote_prefix != NULL || config.remote_timeout != NULL))
+    {
+      fprintf (stderr, "shmfs: remote_prefix= and remote_timeout= go with remote=URL\n");
+      goto out_args;
+    }
+
   g_mutex_init (&fs.tree_lock);
   g_mutex_init (&fs.poll_lock);
   g_cond_init (&fs.released);
   fs.handles = g_hash_table_new (NULL, NULL);
   shmfs_twin_ids_init (&fs);
-  fs.timeout = 86400.0;
+  /* Another host may change anything of a remote mount at any time. */
+  fs.timeout = fs.remote != NULL ? 0.0 : 86400.0;
   fs.verbose = opts.foreground;
   fs.coherence = shmfs_coherence_new ();
+  if (fs.remote != NULL)
+    shmfs_coherence_set_remote (fs.coherence, fs.remote);
   fs.inval = shmfs_inval_new ();
   tree_config.root_mode = 01777;
   tree_config.root_uid = getuid ();
@@ -456,6 +531,11 @@ main (int argc, char *argv[])
         fprintf (stderr, "shmfs: store %s: %u entries\n", config.store, n);
     }
   shmfs_attach_states (&fs);
+  if (fs.authority->refresh != NULL && (res = fs.authority->refresh (&fs, FUSE_ROOT_ID)) < 0)
+    {
+      fprintf (stderr, "shmfs: remote: cannot read the root: %s\n", g_strerror (-res));
+      goto out_fs;
+    }
 
   fs.lifetimes = shmfs_lifetimes_new (shmfs_expire, &fs, &error);
   if (fs.lifetimes == NULL)
@@ -473,12 +553,12 @@ main (int argc, char *argv[])
       fprintf (stderr, "shmfs: cannot mount on %s\n", opts.mountpoint);
       goto out_signals;
     }
-  if (fs.mode != SHMFS_MODE_PASSTHROUGH)
+  if (fs.mode == SHMFS_MODE_AUTO || fs.mode == SHMFS_MODE_CACHED)
     fs.bdi = tune_backing_device (opts.mountpoint);
   fs.mountpoint = realpath (opts.mountpoint, NULL);   /* fuse_daemonize goes to / */
   /* Every thread starts after this: a fork keeps only the calling one. */
   fuse_daemonize (opts.foreground);
-  if (fs.mode != SHMFS_MODE_PASSTHROUGH)
+  if (fs.mode == SHMFS_MODE_AUTO || fs.mode == SHMFS_MODE_CACHED)
     {
       /* Forks: before any thread.  Passthrough mode, once chosen, drops it. */
       fs.raw_client = shmfs_raw_client_new (fs.mountpoint, RAW_HELPERS, &error);
@@ -534,6 +614,9 @@ out_fs:
   if (fs.twin_ids != NULL)
     shmfs_twin_ids_clear (&fs);
   shm_store_free (fs.store);
+#ifdef SHMFS_HAVE_REMOTE
+  g_clear_pointer (&fs.remote, shm_remote_free);
+#endif
   g_mutex_clear (&fs.tree_lock);
   g_mutex_clear (&fs.poll_lock);
   g_cond_clear (&fs.released);
@@ -547,6 +630,9 @@ out_config:
   free (config.mode);
   free (config.size);
   free (config.store);
+  free (config.remote);
+  free (config.remote_prefix);
+  free (config.remote_timeout);
   fuse_opt_free_args (&args);
   return ret;
 }

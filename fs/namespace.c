@@ -33,39 +33,69 @@ shmfs_resolve_parent_locked (Shmfs *fs, fuse_ino_t parent, ShmNode **dir)
 }
 
 int
-shmfs_make_node (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
-           gboolean is_dir, mode_t mode, ShmNode **out)
+shmfs_check_create_locked (Shmfs *fs, fuse_ino_t parent, const char *name, gboolean is_dir,
+                           ShmNode **dir, mode_t *mode, gid_t *gid, const struct fuse_ctx *ctx)
 {
-  const struct fuse_ctx *ctx = fuse_req_ctx (req);
-  ShmNode *dir, *node = NULL;
-  int err;
+  int err = shmfs_resolve_parent_locked (fs, parent, dir);
 
-  gid_t gid = ctx->gid;
-
-  g_mutex_lock (&fs->tree_lock);
-  err = shmfs_resolve_parent_locked (fs, parent, &dir);
-  if (err == 0 && shmfs_is_raw_dir_name (dir, FALSE, name))
+  if (err == 0 && shmfs_is_raw_dir_name (*dir, FALSE, name))
     err = -EEXIST;
-  if (err == 0 && (shm_node_get_attr (dir)->mode & S_ISGID))
+  if (err < 0)
+    return err;
+  *gid = ctx->gid;
+  if (shm_node_get_attr (*dir)->mode & S_ISGID)
     {
       /* A setgid directory gives its group to what is made in it, and its
        * setgid bit to directories (POSIX, tmpfs). */
-      gid = shm_node_get_attr (dir)->gid;
+      *gid = shm_node_get_attr (*dir)->gid;
       if (is_dir)
-        mode |= S_ISGID;
+        *mode |= S_ISGID;
     }
-  if (err == 0)
-    err = shm_tree_create (fs->tree, dir, name, is_dir, mode & SHMFS_MODE_BITS,
-                           ctx->uid, gid, &node);
-  if (err == 0 && (err = shmfs_store_create_locked (fs, dir, name, node)) < 0)
-    shm_tree_remove (fs->tree, dir, name, is_dir);
-  if (err == 0)
-    {
-      shmfs_attach_state (fs, node);
-      *out = shm_node_ref (node);
-    }
-  g_mutex_unlock (&fs->tree_lock);
+  *mode &= SHMFS_MODE_BITS;
+  return 0;
+}
+
+int
+shmfs_check_remove_locked (Shmfs *fs, fuse_ino_t parent, const char *name, gboolean is_dir,
+                           ShmNode **dir)
+{
+  int err = shmfs_resolve_parent_locked (fs, parent, dir);
+
+  if (err == 0 && shmfs_is_raw_dir_name (*dir, FALSE, name))
+    err = is_dir ? -EBUSY : -EISDIR;   /* like a mount point: it stays */
   return err;
+}
+
+int
+shmfs_check_rename_locked (Shmfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                           const char *newname, ShmNode **olddir, ShmNode **newdir)
+{
+  int err = shmfs_resolve_parent_locked (fs, parent, olddir);
+
+  if (err == 0)
+    err = shmfs_resolve_parent_locked (fs, newparent, newdir);
+  if (err == 0 && shmfs_is_raw_dir_name (*olddir, FALSE, name))
+    err = -EBUSY;   /* like a mount point: it stays */
+  else if (err == 0 && shmfs_is_raw_dir_name (*newdir, FALSE, newname))
+    err = -EEXIST;
+  return err;
+}
+
+void
+shmfs_renamed_locked (Shmfs *fs, ShmNode *olddir, const char *name, ShmNode *newdir,
+                      const char *newname, guint flags, ShmNode *replaced)
+{
+  /* What moved: newname now, and name too after an exchange. */
+  shmfs_renumber_twins_locked (shm_tree_lookup (newdir, newname), fs);
+  if (flags & RENAME_EXCHANGE)
+    shmfs_renumber_twins_locked (shm_tree_lookup (olddir, name), fs);
+  if (replaced != NULL)
+    {
+      shmfs_release_if_unreachable_locked (fs, replaced);
+      shm_node_unref (replaced);
+    }
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (olddir, TRUE), name);
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (newdir, TRUE), newname);
 }
 
 /* Removes name from dir: the tree, the .raw twin's dentry, the store.

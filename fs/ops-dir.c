@@ -4,6 +4,7 @@
 
 #include "ops.h"
 #include "attr.h"
+#include "authority.h"
 #include "session.h"
 
 #include <errno.h>
@@ -72,7 +73,12 @@ read_directory (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, gboolean
   Shmfs *fs = shmfs_from_req (req);
   DirFill d = { fs, req, FALSE, plus, NULL, size, 0 };
   ShmNode *dir, *parent;
+  int err;
 
+  /* The children as they are now, at the start of a listing; later calls
+   * continue from the offsets, which stay valid. */
+  if (off == 0 && fs->authority->list != NULL && (err = fs->authority->list (fs, ino)) < 0)
+    return (void) fuse_reply_err (req, -err);
   g_mutex_lock (&fs->tree_lock);
   dir = shmfs_resolve_locked (fs, ino, &d.raw);
   if (dir == NULL || !shm_node_is_dir (dir))

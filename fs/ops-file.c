@@ -5,6 +5,7 @@
 
 #include "ops.h"
 #include "attr.h"
+#include "authority.h"
 #include "coherence.h"
 #include "handles.h"
 #include "locks.h"
@@ -20,39 +21,12 @@
 static int
 set_open_flags (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, struct fuse_file_info *fi)
 {
-  ShmfsSync *sync = h->raw ? shmfs_node_state (h->node)->sync : NULL;
-
   fi->fh = (uint64_t) (uintptr_t) h;
-  if (h->raw && fs->mode == SHMFS_MODE_PASSTHROUGH)
-    {
-      if (h->empty)
-        {
-          fi->direct_io = 1;   /* no bytes yet: nothing to pass through to */
-          return 0;
-        }
-      int id = shmfs_coherence_backing_open (fs->coherence, sync, req);
-      if (id < 0)
-        return id;
-      h->backing = TRUE;
-      fi->backing_id = id;
-      fi->keep_cache = 0;
-      fi->direct_io = 0;
-    }
-  else if (h->raw)
-    {
-      fi->keep_cache = 1;   /* one page cache, shared by every open and map */
-      fi->direct_io = 0;
-      if (h->writer)
-        {
-          shmfs_coherence_writer_open (fs->coherence, sync);
-          h->counted_writer = TRUE;
-        }
-    }
-  else
-    {
-      fi->direct_io = 1;    /* text is rendered per read, never cached */
-      fi->keep_cache = 0;
-    }
+  if (h->raw)
+    return shmfs_coherence_open_raw (fs->coherence, shmfs_node_state (h->node)->sync, req,
+                                     h->empty, h->writer, fi, &h->backing, &h->counted_writer);
+  fi->direct_io = 1;    /* text is rendered per read, never cached */
+  fi->keep_cache = 0;
   return 0;
 }
 
@@ -104,7 +78,7 @@ shmfs_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
   ShmNode *node;
   int err;
 
-  if ((err = shmfs_make_node (fs, req, parent, name, FALSE, mode, &node)) < 0)
+  if ((err = fs->authority->create (fs, req, parent, name, FALSE, mode, &node)) < 0)
     return (void) fuse_reply_err (req, -err);
   g_mutex_lock (&fs->tree_lock);
   shmfs_fill_entry_locked (fs, node, FALSE, 0, FALSE, &e);
@@ -189,8 +163,10 @@ shmfs_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
     }
   /* Like a write at RLIMIT_FSIZE: what fits is written, the rest refused. */
   size = MIN (size, nbytes - (guint64) off);
-  shmfs_coherence_client_write (fs->coherence, shmfs_node_state (h->node)->sync,
-                                off, buf, size, fi->writepage);
+  res = shmfs_coherence_client_write (fs->coherence, shmfs_node_state (h->node)->sync,
+                                      off, buf, size, fi->writepage);
+  if (res < 0)
+    return (void) fuse_reply_err (req, -res);
   g_mutex_lock (&fs->tree_lock);
   shm_node_touch (fs->tree, h->node, FALSE, TRUE, TRUE);
   g_mutex_unlock (&fs->tree_lock);
@@ -227,11 +203,14 @@ shmfs_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info
   Shmfs *fs = shmfs_from_req (req);
   ShmfsHandle *h = shmfs_handle_of (fi);
   ShmObject *obj = shm_node_get_object (h->node);
-  int err = 0;
+  guint64 version;
+  int err;
 
   /* fsync is how a process that stored through a mapping says so: in
    * passthrough mode nothing else reaches the daemon. */
-  shm_object_bump_version (obj);
+  if ((err = shmfs_coherence_version (fs->coherence, shmfs_node_state (h->node)->sync, TRUE,
+                                      &version)) < 0)
+    return (void) fuse_reply_err (req, -err);
   shmfs_node_wake_pollers (fs, h->node);
   if (fs->store != NULL)
     {

@@ -5,6 +5,7 @@
 
 #include "ops.h"
 #include "attr.h"
+#include "authority.h"
 #include "inval.h"
 #include "log.h"
 #include "namespace.h"
@@ -23,7 +24,10 @@ shmfs_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
   struct fuse_entry_param e;
   ShmNode *dir, *child;
   gboolean raw;
+  int err;
 
+  if (fs->authority->lookup != NULL && (err = fs->authority->lookup (fs, parent, name)) < 0)
+    return (void) fuse_reply_err (req, -err);
   g_mutex_lock (&fs->tree_lock);
   dir = shmfs_resolve_locked (fs, parent, &raw);
   if (dir == NULL || !shm_node_is_dir (dir))
@@ -83,7 +87,10 @@ shmfs_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   gboolean raw;
   guint64 text_size;
   struct stat st;
+  int err;
 
+  if (fs->authority->refresh != NULL && (err = fs->authority->refresh (fs, ino)) < 0)
+    return (void) fuse_reply_err (req, -err);
   g_mutex_lock (&fs->tree_lock);
   node = shmfs_resolve_locked (fs, ino, &raw);
   if (node == NULL)
@@ -94,7 +101,11 @@ shmfs_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);
 
-  text_size = shmfs_textview_size_of (fs, node, raw);
+  if ((err = shmfs_textview_size_of (fs, node, raw, &text_size)) < 0)
+    {
+      shmfs_unref_node (fs, node);
+      return (void) fuse_reply_err (req, -err);
+    }
   g_mutex_lock (&fs->tree_lock);
   shmfs_fill_stat_locked (fs, node, raw, text_size, &st);
   if (raw && st.st_ino != ino && !shm_node_is_dir (node))
@@ -124,22 +135,12 @@ check_size_locked (ShmNode *node, gboolean raw, off_t size)
   return -EINVAL;
 }
 
-static void
-set_time (ShmTree *tree, struct timespec *t, const struct timespec *value, gboolean now)
-{
-  if (now)
-    shm_tree_now (tree, t);
-  else
-    *t = *value;
-}
-
 void
 shmfs_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                struct fuse_file_info *fi)
 {
   Shmfs *fs = shmfs_from_req (req);
   ShmNode *node;
-  ShmAttr *a;
   gboolean raw;
   int err = 0;
 
@@ -162,28 +163,14 @@ shmfs_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
       return (void) fuse_reply_err (req, -err);
     }
 
-  a = shm_node_get_attr (node);
-  if (to_set & FUSE_SET_ATTR_MODE)
-    a->mode = (a->mode & S_IFMT) | (attr->st_mode & SHMFS_MODE_BITS);
-  /* The kernel leaves clearing setuid/setgid to us (killpriv v2): at a
-   * change of owner, as Linux does, and where it says so (a truncation by
-   * a caller without CAP_FSETID). */
-  if (((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !shm_node_is_dir (node)) ||
-      (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)))
-    shmfs_kill_suid_locked (a);
-  if (to_set & FUSE_SET_ATTR_UID)
-    a->uid = attr->st_uid;
-  if (to_set & FUSE_SET_ATTR_GID)
-    a->gid = attr->st_gid;
-  if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
-    set_time (fs->tree, &a->atime, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
-  if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
-    set_time (fs->tree, &a->mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
-  shm_node_touch (fs->tree, node, FALSE, FALSE, TRUE);
-  shmfs_store_set_attr_locked (fs, node);
   shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);
 
+  if ((err = fs->authority->set_attr (fs, node, attr, to_set)) < 0)
+    {
+      shmfs_unref_node (fs, node);
+      return (void) fuse_reply_err (req, -err);
+    }
   shmfs_inval_twin (fs, node, raw);
   shmfs_getattr (req, ino, fi);
   shmfs_unref_node (fs, node);
@@ -194,7 +181,7 @@ shmfs_mkdir (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
   Shmfs *fs = shmfs_from_req (req);
   ShmNode *node;
-  int err = shmfs_make_node (fs, req, parent, name, TRUE, mode, &node);
+  int err = fs->authority->create (fs, req, parent, name, TRUE, mode, &node);
 
   if (err < 0)
     return (void) fuse_reply_err (req, -err);
@@ -210,7 +197,7 @@ shmfs_mknod (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, d
 
   if (!S_ISREG (mode))
     return (void) fuse_reply_err (req, EPERM);  /* objects and directories only */
-  if ((err = shmfs_make_node (fs, req, parent, name, FALSE, mode, &node)) < 0)
+  if ((err = fs->authority->create (fs, req, parent, name, FALSE, mode, &node)) < 0)
     return (void) fuse_reply_err (req, -err);
   shmfs_reply_entry (fs, req, node, FALSE, FALSE);
 }
@@ -231,17 +218,9 @@ static void
 remove_entry (fuse_req_t req, fuse_ino_t parent, const char *name, gboolean is_dir)
 {
   Shmfs *fs = shmfs_from_req (req);
-  ShmNode *dir;
   fuse_ino_t raw_ino = 0;
-  int err;
+  int err = fs->authority->remove (fs, parent, name, is_dir, &raw_ino);
 
-  g_mutex_lock (&fs->tree_lock);
-  err = shmfs_resolve_parent_locked (fs, parent, &dir);
-  if (err == 0 && shmfs_is_raw_dir_name (dir, FALSE, name))
-    err = is_dir ? -EBUSY : -EISDIR;   /* like a mount point: it stays */
-  if (err == 0)
-    err = shmfs_remove_locked (fs, dir, name, is_dir, &raw_ino);
-  g_mutex_unlock (&fs->tree_lock);
   if (raw_ino != 0)
     shmfs_inval_attr (fs, raw_ino);
   fuse_reply_err (req, -err);
@@ -264,42 +243,6 @@ shmfs_rename (fuse_req_t req, fuse_ino_t parent, const char *name,
               fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
   Shmfs *fs = shmfs_from_req (req);
-  ShmNode *olddir, *newdir, *replaced = NULL;
-  int err;
 
-  g_mutex_lock (&fs->tree_lock);
-  err = shmfs_resolve_parent_locked (fs, parent, &olddir);
-  if (err == 0)
-    err = shmfs_resolve_parent_locked (fs, newparent, &newdir);
-  if (err == 0 && shmfs_is_raw_dir_name (olddir, FALSE, name))
-    err = -EBUSY;   /* like a mount point: it stays */
-  else if (err == 0 && shmfs_is_raw_dir_name (newdir, FALSE, newname))
-    err = -EEXIST;
-  if (err == 0)
-    err = shm_tree_rename (fs->tree, olddir, name, newdir, newname, flags, &replaced);
-  if (err == 0)
-    {
-      /* What moved: newname now, and name too after an exchange. */
-      shmfs_renumber_twins_locked (shm_tree_lookup (newdir, newname), fs);
-      if (flags & RENAME_EXCHANGE)
-        shmfs_renumber_twins_locked (shm_tree_lookup (olddir, name), fs);
-    }
-  if (replaced != NULL)
-    {
-      shmfs_release_if_unreachable_locked (fs, replaced);
-      shm_node_unref (replaced);
-    }
-  if (err == 0)
-    {
-      shmfs_inval_forget_entry (fs->inval, shmfs_ino (olddir, TRUE), name);
-      shmfs_inval_forget_entry (fs->inval, shmfs_ino (newdir, TRUE), newname);
-    }
-  if (err == 0 && fs->store != NULL)
-    {
-      g_autofree char *from = shmfs_child_path_locked (olddir, name);
-      g_autofree char *to = shmfs_child_path_locked (newdir, newname);
-      shmfs_store_result (fs, "rename", from, shm_store_rename (fs->store, from, to, flags));
-    }
-  g_mutex_unlock (&fs->tree_lock);
-  fuse_reply_err (req, -err);
+  fuse_reply_err (req, -fs->authority->rename (fs, parent, name, newparent, newname, flags));
 }

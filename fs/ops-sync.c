@@ -25,14 +25,15 @@ shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fu
   Shmfs *fs = shmfs_from_req (req);
   ShmfsHandle *h = shmfs_handle_of (fi);
   ShmfsNode *state = shmfs_node_state (h->node);
-  guint64 version;
+  guint64 version, now;
   unsigned revents = POLLIN | POLLRDNORM | (h->raw ? POLLOUT | POLLWRNORM : POLLOUT);
 
   /* Like sysfs_notify: POLLPRI|POLLERR once the value changed after the
-   * last read at offset 0 of this open file. */
+   * last read at offset 0 of this open file (or when it cannot be read). */
   shmfs_coherence_settle (fs->coherence, state->sync);
-  version = shm_object_get_version (shm_node_get_object (h->node));
-  if (!h->raw && version != h->seen_version)
+  if (shmfs_coherence_version (fs->coherence, state->sync, FALSE, &version) < 0)
+    revents |= POLLERR;
+  else if (!h->raw && version != h->seen_version)
     revents |= POLLPRI | POLLERR;
   if (ph != NULL)
     {
@@ -53,18 +54,10 @@ shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fu
       if (old != NULL)
         fuse_pollhandle_destroy (old);
       /* A change between the version read and the registration. */
-      if (version != shm_object_get_version (shm_node_get_object (h->node)))
+      if (shmfs_coherence_version (fs->coherence, state->sync, FALSE, &now) < 0 || now != version)
         shmfs_node_wake_pollers (fs, h->node);
     }
   fuse_reply_poll (req, revents);
-}
-
-static gboolean
-apply_atomic (guint8 *bytes, gpointer user_data)
-{
-  gpointer *args = user_data;
-
-  return shm_atomic_apply_elem (args[0], bytes, args[1]);
 }
 
 typedef struct {
@@ -95,17 +88,22 @@ atomic_op_finish (AtomicOp *op, gboolean changed, gboolean woken)
 }
 
 /* Runs op on the daemon's copy: the memfd, which passthrough clients map,
- * or in cached mode the memfd and the pages (pagecache.c). */
+ * or in cached mode the memfd and the pages (pagecache.c); or in the store
+ * of a remote mount. */
 static void
 atomic_op_on_memfd (AtomicOp *op)
 {
-  gpointer args[2] = { &op->elem, &op->a };
+  gboolean changed;
+  int err = shmfs_coherence_atomic (op->fs->coherence, shmfs_node_state (op->h->node)->sync,
+                                    &op->elem, op->offset, &op->a, &changed);
 
-  atomic_op_finish (op, shmfs_coherence_modify (op->fs->coherence,
-                                                shmfs_node_state (op->h->node)->sync,
-                                                op->offset, shm_type_elem_size (&op->elem),
-                                                apply_atomic, args),
-                     FALSE);
+  if (err < 0)
+    {
+      shmfs_locks_release (shmfs_node_state (op->h->node)->locks, op->owner);
+      fuse_reply_err (op->req, -err);
+      return g_free (op);
+    }
+  atomic_op_finish (op, changed, FALSE);
 }
 
 /* The end of a cached-mode operation run on the page cache (rawclient.c). */
@@ -236,7 +234,14 @@ shmfs_ioctl (fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
         fuse_reply_err (req, -err);
       return;
     case SHMFS_IOC_NOTIFY:
-      shm_object_bump_version (shm_node_get_object (h->node));
+      {
+        guint64 version;
+
+        err = shmfs_coherence_version (fs->coherence, shmfs_node_state (h->node)->sync, TRUE,
+                                       &version);
+        if (err < 0)
+          return (void) fuse_reply_err (req, -err);
+      }
       shmfs_node_changed (fs, h->node);
       fuse_reply_ioctl (req, 0, NULL, 0);
       return;

@@ -5,6 +5,7 @@
 
 #include "ops.h"
 #include "attr.h"
+#include "authority.h"
 #include "coherence.h"
 #include "lifetime.h"
 #include "log.h"
@@ -48,9 +49,10 @@ xattr_lookup (ShmNode *node, const char *name)
   return XA_NONE;
 }
 
-/* The value of an xattr; NULL when it has none (untyped). tree_lock held. */
+/* The value of an xattr; NULL when it has none (untyped).  version: the
+ * object's, read before.  tree_lock held. */
 static char *
-xattr_value_locked (Shmfs *fs, ShmNode *node, XattrId id)
+xattr_value_locked (Shmfs *fs, ShmNode *node, XattrId id, guint64 version)
 {
   ShmObject *obj = shm_node_get_object (node);
   const ShmType *type = obj != NULL ? shm_object_get_type (obj) : NULL;
@@ -71,7 +73,7 @@ xattr_value_locked (Shmfs *fs, ShmNode *node, XattrId id)
     case XA_SHAPE:   return shm_type_shape_string (type);
     case XA_NBYTES:  return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_type_nbytes (type));
     case XA_VERSION:
-      return g_strdup_printf ("%" G_GUINT64_FORMAT, shm_object_get_version (obj));
+      return g_strdup_printf ("%" G_GUINT64_FORMAT, version);
     default:         return NULL;
     }
 }
@@ -195,16 +197,18 @@ shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid)
     fprintf (stderr, "shmfs: removed %s: process %d exited\n", path, (int) pid);
 }
 
-/* Accounts the passthrough writes to ino's object that have returned, and
- * makes the next one known (see shmfs_coherence_settle).  Takes tree_lock:
- * what it accounts touches the node. */
-static void
-settle_object (Shmfs *fs, fuse_ino_t ino)
+/* The version of ino's object, every passthrough write that returned
+ * accounted and the next one made known (see shmfs_coherence_settle).
+ * 0 (and 0 for directories and stale numbers) or -errno. */
+static int
+object_version (Shmfs *fs, fuse_ino_t ino, guint64 *version)
 {
   ShmfsSync *sync = NULL;
   ShmNode *node;
   gboolean raw;
+  int err = 0;
 
+  *version = 0;
   g_mutex_lock (&fs->tree_lock);
   node = shmfs_resolve_locked (fs, ino, &raw);
   if (node != NULL && shmfs_node_state (node)->sync != NULL)
@@ -213,8 +217,10 @@ settle_object (Shmfs *fs, fuse_ino_t ino)
   if (sync != NULL)
     {
       shmfs_coherence_settle (fs->coherence, sync);
+      err = shmfs_coherence_version (fs->coherence, sync, FALSE, version);
       shmfs_sync_unref (sync);
     }
+  return err;
 }
 
 void
@@ -224,16 +230,18 @@ shmfs_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
   g_autofree char *value = NULL;
   ShmNode *node;
   gboolean raw;
+  guint64 version = 0;
+  int err;
 
-  if (strcmp (name, XATTR_PREFIX "version") == 0)
-    settle_object (fs, ino);
+  if (strcmp (name, XATTR_PREFIX "version") == 0 && (err = object_version (fs, ino, &version)) < 0)
+    return (void) fuse_reply_err (req, -err);
   g_mutex_lock (&fs->tree_lock);
   node = shmfs_resolve_locked (fs, ino, &raw);
   if (node != NULL)
     {
       XattrId id = xattr_lookup (node, name);
       if (id != XA_NONE)
-        value = xattr_value_locked (fs, node, id);
+        value = xattr_value_locked (fs, node, id, version);
     }
   g_mutex_unlock (&fs->tree_lock);
   if (node == NULL)
@@ -257,7 +265,7 @@ shmfs_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size)
     for (guint i = 0; i < G_N_ELEMENTS (xattr_names); i++)
       {
         g_autofree char *value = NULL;
-        if (!xattr_applies (node, i) || (value = xattr_value_locked (fs, node, i)) == NULL)
+        if (!xattr_applies (node, i) || (value = xattr_value_locked (fs, node, i, 0)) == NULL)
           continue;
         g_string_append_len (list, xattr_names[i], (gssize) strlen (xattr_names[i]) + 1);
       }
@@ -295,16 +303,18 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
   else if (flags & XATTR_REPLACE)
     err = -ENODATA;
   else if ((err = shm_type_parse (value, size, &type)) == 0)
-    {
-      err = shmfs_set_type_locked (fs, node, &type);
-      shm_type_clear (&type);
-    }
+    err = 2;   /* below, outside tree_lock */
   if (node != NULL)
     shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);
 
   if (err == 1)
     err = bind_lifetime (fs, req, node, value, size);
+  else if (err == 2)
+    {
+      err = fs->authority->set_type (fs, node, &type);
+      shm_type_clear (&type);
+    }
   if (node != NULL)
     {
       if (err == -EMFILE || err == -ENFILE)

@@ -106,7 +106,7 @@ shmfs_init (void *userdata, struct fuse_conn_info *conn)
    * security.capability at every write. */
   fuse_set_feature_flag (conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
 
-  if (fs->mode != SHMFS_MODE_CACHED)
+  if (fs->mode == SHMFS_MODE_AUTO || fs->mode == SHMFS_MODE_PASSTHROUGH)
     {
       if (fuse_set_feature_flag (conn, FUSE_CAP_PASSTHROUGH))
         {

@@ -309,5 +309,6 @@ shmfs_set_type_locked (Shmfs *fs, ShmNode *node, const ShmType *type)
 const char *
 shmfs_mode_name (Shmfs *fs)
 {
-  return fs->mode == SHMFS_MODE_PASSTHROUGH ? "passthrough" : "cached";
+  return fs->mode == SHMFS_MODE_PASSTHROUGH ? "passthrough"
+       : fs->mode == SHMFS_MODE_REMOTE ? "remote" : "cached";
 }

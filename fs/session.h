@@ -33,7 +33,7 @@ gboolean shmfs_kernel_holds_locked (ShmNode *node, gboolean raw);
 void shmfs_release_if_unreachable_locked (Shmfs *fs, ShmNode *node);
 /* Types node, waiting a moment for pending releases past the capacity. */
 int shmfs_set_type_locked (Shmfs *fs, ShmNode *node, const ShmType *type);
-/* "cached" or "passthrough", the mode in force. */
+/* "cached", "passthrough" or "remote": the mode in force. */
 const char *shmfs_mode_name (Shmfs *fs);
 
 G_END_DECLS

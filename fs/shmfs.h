@@ -26,10 +26,16 @@ typedef enum {
   SHMFS_MODE_AUTO,          /* wanted: passthrough if the kernel offers it */
   SHMFS_MODE_CACHED,
   SHMFS_MODE_PASSTHROUGH,
+  SHMFS_MODE_REMOTE,        /* -o remote=: the bytes live in Redis */
 } ShmfsMode;
+
+typedef struct _ShmfsAuthority ShmfsAuthority;
+typedef struct _ShmRemote ShmRemote;
 
 typedef struct {
   struct fuse_session *se;
+  const ShmfsAuthority *authority;/* decides the namespace (authority.h) */
+  ShmRemote     *remote;          /* -o remote=URL: the store, or NULL */
   GMutex         tree_lock;
   ShmTree       *tree;            /* protected by tree_lock */
   ShmStore      *store;           /* -o store=DIR, or NULL; calls under tree_lock */

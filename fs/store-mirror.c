@@ -58,3 +58,16 @@ shmfs_store_remove_locked (Shmfs *fs, ShmNode *dir, const char *name, gboolean i
   path = shmfs_child_path_locked (dir, name);
   shmfs_store_result (fs, "remove", path, shm_store_remove (fs->store, path, is_dir));
 }
+
+void
+shmfs_store_rename_locked (Shmfs *fs, ShmNode *olddir, const char *name, ShmNode *newdir,
+                           const char *newname, guint flags)
+{
+  g_autofree char *from = NULL, *to = NULL;
+
+  if (fs->store == NULL)
+    return;
+  from = shmfs_child_path_locked (olddir, name);
+  to = shmfs_child_path_locked (newdir, newname);
+  shmfs_store_result (fs, "rename", from, shm_store_rename (fs->store, from, to, flags));
+}

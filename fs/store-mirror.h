@@ -19,4 +19,8 @@ void shmfs_store_set_attr_locked (Shmfs *fs, ShmNode *node);
 /* Removes name, removed from dir, from the store. */
 void shmfs_store_remove_locked (Shmfs *fs, ShmNode *dir, const char *name, gboolean is_dir);
 
+/* Renames name in olddir to newname in newdir (rename(2)'s flags). */
+void shmfs_store_rename_locked (Shmfs *fs, ShmNode *olddir, const char *name, ShmNode *newdir,
+                                const char *newname, guint flags);
+
 G_END_DECLS

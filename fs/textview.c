@@ -5,6 +5,7 @@
 
 #include "textview.h"
 #include "attr.h"
+#include "authority.h"
 #include "log.h"
 #include "session.h"
 #include "shm-codec.h"
@@ -28,7 +29,8 @@ node_type (Shmfs *fs, ShmNode *node)
 }
 
 /* Takes a fresh snapshot of node's value into tr; -ENOMEM when its bytes
- * cannot be had (a value larger than the memory left). */
+ * cannot be had (a value larger than the memory left), or the store's
+ * -errno on a remote mount. */
 static int
 take_snapshot (Shmfs *fs, ShmNode *node, ShmTextRead *tr)
 {
@@ -39,18 +41,27 @@ take_snapshot (Shmfs *fs, ShmNode *node, ShmTextRead *tr)
   if (type != NULL && (nbytes > G_MAXSIZE || (bytes = g_try_malloc (nbytes)) == NULL))
     return -ENOMEM;
   if (type != NULL)
-    shmfs_coherence_snapshot (fs->coherence, shmfs_node_state (node)->sync, bytes, 0, nbytes);
+    {
+      int err = shmfs_coherence_snapshot (fs->coherence, shmfs_node_state (node)->sync, bytes, 0,
+                                          nbytes);
+      if (err < 0)
+        {
+          g_free (bytes);
+          return err;
+        }
+    }
   shm_textread_reset (tr, type, bytes);
   return 0;
 }
 
 /* The text length of strings longer than a chunk (char[N]: each up to its
- * first NUL, then a newline), read a chunk at a time. */
-static guint64
-long_strings_text_size (Shmfs *fs, ShmfsSync *sync, const ShmType *type)
+ * first NUL, then a newline), read a chunk at a time: 0 or -errno. */
+static int
+long_strings_text_size (Shmfs *fs, ShmfsSync *sync, const ShmType *type, guint64 *out)
 {
   g_autofree guint8 *piece = g_malloc (SHM_TEXTREAD_CHUNK);
   guint64 elem = shm_type_elem_size (type), size = 0;
+  int err;
 
   for (guint64 i = 0; i < shm_type_count (type); i++)
     {
@@ -61,7 +72,8 @@ long_strings_text_size (Shmfs *fs, ShmfsSync *sync, const ShmType *type)
           guint64 n = MIN (SHM_TEXTREAD_CHUNK, elem - len);
           const guint8 *nul;
 
-          shmfs_coherence_snapshot (fs->coherence, sync, piece, i * elem + len, n);
+          if ((err = shmfs_coherence_snapshot (fs->coherence, sync, piece, i * elem + len, n)) < 0)
+            return err;
           nul = memchr (piece, '\0', n);
           len += nul != NULL ? (guint64) (nul - piece) : n;
           if (nul != NULL)
@@ -69,12 +81,13 @@ long_strings_text_size (Shmfs *fs, ShmfsSync *sync, const ShmType *type)
         }
       size += len + 1;
     }
-  return size;
+  *out = size;
+  return 0;
 }
 
-/* The length of node's text, rendered afresh. */
-static guint64
-text_size (Shmfs *fs, ShmNode *node)
+/* The length of node's text, rendered afresh, into *out: 0 or -errno. */
+static int
+text_size (Shmfs *fs, ShmNode *node, guint64 *out)
 {
   const ShmType *type = node_type (fs, node);
   ShmfsSync *sync = shmfs_node_state (node)->sync;
@@ -82,7 +95,9 @@ text_size (Shmfs *fs, ShmNode *node)
   g_autofree guint8 *bytes = NULL;
   guint64 count, size = 0, per_chunk;
   gsize elem;
+  int err;
 
+  *out = 0;
   if (type == NULL)
     return 0;
   /* Rendered afresh, a chunk at a time, keeping only the length: in
@@ -90,7 +105,7 @@ text_size (Shmfs *fs, ShmNode *node)
    * daemon hearing of it. */
   elem = shm_type_elem_size (type);
   if (type->elem == SHM_ELEM_CHAR && elem > SHM_TEXTREAD_CHUNK)
-    return long_strings_text_size (fs, sync, type);
+    return long_strings_text_size (fs, sync, type, out);
   count = shm_type_count (type);
   per_chunk = MAX (SHM_TEXTREAD_CHUNK / elem, 1);
   bytes = g_malloc (per_chunk * elem);
@@ -99,12 +114,14 @@ text_size (Shmfs *fs, ShmNode *node)
     {
       guint64 n = MIN (per_chunk, count - i);
 
-      shmfs_coherence_snapshot (fs->coherence, sync, bytes, i * elem, n * elem);
+      if ((err = shmfs_coherence_snapshot (fs->coherence, sync, bytes, i * elem, n * elem)) < 0)
+        return err;
       g_string_truncate (text, 0);
       shm_codec_format_items (type, bytes, i, n, text);
       size += text->len;
     }
-  return size;
+  *out = size;
+  return 0;
 }
 
 void
@@ -120,14 +137,18 @@ shmfs_textview_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off,
     h->textread = shm_textread_new ();
   if (off == 0 || first)
     {
-      shmfs_coherence_settle (fs->coherence, shmfs_node_state (h->node)->sync);
-      h->seen_version = shm_object_get_version (shm_node_get_object (h->node));
-      err = take_snapshot (fs, h->node, h->textread);
+      ShmfsSync *sync = shmfs_node_state (h->node)->sync;
+
+      shmfs_coherence_settle (fs->coherence, sync);
+      err = shmfs_coherence_version (fs->coherence, sync, FALSE, &h->seen_version);
+      if (err == 0)
+        err = take_snapshot (fs, h->node, h->textread);
     }
   if (err < 0)
     {
       g_mutex_unlock (&h->lock);
-      shmfs_log_rejected (fs, h->node, err, "no memory for a snapshot of the value");
+      if (err == -ENOMEM)
+        shmfs_log_rejected (fs, h->node, err, "no memory for a snapshot of the value");
       return (void) fuse_reply_err (req, -err);
     }
   text = shm_textread_read (h->textread, (guint64) off, size, &len);
@@ -154,11 +175,11 @@ infer_type (Shmfs *fs, ShmNode *node, const char *text, size_t len, const ShmTyp
       shmfs_log_rejected (fs, node, err, "text does not parse as the inferred type");
       return err;
     }
-  g_mutex_lock (&fs->tree_lock);
-  if (!shm_object_is_typed (shm_node_get_object (node)))
-    err = shmfs_set_type_locked (fs, node, &inferred);
-  *type = shm_object_get_type (shm_node_get_object (node));
-  g_mutex_unlock (&fs->tree_lock);
+  err = fs->authority->set_type (fs, node, &inferred);
+  shm_type_clear (&inferred);
+  /* Typed by another writer first: its type it is. */
+  if ((*type = node_type (fs, node)) != NULL && err == -EPERM)
+    err = 0;
   if (err < 0)
     shmfs_log_rejected (fs, node, err, "typing as inferred failed");
   else
@@ -174,6 +195,7 @@ commit_text (Shmfs *fs, ShmNode *node, const char *text, size_t len)
   ShmfsSync *sync = shmfs_node_state (node)->sync;
   g_autofree guint8 *bytes = NULL, *mask = NULL;
   g_autofree char *tname = NULL;
+  g_autoptr (GArray) ranges = g_array_new (FALSE, FALSE, sizeof (ShmfsRange));
   guint64 nbytes;
   int err;
 
@@ -187,7 +209,9 @@ commit_text (Shmfs *fs, ShmNode *node, const char *text, size_t len)
       /* A record's text sets the fields it names: those bytes alone are
        * stored, so the other fields keep what anyone stores meanwhile. */
       mask = g_malloc0 (nbytes);
-      shmfs_coherence_snapshot (fs->coherence, sync, bytes, 0, nbytes);
+      err = shmfs_coherence_snapshot (fs->coherence, sync, bytes, 0, nbytes);
+      if (err < 0)
+        return err;
       err = shm_codec_merge (type, text, len, bytes, mask);
     }
   else
@@ -199,23 +223,25 @@ commit_text (Shmfs *fs, ShmNode *node, const char *text, size_t len)
                           err == -ERANGE ? " (out of range)" : "");
       return err;
     }
-  if (mask == NULL)
-    shmfs_coherence_store (fs->coherence, sync, 0, bytes, nbytes);
-  else
-    for (guint64 off = 0; off < nbytes;)
-      {
-        guint64 end;
+  /* The runs of named bytes of a record, or the whole value. */
+  for (guint64 off = 0; off < nbytes;)
+    {
+      guint64 end = nbytes;
 
-        if (!mask[off])
-          {
-            off++;
-            continue;
-          }
+      if (mask != NULL && !mask[off])
+        {
+          off++;
+          continue;
+        }
+      if (mask != NULL)
         for (end = off; end < nbytes && mask[end]; end++)
           ;
-        shmfs_coherence_store (fs->coherence, sync, off, bytes + off, end - off);
-        off = end;
-      }
+      g_array_append_val (ranges, ((ShmfsRange) { off, end - off, bytes + off }));
+      off = end;
+    }
+  if ((err = shmfs_coherence_store_ranges (fs->coherence, sync, (ShmfsRange *) ranges->data,
+                                           ranges->len)) < 0)
+    return err;
   shmfs_node_changed (fs, node);
   return 0;
 }
@@ -298,10 +324,11 @@ shmfs_textview_flush (Shmfs *fs, ShmfsHandle *h)
   return err;
 }
 
-guint64
-shmfs_textview_size_of (Shmfs *fs, ShmNode *node, gboolean raw)
+int
+shmfs_textview_size_of (Shmfs *fs, ShmNode *node, gboolean raw, guint64 *size)
 {
+  *size = 0;
   if (raw || shm_node_is_dir (node))
     return 0;
-  return text_size (fs, node);
+  return text_size (fs, node, size);
 }

@@ -15,8 +15,9 @@ void shmfs_textview_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t
 int shmfs_textview_write (Shmfs *fs, ShmfsHandle *h, off_t off, const char *buf, size_t size);
 /* Commits what was written and not yet committed (at close): 0 or -errno. */
 int shmfs_textview_flush (Shmfs *fs, ShmfsHandle *h);
-/* The size of node's view as stat shows it: its text's length for an
- * object's main view, 0 otherwise (rendered outside tree_lock). */
-guint64 shmfs_textview_size_of (Shmfs *fs, ShmNode *node, gboolean raw);
+/* The size of node's view as stat shows it, into *size: its text's length
+ * for an object's main view, 0 otherwise (rendered outside tree_lock).
+ * 0 or -errno (the store of a remote mount). */
+int shmfs_textview_size_of (Shmfs *fs, ShmNode *node, gboolean raw, guint64 *size);
 
 G_END_DECLS
