@@ -27,6 +27,8 @@ typedef struct {
   mode_t   root_mode;      /* the root, if this mount is the first */
   uid_t    root_uid;
   gid_t    root_gid;
+  double   lease;          /* seconds an unlinked object stays readable for
+                              hosts that have it open (0: 15) */
 } ShmRemoteConfig;
 
 /* A node as the store has it. */
@@ -49,6 +51,11 @@ void shm_remote_entry_clear (ShmRemoteEntry *e);
 ShmRemote *shm_remote_open (const char *url, const char *prefix, const ShmRemoteConfig *config,
                             GError **error);
 void shm_remote_free (ShmRemote *r);
+/* The connection (for statfs, tests): owned by r. */
+struct _ShmRedis *shm_remote_get_redis (ShmRemote *r);
+/* The store's epoch (random, made with it): another one means the store
+ * was wiped and made again. */
+const char *shm_remote_get_epoch (ShmRemote *r);
 
 /* ---- namespace ----------------------------------------------------------- */
 

@@ -31,7 +31,8 @@ say() { printf '==> %s\n' "$*"; }
 
 packages=(meson ninja-build pkg-config gcc libglib2.0-dev fuse3 attr
           python3 python3-pytest python3-numpy python3-pip python3-setuptools valgrind
-          jq)   # the shell pose example reads records with jq (it falls back to sed)
+          jq    # the shell pose example reads records with jq (it falls back to sed)
+          redis-server libhiredis-dev)   # remote mounts (docs/design/remote.md)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -40,6 +41,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Tests start redis-servers of their own: the system's service stays off.
+if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+  { systemctl disable redis-server 2>/dev/null; service redis-server stop 2>/dev/null; } || true
 fi
 
 # libfuse >= 3.17.1 (passthrough); Debian 12 has 3.14.  meson's wrap falls

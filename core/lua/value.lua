@@ -1,0 +1,29 @@
+-- Helpers of the value scripts (included by value-*.lua).
+--
+-- KEYS[1] {P:oid}:v   the value's bytes, exactly nb long
+-- KEYS[2] {P:oid}:m   hash: ver (the version), mt (server TIME of the last change)
+-- The change channel {P:oid}:ev (same slot) gets the new version.
+-- Errors are returned as {-errno} (Linux numbers).
+local V, M = KEYS[1], KEYS[2]
+local EV = string.sub(V, 1, -3) .. ':ev'
+local ENOENT, EEXIST, ESTALE = 2, 17, 116
+
+local function now()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. string.format('%06d', tonumber(t[2])) .. '000'
+end
+
+-- nil when the value exists and is nb long (nb nil: any length), else the error.
+local function check(nb)
+  if redis.call('EXISTS', V) == 0 then return {-ENOENT} end
+  if nb and redis.call('STRLEN', V) ~= tonumber(nb) then return {-ESTALE} end
+  return nil
+end
+
+-- The value changed: bumps the version, sets mt, tells the watchers.
+local function changed()
+  local ver = redis.call('HINCRBY', M, 'ver', 1)
+  redis.call('HSET', M, 'mt', now())
+  redis.call('SPUBLISH', EV, ver)
+  return ver
+end
