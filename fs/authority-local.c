@@ -132,4 +132,5 @@ const ShmfsAuthority shmfs_authority_local = {
   .rename = local_rename,
   .set_attr = local_set_attr,
   .set_type = local_set_type,
+  .binds = TRUE,
 };

@@ -35,6 +35,8 @@ struct _ShmfsAuthority {
   int (*set_attr) (Shmfs *fs, ShmNode *node, const struct stat *attr, int to_set);
   /* Types the object node (untyped when asked). */
   int (*set_type) (Shmfs *fs, ShmNode *node, const ShmType *type);
+  /* Whether objects may be bound to a process (user.shmfs.lifetime). */
+  gboolean binds;
 };
 
 extern const ShmfsAuthority shmfs_authority_local;

@@ -308,7 +308,9 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);
 
-  if (err == 1)
+  if (err == 1 && !fs->authority->binds)
+    err = -ENOTSUP;   /* not on a remote mount yet (docs/remote.md) */
+  else if (err == 1)
     err = bind_lifetime (fs, req, node, value, size);
   else if (err == 2)
     {
@@ -319,7 +321,7 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     {
       if (err == -EMFILE || err == -ENFILE)
         shmfs_log_fd_shortage (fs, node, err);
-      else if (err < 0 && err != -ENOTSUP)
+      else if (err < 0 && (err != -ENOTSUP || id == XA_LIFETIME))
         shmfs_log_rejected (fs, node, err, "setting %s to \"%.*s\"", name,
                             (int) MIN (size, 64), value);
       else if (err == 0)

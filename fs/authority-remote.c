@@ -1,0 +1,414 @@
+/* authority-remote.c — a store shared with other hosts decides the
+ * namespace (-o remote=URL, docs/design/remote.md): every change is made
+ * there first, in one step, and the tree then follows the answer.  The
+ * tree holds what the kernel knows of, node id = oid, and is brought in
+ * step before it answers a lookup, a getattr or a readdir.  No round trip
+ * is made under tree_lock.
+ */
+#include "config.h"
+
+#include "authority.h"
+#include "attr.h"
+#include "inval.h"
+#include "namespace.h"
+#include "session.h"
+#include "shm-remote.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The node id of ino's node and whether it is a directory; 0 for stale
+ * numbers. */
+static guint64
+id_of (Shmfs *fs, fuse_ino_t ino, gboolean *is_dir)
+{
+  ShmNode *node;
+  gboolean raw;
+  guint64 id = 0;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = shmfs_resolve_locked (fs, ino, &raw);
+  if (node != NULL)
+    {
+      id = shm_node_get_id (node);
+      if (is_dir != NULL)
+        *is_dir = shm_node_is_dir (node);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  return id;
+}
+
+/* Types node as the store has it, if it is untyped here. */
+static void
+follow_type_locked (Shmfs *fs, ShmNode *node, const ShmRemoteEntry *e)
+{
+  ShmType type;
+
+  if (e->type == NULL || shm_node_is_dir (node) || shm_object_is_typed (shm_node_get_object (node)))
+    return;
+  if (shm_type_parse (e->type, strlen (e->type), &type) < 0)
+    {
+      g_warning ("remote: object %" G_GUINT64_FORMAT " has a type this daemon cannot read: %s",
+                 e->oid, e->type);
+      return;
+    }
+  shmfs_set_type_locked (fs, node, &type);
+  shm_type_clear (&type);
+}
+
+/* Makes the tree agree with e, a child of dir: the node, made or moved,
+ * in *out (not referenced; optional).  tree_lock held. */
+static int
+follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode **out)
+{
+  ShmNode *node, *old;
+  gboolean moved;
+  int err;
+
+  old = shm_tree_lookup (dir, e->name);
+  if (old != NULL && shm_node_get_id (old) != e->oid)
+    shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), e->name);
+  err = shm_tree_adopt (fs->tree, dir, e->name, e->oid, e->is_dir, &e->attr, &node, &moved);
+  if (err < 0)
+    return err;
+  if (shm_node_get_data (node) == NULL)
+    shmfs_attach_state (fs, node);
+  if (old != NULL && old != node)
+    shmfs_release_if_unreachable_locked (fs, old);
+  if (moved)
+    shmfs_renumber_twins_locked (node, fs);
+  follow_type_locked (fs, node, e);
+  if (out != NULL)
+    *out = node;
+  return 0;
+}
+
+/* The node is gone from the store: unlinked here too.  tree_lock held. */
+static void
+follow_removal_locked (Shmfs *fs, ShmNode *node)
+{
+  ShmNode *dir = shm_node_get_parent (node);
+
+  if (dir == NULL)
+    return;
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), shm_node_get_name (node));
+  shm_node_ref (node);
+  shm_tree_detach (fs->tree, node);
+  shmfs_release_if_unreachable_locked (fs, node);
+  shm_node_unref (node);
+}
+
+static int
+remote_lookup (Shmfs *fs, fuse_ino_t parent, const char *name)
+{
+  ShmRemoteEntry e = { 0 };
+  ShmNode *dir, *child;
+  gboolean is_dir = FALSE;
+  guint64 dir_id = id_of (fs, parent, &is_dir);
+  int err;
+
+  if (dir_id == 0 || !is_dir || strlen (name) > SHM_TREE_NAME_MAX ||
+      (dir_id == SHM_TREE_ROOT_ID && strcmp (name, SHMFS_RAW_DIR_NAME) == 0))
+    return 0;   /* the tree answers these itself */
+  err = shm_remote_lookup (fs->remote, dir_id, name, &e);
+  g_mutex_lock (&fs->tree_lock);
+  dir = shm_tree_find_id (fs->tree, dir_id);
+  if (dir != NULL && err == 0)
+    err = follow_entry_locked (fs, dir, &e, NULL);
+  else if (dir != NULL && err == -ENOENT)
+    {
+      if ((child = shm_tree_lookup (dir, name)) != NULL)
+        follow_removal_locked (fs, child);
+      err = 0;
+    }
+  else if (dir != NULL && err == -ENOTDIR)
+    {
+      /* The directory itself is gone. */
+      follow_removal_locked (fs, dir);
+      err = -ENOENT;
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  shm_remote_entry_clear (&e);
+  return err;
+}
+
+static int
+remote_refresh (Shmfs *fs, fuse_ino_t ino)
+{
+  ShmRemoteEntry e = { 0 };
+  ShmNode *node, *dir;
+  guint64 id = id_of (fs, ino, NULL);
+  int err;
+
+  if (id == 0)
+    return 0;
+  err = shm_remote_getattr (fs->remote, id, &e);
+  g_mutex_lock (&fs->tree_lock);
+  node = shm_tree_find_id (fs->tree, id);
+  if (node != NULL && err == 0)
+    {
+      dir = e.parent != 0 ? shm_tree_find_id (fs->tree, e.parent) : NULL;
+      if (dir != NULL && e.name != NULL)
+        err = follow_entry_locked (fs, dir, &e, NULL);
+      else
+        {
+          /* The root, or somewhere the kernel has not looked yet. */
+          ShmAttr *a = shm_node_get_attr (node);
+          mode_t type = a->mode & S_IFMT;
+
+          *a = e.attr;
+          a->mode = type | (e.attr.mode & SHMFS_MODE_BITS);
+          follow_type_locked (fs, node, &e);
+        }
+    }
+  else if (node != NULL && err == -ENOENT)
+    {
+      /* Removed elsewhere: what the kernel holds is an unlinked node. */
+      follow_removal_locked (fs, node);
+      err = 0;
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  shm_remote_entry_clear (&e);
+  return err;
+}
+
+static gboolean
+collect_child (ShmNode *child, gpointer user_data)
+{
+  g_ptr_array_add (user_data, child);
+  return TRUE;
+}
+
+static void
+clear_entry (gpointer data)
+{
+  shm_remote_entry_clear (data);
+}
+
+static int
+remote_list (Shmfs *fs, fuse_ino_t ino)
+{
+  g_autoptr (GArray) entries = g_array_new (FALSE, TRUE, sizeof (ShmRemoteEntry));
+  g_autoptr (GHashTable) listed = g_hash_table_new (g_int64_hash, g_int64_equal);
+  g_autoptr (GPtrArray) gone = g_ptr_array_new ();
+  const guint batch = 512;
+  gboolean is_dir = FALSE;
+  guint64 dir_id = id_of (fs, ino, &is_dir), after = 0;
+  ShmNode *dir;
+  int err;
+
+  if (dir_id == 0 || !is_dir)
+    return 0;
+  g_array_set_clear_func (entries, clear_entry);
+  for (;;)
+    {
+      guint before = entries->len;
+
+      if ((err = shm_remote_list (fs->remote, dir_id, after, batch, entries)) < 0)
+        return err == -ENOTDIR ? -ENOENT : err;
+      if (entries->len - before < batch)
+        break;
+      after = g_array_index (entries, ShmRemoteEntry, entries->len - 1).oid;
+    }
+
+  g_mutex_lock (&fs->tree_lock);
+  if ((dir = shm_tree_find_id (fs->tree, dir_id)) != NULL)
+    {
+      for (guint i = 0; i < entries->len; i++)
+        {
+          ShmRemoteEntry *e = &g_array_index (entries, ShmRemoteEntry, i);
+
+          g_hash_table_add (listed, &e->oid);
+          follow_entry_locked (fs, dir, e, NULL);
+        }
+      /* What the tree still has that the store no longer lists. */
+      shm_tree_foreach_child (dir, 0, collect_child, gone);
+    }
+  for (guint i = 0; i < gone->len; i++)
+    {
+      guint64 id = shm_node_get_id (gone->pdata[i]);
+
+      if (!g_hash_table_contains (listed, &id))
+        follow_removal_locked (fs, gone->pdata[i]);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  return 0;
+}
+
+static int
+remote_create (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name, gboolean is_dir,
+               mode_t mode, ShmNode **out)
+{
+  const struct fuse_ctx *ctx = fuse_req_ctx (req);
+  ShmRemoteEntry e = { 0 };
+  ShmNode *dir, *node = NULL;
+  guint64 dir_id;
+  gid_t gid;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  err = shmfs_check_create_locked (fs, parent, name, is_dir, &dir, &mode, &gid, ctx);
+  dir_id = err == 0 ? shm_node_get_id (dir) : 0;
+  g_mutex_unlock (&fs->tree_lock);
+  if (err < 0)
+    return err;
+  if ((err = shm_remote_create (fs->remote, dir_id, name, is_dir, mode, ctx->uid, gid, &e)) < 0)
+    return err == -ENOTDIR ? -ENOENT : err;
+  g_mutex_lock (&fs->tree_lock);
+  if ((dir = shm_tree_find_id (fs->tree, dir_id)) == NULL)
+    err = -ENOENT;   /* removed here meanwhile */
+  else if ((err = follow_entry_locked (fs, dir, &e, &node)) == 0)
+    *out = shm_node_ref (node);
+  g_mutex_unlock (&fs->tree_lock);
+  shm_remote_entry_clear (&e);
+  return err;
+}
+
+static int
+remote_remove (Shmfs *fs, fuse_ino_t parent, const char *name, gboolean is_dir, fuse_ino_t *raw_ino)
+{
+  ShmNode *dir, *node;
+  guint64 dir_id, oid = 0;
+  int err;
+
+  *raw_ino = 0;
+  g_mutex_lock (&fs->tree_lock);
+  err = shmfs_check_remove_locked (fs, parent, name, is_dir, &dir);
+  dir_id = err == 0 ? shm_node_get_id (dir) : 0;
+  g_mutex_unlock (&fs->tree_lock);
+  if (err < 0)
+    return err;
+  if ((err = shm_remote_remove (fs->remote, dir_id, name, is_dir, &oid)) < 0)
+    return err;
+  g_mutex_lock (&fs->tree_lock);
+  if ((node = shm_tree_find_id (fs->tree, oid)) != NULL)
+    {
+      if (shmfs_kernel_holds_locked (node, TRUE))
+        *raw_ino = shmfs_ino (node, TRUE);
+      follow_removal_locked (fs, node);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  return 0;
+}
+
+/* Moves node (if the tree has it) to name in dir, as the store did. */
+static void
+follow_move_locked (Shmfs *fs, guint64 dir_id, const char *name, guint64 id)
+{
+  ShmNode *dir = shm_tree_find_id (fs->tree, dir_id), *node = shm_tree_find_id (fs->tree, id);
+  ShmNode *old = dir != NULL ? shm_tree_lookup (dir, name) : NULL;
+  ShmRemoteEntry e = { 0 };
+
+  if (old != NULL && old != node)
+    follow_removal_locked (fs, old);
+  if (node == NULL || dir == NULL)
+    return;
+  e.oid = id;
+  e.name = (char *) name;
+  e.is_dir = shm_node_is_dir (node);
+  e.attr = *shm_node_get_attr (node);
+  follow_entry_locked (fs, dir, &e, NULL);
+}
+
+static int
+remote_rename (Shmfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+               const char *newname, guint flags)
+{
+  ShmNode *olddir, *newdir, *node;
+  guint64 old_id, new_id, moved = 0, replaced = 0;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  err = shmfs_check_rename_locked (fs, parent, name, newparent, newname, &olddir, &newdir);
+  old_id = err == 0 ? shm_node_get_id (olddir) : 0;
+  new_id = err == 0 ? shm_node_get_id (newdir) : 0;
+  g_mutex_unlock (&fs->tree_lock);
+  if (err < 0)
+    return err;
+  err = shm_remote_rename (fs->remote, old_id, name, new_id, newname, flags, &moved, &replaced);
+  if (err < 0)
+    return err;
+  g_mutex_lock (&fs->tree_lock);
+  if ((flags & RENAME_EXCHANGE) == 0 && replaced != 0 &&
+      (node = shm_tree_find_id (fs->tree, replaced)) != NULL)
+    follow_removal_locked (fs, node);
+  follow_move_locked (fs, new_id, newname, moved);
+  if (flags & RENAME_EXCHANGE)
+    follow_move_locked (fs, old_id, name, replaced);
+  else if ((olddir = shm_tree_find_id (fs->tree, old_id)) != NULL &&
+           (node = shm_tree_lookup (olddir, name)) != NULL && shm_node_get_id (node) == moved)
+    follow_removal_locked (fs, node);
+  g_mutex_unlock (&fs->tree_lock);
+  return 0;
+}
+
+static int
+remote_set_attr (Shmfs *fs, ShmNode *node, const struct stat *attr, int to_set)
+{
+  ShmAttr a;
+  guint64 id;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  a = *shm_node_get_attr (node);
+  id = shm_node_get_id (node);
+  shmfs_authority_apply_attr (fs->tree, &a, shm_node_is_dir (node), attr, to_set);
+  g_mutex_unlock (&fs->tree_lock);
+  err = shm_remote_set_attr (fs->remote, id, &a,
+                             SHM_REMOTE_ATTR_MODE | SHM_REMOTE_ATTR_UID | SHM_REMOTE_ATTR_GID |
+                             SHM_REMOTE_ATTR_ATIME | SHM_REMOTE_ATTR_MTIME | SHM_REMOTE_ATTR_CTIME);
+  if (err < 0)
+    return err;
+  g_mutex_lock (&fs->tree_lock);
+  *shm_node_get_attr (node) = a;
+  g_mutex_unlock (&fs->tree_lock);
+  return 0;
+}
+
+static int
+remote_set_type (Shmfs *fs, ShmNode *node, const ShmType *type)
+{
+  guint64 id;
+  int err;
+
+  g_mutex_lock (&fs->tree_lock);
+  id = shm_node_get_id (node);
+  err = shm_object_is_typed (shm_node_get_object (node)) ? -EPERM : 0;
+  g_mutex_unlock (&fs->tree_lock);
+  if (err < 0)
+    return err;
+  if ((err = shm_remote_set_type (fs->remote, id, type, NULL)) < 0)
+    {
+      /* Typed by another host first: take its type (a text write then
+       * goes on with it, as locally). */
+      if (err == -EPERM)
+        {
+          ShmRemoteEntry e = { 0 };
+
+          if (shm_remote_getattr (fs->remote, id, &e) == 0)
+            {
+              g_mutex_lock (&fs->tree_lock);
+              follow_type_locked (fs, node, &e);
+              g_mutex_unlock (&fs->tree_lock);
+            }
+          shm_remote_entry_clear (&e);
+        }
+      return err;
+    }
+  g_mutex_lock (&fs->tree_lock);
+  err = shmfs_set_type_locked (fs, node, type);
+  g_mutex_unlock (&fs->tree_lock);
+  return err == -ENOENT ? 0 : err;   /* unlinked here and closed: typed all the same */
+}
+
+const ShmfsAuthority shmfs_authority_remote = {
+  .lookup = remote_lookup,
+  .refresh = remote_refresh,
+  .list = remote_list,
+  .create = remote_create,
+  .remove = remote_remove,
+  .rename = remote_rename,
+  .set_attr = remote_set_attr,
+  .set_type = remote_set_type,
+};

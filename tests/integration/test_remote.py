@@ -1,0 +1,450 @@
+"""Remote mounts (-o remote=redis://...): two daemons mounting one Redis,
+as two hosts would (docs/remote.md).  Each test gets its own key prefix on a
+server shared by the module.
+
+Checked across the two mounts: the namespace (same names, inode numbers,
+owners, types; the errnos of a local mount), the values through every view,
+bad input refused with nothing changed anywhere, mmap refused with ENODEV,
+atomic operations that count exactly from several processes on both
+mounts, and a text written in pieces committed at once.
+"""
+
+import errno
+import itertools
+import mmap
+import os
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+import redis_util
+import util
+from test_atomic import ADD, CAS, SUB, XCHG, atomic, cli
+
+pytestmark = pytest.mark.skipif(not redis_util.available(),
+                                reason=redis_util.MISSING)
+
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+_prefixes = itertools.count()
+
+
+@pytest.fixture(scope='module')
+def redis():
+    server = redis_util.RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Mounts:
+    """n daemons mounting one Redis under one prefix, checked on the way
+    out as the shmfs fixture checks one."""
+
+    def __init__(self, tmp_path, url, prefix, args=()):
+        self.tmp_path = tmp_path
+        self.url = url
+        self.prefix = prefix
+        self.args = tuple(args)
+        self.daemons = []
+
+    def mount(self, args=()):
+        mnt = util.make_mountpoint()
+        d = util.Daemon(mnt, str(self.tmp_path / f'shmfs{len(self.daemons)}.log'),
+                        ('-o', f'remote={self.url}', '-o', f'remote_prefix={self.prefix}')
+                        + self.args + tuple(args))
+        self.daemons.append(d)
+        d.start()
+        d.wait_for_mount()
+        return d
+
+    def close(self):
+        problems = []
+        for d in self.daemons:
+            problems += d.stop() if d.proc else []
+            log = d.log()
+            if log:
+                print(f'--- shmfs output ({d.log_path}) ---\n{log}')
+            try:
+                os.rmdir(d.path)
+            except OSError as e:
+                problems.append(f'cannot remove mountpoint {d.path}: {e}')
+        return problems
+
+
+@pytest.fixture
+def mounts(redis, tmp_path):
+    m = Mounts(tmp_path, redis.url, f'test{os.getpid()}-{next(_prefixes)}')
+    try:
+        yield m
+    finally:
+        problems = m.close()
+    if problems:
+        pytest.fail('shmfs teardown:\n  ' + '\n  '.join(problems), pytrace=False)
+
+
+@pytest.fixture
+def pair(mounts):
+    return mounts.mount(), mounts.mount()
+
+
+def entries(path):
+    return sorted(os.listdir(path))
+
+
+def assert_errno(err, fn, *args):
+    assert util.errno_of(fn, *args) == err, f'{fn.__name__}{args}'
+
+
+# ---- the namespace ---------------------------------------------------------
+
+def test_namespace_is_shared(pair):
+    a, b = pair
+    os.mkdir(a.p('dir'))
+    util.new_object(a, 'dir/x', 'i64', '5')
+    assert entries(b.path) == ['dir']
+    assert entries(b.p('dir')) == ['x']
+    assert util.cat(b.p('dir/x')) == '5\n'
+    sa, sb = os.stat(a.p('dir/x')), os.stat(b.p('dir/x'))
+    assert (sa.st_ino, sa.st_mode, sa.st_uid, sa.st_gid) == \
+        (sb.st_ino, sb.st_mode, sb.st_uid, sb.st_gid)
+    assert os.stat(a.p('dir')).st_ino == os.stat(b.p('dir')).st_ino
+    assert util.xattr(b.p('dir/x'), 'user.shmfs.type') == 'i64'
+    assert util.xattr(b.path, 'user.shmfs.mode') == 'remote'
+    # .raw is there on both, and hidden from listings.
+    assert os.path.isdir(b.p('.raw/dir'))
+    assert '.raw' not in os.listdir(b.path)
+
+    # Changes on B show on A at once.
+    os.rename(b.p('dir/x'), b.p('y'))
+    assert entries(a.path) == ['dir', 'y']
+    assert entries(a.p('dir')) == []
+    assert util.cat(a.p('y')) == '5\n'
+    os.chmod(b.p('y'), 0o600)
+    assert os.stat(a.p('y')).st_mode & 0o7777 == 0o600
+    os.unlink(a.p('y'))
+    assert_errno(errno.ENOENT, os.stat, b.p('y'))
+    os.rmdir(b.p('dir'))
+    assert entries(a.path) == []
+
+
+def test_namespace_errnos_as_local(pair):
+    a, b = pair
+    os.makedirs(a.p('d/e'))
+    util.new_object(a, 'd/o', 'u8', '1')
+    assert_errno(errno.EEXIST, os.mkdir, b.p('d'))
+    assert_errno(errno.EEXIST, os.mkdir, b.p('d/o'))
+    assert_errno(errno.ENOTEMPTY, os.rmdir, b.p('d'))
+    assert_errno(errno.ENOTDIR, os.rmdir, b.p('d/o'))
+    assert_errno(errno.EISDIR, os.unlink, b.p('d/e'))
+    assert_errno(errno.ENOENT, os.unlink, b.p('d/nothing'))
+    assert_errno(errno.EINVAL, os.rename, b.p('d'), b.p('d/e/inside'))
+    assert_errno(errno.ENOTDIR, os.rename, b.p('d/e'), b.p('d/o'))
+    assert_errno(errno.EISDIR, os.rename, b.p('d/o'), b.p('d/e'))
+    assert_errno(errno.ENAMETOOLONG, os.mkdir, b.p('n' * 256))
+    assert_errno(errno.EPERM, os.mkdir, b.p('.raw/new'))
+    assert_errno(errno.EEXIST, os.mkdir, b.p('.raw'))
+    assert_errno(errno.EPERM, util.set_type, b.p('d/o'), 'i32')   # typed once
+    util.renameat2(b.p('d/o'), b.p('o2'), 0)
+    assert_errno(errno.EEXIST, util.renameat2, a.p('o2'), a.p('d/e'), RENAME_NOREPLACE)
+
+    # An exchange across directories, seen from the other mount.
+    util.new_object(a, 'd/e/p', 'u16', '2')
+    util.renameat2(a.p('o2'), a.p('d/e/p'), RENAME_EXCHANGE)
+    assert util.cat(b.p('o2')) == '2\n'
+    assert util.cat(b.p('d/e/p')) == '1\n'
+    assert sorted(os.listdir(b.path)) == ['d', 'o2']
+    # Everything unchanged by the refusals, on both mounts.
+    for m in pair:
+        assert entries(m.p('d')) == ['e']
+        assert entries(m.p('d/e')) == ['p']
+
+
+def test_racing_creates_one_wins(pair):
+    a, b = pair
+    results = {}
+
+    def make(m, key, n):
+        ok = 0
+        for i in range(n):
+            try:
+                os.mkdir(m.p(f'r{i}'))
+                ok += 1
+            except FileExistsError:
+                pass
+        results[key] = ok
+
+    threads = [threading.Thread(target=make, args=(m, k, 60))
+               for k, m in enumerate(pair)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results[0] + results[1] == 60
+    assert entries(a.path) == entries(b.path) == sorted(f'r{i}' for i in range(60))
+
+
+def test_typing_race_one_type(pair):
+    a, b = pair
+    for i in range(20):
+        name = f't{i}'
+        with open(a.p(name), 'w'):
+            pass
+        errs = {}
+
+        def type_as(m, spec):
+            errs[spec] = util.errno_of(util.set_type, m.p(name), spec)
+
+        ts = [threading.Thread(target=type_as, args=(a, 'i32')),
+              threading.Thread(target=type_as, args=(b, 'f64[2]'))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert sorted(errs.values()) == [0, errno.EPERM], errs
+        won = 'i32' if errs['i32'] == 0 else 'f64[2]'
+        for m in pair:
+            assert util.xattr(m.p(name), 'user.shmfs.type') == won
+            assert os.stat(m.r(name)).st_size == (4 if won == 'i32' else 16)
+
+
+# ---- values -----------------------------------------------------------------
+
+def test_values_through_every_view(pair):
+    a, b = pair
+    util.new_object(a, 'v', 'f64[3]')
+    util.echo(a.p('v'), '1.5 2 -3')
+    assert util.cat(b.p('v')) == '1.5 2 -3\n'
+    with util.opened(b.r('v')) as fd:
+        assert struct.unpack('3d', os.pread(fd, 24, 0)) == (1.5, 2.0, -3.0)
+        os.pwrite(fd, struct.pack('d', 7.25), 8)
+    assert util.cat(a.p('v')) == '1.5 7.25 -3\n'
+    # Past the end: EFBIG; the value and its version unchanged.
+    before = util.xattr(a.p('v'), 'user.shmfs.version')
+    with util.opened(a.r('v')) as fd:
+        assert_errno(errno.EFBIG, os.pwrite, fd, b'x', 24)
+        assert os.pread(fd, 100, 20) == struct.pack('d', -3.0)[4:]
+    assert util.xattr(b.p('v'), 'user.shmfs.version') == before
+    assert os.stat(b.r('v')).st_size == 24
+
+
+def test_version_follows_changes_on_either_mount(pair):
+    a, b = pair
+    util.new_object(a, 'n', 'i32', '0')
+    v0 = int(util.xattr(b.p('n'), 'user.shmfs.version'))
+    util.echo(a.p('n'), '4')
+    v1 = int(util.xattr(b.p('n'), 'user.shmfs.version'))
+    assert v1 > v0
+    util.echo(b.p('n'), '5')
+    assert int(util.xattr(a.p('n'), 'user.shmfs.version')) > v1
+
+
+def test_bad_input_changes_nothing(pair):
+    a, b = pair
+    util.new_object(a, 'x', 'u8[2]', '1 2')
+    util.new_object(a, 'rec', '{a:i32, b:f64}', '{"a": 1, "b": 2.5}')
+    seen = {m: (util.cat(m.p('x')), util.cat(m.p('rec')),
+                util.xattr(m.p('x'), 'user.shmfs.version'))
+            for m in pair}
+    for path, text, err in [('x', '1 256', errno.ERANGE), ('x', '1', errno.EINVAL),
+                            ('x', 'a b', errno.EINVAL),
+                            ('rec', '{"a": "no"}', errno.EINVAL),
+                            ('rec', '{"c": 1}', errno.EINVAL),
+                            ('rec', '{"a": 4294967296}', errno.ERANGE)]:
+        # An array's text short of items fails at close, the rest at write.
+        assert err in util.try_write_text(b.p(path), text + '\n'), (path, text)
+    assert_errno(errno.EINVAL, os.truncate, a.p('x'), 7)
+    assert_errno(errno.EPERM, util.set_type, a.p('x'), 'u8[3]')
+    for m in pair:
+        assert (util.cat(m.p('x')), util.cat(m.p('rec')),
+                util.xattr(m.p('x'), 'user.shmfs.version')) == seen[m]
+    assert a.alive() and b.alive()
+
+
+def test_record_merges_keep_other_fields(pair):
+    a, b = pair
+    util.new_object(a, 'pose', '{x:f64, y:f64, n:u32}')
+    stop = threading.Event()
+
+    def write_x():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            util.echo(a.p('pose'), '{"x": %d}' % i)
+
+    t = threading.Thread(target=write_x)
+    t.start()
+    try:
+        for i in range(1, 101):
+            util.echo(b.p('pose'), '{"y": %d}' % i)
+    finally:
+        stop.set()
+        t.join()
+    text = util.cat(b.p('pose'))
+    assert '"y": 100' in text and '"n": 0' in text, text
+
+
+def test_mmap_refused(pair):
+    a, b = pair
+    util.new_object(a, 'm', 'i64[4]', '1 2 3 4')
+    with util.opened(b.r('m')) as fd:
+        with pytest.raises(OSError) as e:
+            mmap.mmap(fd, 32, mmap.MAP_SHARED)
+        assert e.value.errno == errno.ENODEV
+    assert util.cat(a.p('m')) == '1 2 3 4\n'
+
+
+def test_large_text_committed_at_once(pair):
+    """A 4 MiB array written as text on A in many write(2)s: a reader of
+    the text on B (a snapshot at offset 0) sees all old or all new values,
+    never a mix."""
+    a, b = pair
+    n = 512 * 1024
+    util.new_object(a, 'big', f'i64[{n}]')
+    stop = threading.Event()
+    seen = set()
+    mixed = []
+
+    def reader():
+        while not stop.is_set():
+            with open(b.p('big'), 'rb') as f:
+                vals = set(f.read().split())
+            if len(vals) != 1:
+                mixed.append(sorted(vals)[:4])
+            seen.update(vals)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for v in (1, 2, 3):
+            text = (' '.join([str(v)] * n) + '\n').encode()
+            fd = os.open(a.p('big'), os.O_WRONLY | os.O_TRUNC)
+            try:
+                for off in range(0, len(text), 65536):
+                    os.write(fd, text[off:off + 65536])
+            finally:
+                os.close(fd)
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        t.join()
+    assert not mixed, mixed[:3]
+    assert seen >= {b'3'}
+    assert util.cat(b.p('big')).split()[-1] == '3'
+
+
+# ---- atomics -------------------------------------------------------------------
+
+def _adder(path, count, flt=False):
+    code = f'''
+import os, sys
+sys.path.insert(0, {os.path.dirname(__file__)!r})
+from test_atomic import ADD, CAS, SUB, XCHG, atomic, cli
+fd = os.open({path!r}, os.O_RDWR)
+for _ in range({count}):
+    atomic(fd, 1, 1.0 if {flt} else 1, flt={flt})
+'''
+    return subprocess.Popen(['/usr/bin/python3', '-c', code])
+
+
+def test_atomic_adds_count_exactly(pair):
+    a, b = pair
+    for spec in ('i64', 'u8', 'f64'):
+        util.new_object(a, f'c_{spec}', spec, '0')
+    procs, per = [], 150
+    for m in pair:
+        for spec in ('i64', 'u8', 'f64'):
+            for _ in range(2):
+                procs.append(_adder(m.p(f'c_{spec}'), per, flt=spec == 'f64'))
+    for p in procs:
+        assert p.wait(timeout=300) == 0
+    total = 2 * 2 * per
+    for m in pair:
+        assert util.cat(m.p('c_i64')) == f'{total}\n'
+        assert util.cat(m.p('c_u8')) == f'{total % 256}\n'
+        assert util.cat(m.p('c_f64')) == f'{total}\n'
+
+
+def test_atomic_results_as_local(pair, shmfs):
+    """Each operation gives on a remote mount what it gives on a local one:
+    old value, swapped, the value after; and the same errnos."""
+    a, _ = pair
+    cases = [('u8', ADD, 255, 'u'), ('i8', SUB, 1, 'i'), ('i16', XCHG, -5, 'i'),
+             ('u64', ADD, 2**64 - 1, 'u'), ('bool', XCHG, 1, 'u'),
+             ('f32', ADD, 0.1, 'f'), ('f64', XCHG, -0.0, 'f')]
+    for i, (spec, op, operand, kind) in enumerate(cases):
+        results = []
+        for m in (a, shmfs):
+            util.new_object(m, f'a{i}', spec)
+            with util.opened(m.p(f'a{i}')) as fd:
+                results.append((atomic(fd, op, operand, flt=kind == 'f', kind=kind),
+                                atomic(fd, CAS, operand, expected=0, flt=kind == 'f', kind=kind),
+                                util.cat(m.p(f'a{i}'))))
+        assert results[0] == results[1], spec
+    util.new_object(a, 'e', 'u8[2]')
+    with util.opened(a.p('e')) as fd:
+        with pytest.raises(OSError) as e:
+            atomic(fd, ADD, 1, index=2)
+        assert e.value.errno == errno.EINVAL
+        with pytest.raises(OSError) as e:
+            atomic(fd, XCHG, 256)
+        assert e.value.errno == errno.ERANGE
+    assert util.cat(a.p('e')) == '0 0\n'
+
+
+def test_cli_on_remote(pair):
+    a, b = pair
+    r = cli('new', a.p('k'), '{n:u32, s:f64}')
+    assert r.returncode == 0, r.stderr
+    r = cli('add', b.p('k'), '--field', 'n', '3')
+    assert r.returncode == 0 and r.stdout.strip() == '3', r
+    r = cli('get', a.p('k'), '--field', 'n')
+    assert r.stdout.strip() == '3', r
+    r = cli('set', a.p('k'), '--field', 's', 'x')
+    assert r.returncode != 0
+    assert cli('get', b.p('k')).stdout.strip() == '{"n": 3, "s": 0}'
+
+
+# ---- mounting -------------------------------------------------------------------
+
+@pytest.mark.parametrize('url, message', [
+    ('bogus://x', 'redis://'),
+    ('rediss://127.0.0.1:6379', 'TLS'),
+    ('redis://127.0.0.1:1', 'refused'),
+    ('redis://127.0.0.1:99999', 'port'),
+    ('redis://127.0.0.1:6379/x', 'db'),
+])
+def test_mount_errors_are_one_line(tmp_path, url, message):
+    mnt = util.make_mountpoint()
+    try:
+        start = time.monotonic()
+        r = subprocess.run([util.SHMFS_BIN, '-o', f'remote={url}', mnt],
+                           capture_output=True, timeout=30)
+        took = time.monotonic() - start
+        err = r.stderr.decode()
+        assert r.returncode == 1, err
+        assert len(err.strip().splitlines()) == 1, err
+        assert message.lower() in err.lower(), err
+        assert took < 4.5
+        with open('/proc/self/mountinfo') as f:
+            assert not any(line.split()[4] == mnt for line in f)
+    finally:
+        os.rmdir(mnt)
+
+
+def test_remote_options_refused_alone_or_mixed(tmp_path, redis):
+    mnt = util.make_mountpoint()
+    try:
+        for args in (['-o', 'remote_prefix=x'], ['-o', 'remote_timeout=2'],
+                     ['-o', f'remote={redis.url},store={tmp_path}'],
+                     ['-o', f'remote={redis.url},mode=passthrough'],
+                     ['-o', f'remote={redis.url},remote_timeout=0'],
+                     ['-o', f'remote={redis.url},remote_timeout=abc']):
+            r = subprocess.run([util.SHMFS_BIN] + args + [mnt], capture_output=True, timeout=30)
+            assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, (args, r.stderr)
+    finally:
+        os.rmdir(mnt)
