@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 /* The scripts return Linux errnos. */
-G_STATIC_ASSERT (EPERM == 1 && ENOENT == 2 && EEXIST == 17 && ENOTDIR == 20 && EISDIR == 21 &&
+G_STATIC_ASSERT (EPERM == 1 && ENOENT == 2 && EAGAIN == 11 && EEXIST == 17 && ENOTDIR == 20 && EISDIR == 21 &&
                  EINVAL == 22 && ENOSPC == 28 && ENOTEMPTY == 39 && ESTALE == 116);
 
 #define FORMAT "1"
@@ -37,7 +37,7 @@ G_STATIC_ASSERT (EPERM == 1 && ENOENT == 2 && EEXIST == 17 && ENOTDIR == 20 && E
 typedef enum {
   NS_INIT, NS_LOOKUP, NS_GETATTR, NS_LIST, NS_CREATE, NS_REMOVE, NS_RENAME, NS_SET_ATTR,
   NS_TYPE_BEGIN, NS_TYPE_END, NS_TYPE_UNDO,
-  VALUE_INIT, VALUE_READ, VALUE_WRITE, VALUE_BUMP, VALUE_ATOMIC,
+  VALUE_INIT, VALUE_READ, VALUE_WRITE, VALUE_BUMP, VALUE_ATOMIC, VALUE_LOCK,
   N_SCRIPTS
 } Script;
 
@@ -45,7 +45,7 @@ static const char *const script_sources[N_SCRIPTS] = {
   shm_lua_ns_init, shm_lua_ns_lookup, shm_lua_ns_getattr, shm_lua_ns_list, shm_lua_ns_create,
   shm_lua_ns_remove, shm_lua_ns_rename, shm_lua_ns_set_attr, shm_lua_ns_type_begin,
   shm_lua_ns_type_end, shm_lua_ns_type_undo, shm_lua_value_init, shm_lua_value_read,
-  shm_lua_value_write, shm_lua_value_bump, shm_lua_value_atomic,
+  shm_lua_value_write, shm_lua_value_bump, shm_lua_value_atomic, shm_lua_value_lock,
 };
 
 struct _ShmRemote {
@@ -53,6 +53,7 @@ struct _ShmRemote {
   char     *prefix;
   char     *meta_key;       /* {P}:meta, routes every namespace script */
   char     *epoch;
+  char     *host;           /* this daemon, among those of the store */
   guint64   lease_ms;
   ShmRedisScript *scripts[N_SCRIPTS];
 };
@@ -174,13 +175,14 @@ value_key (ShmRemote *r, guint64 oid, const char *suffix)
   return g_strdup_printf ("{%s:%" G_GUINT64_FORMAT "}:%s", r->prefix, oid, suffix);
 }
 
-/* Runs a value script (on {P:oid}); consumes a. */
+/* Runs a value script (on {P:oid}: keys v, m, l); consumes a. */
 static int
 value_eval (ShmRemote *r, Script s, guint64 oid, Args *a, gsize min_elements, redisReply **reply)
 {
   g_autofree char *v = value_key (r, oid, "v"), *m = value_key (r, oid, "m");
-  const char *keys[] = { v, m };
-  return eval_keys (r, s, 2, keys, a, min_elements, reply);
+  g_autofree char *l = value_key (r, oid, "l");
+  const char *keys[] = { v, m, l };
+  return eval_keys (r, s, 3, keys, a, min_elements, reply);
 }
 
 /* ---- entries ------------------------------------------------------------------ */
@@ -381,6 +383,7 @@ shm_remote_open (const char *url, const char *prefix, const ShmRemoteConfig *con
   r->prefix = g_strdup (prefix);
   r->meta_key = g_strdup_printf ("{%s}:meta", prefix);
   r->lease_ms = (config != NULL && config->lease > 0 ? config->lease : 15.0) * 1000;
+  r->host = g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ());
   for (int i = 0; i < N_SCRIPTS; i++)
     r->scripts[i] = shm_redis_script_new (script_sources[i]);
 
@@ -434,6 +437,7 @@ shm_remote_free (ShmRemote *r)
   g_free (r->prefix);
   g_free (r->meta_key);
   g_free (r->epoch);
+  g_free (r->host);
   g_free (r);
 }
 
@@ -765,7 +769,7 @@ shm_remote_write (ShmRemote *r, guint64 oid, guint64 nbytes, const ShmRemoteRang
 
 int
 shm_remote_atomic (ShmRemote *r, guint64 oid, guint64 nbytes, const ShmType *elem,
-                   guint64 off, ShmAtomic *a, guint64 *version)
+                   guint64 off, ShmAtomic *a, pid_t pid, guint64 *version)
 {
   gsize w = shm_type_elem_size (elem);
   gboolean fl = shm_type_is_float (elem);
@@ -811,6 +815,7 @@ shm_remote_atomic (ShmRemote *r, guint64 oid, guint64 nbytes, const ShmType *ele
   args_u64 (&args, w);
   args_bytes (&args, operand, w);
   args_bytes (&args, expected, w);
+  args_take (&args, g_strdup_printf ("%s:%d", r->host, (int) pid));
   if ((err = value_eval (r, VALUE_ATOMIC, oid, &args, 4, &rep)) < 0)
     return err;
   if (rep->element[1]->type != REDIS_REPLY_STRING || rep->element[1]->len != w)
@@ -860,4 +865,42 @@ shm_remote_bump (ShmRemote *r, guint64 oid, guint64 *version)
     *version = reply_u64 (rep->element[1]);
   freeReplyObject (rep);
   return 0;
+}
+
+/* ---- lock leases ------------------------------------------------------------ */
+
+guint64
+shm_remote_get_lease_ms (ShmRemote *r)
+{
+  return r->lease_ms;
+}
+
+static int
+lock_call (ShmRemote *r, guint64 oid, guint64 owner, const char *mode, pid_t pid)
+{
+  redisReply *rep;
+  Args a;
+  int err;
+
+  args_init (&a);
+  args_take (&a, g_strdup_printf ("%s:%" G_GINT64_MODIFIER "x", r->host, owner));
+  args_str (&a, mode);
+  args_u64 (&a, r->lease_ms);
+  args_take (&a, g_strdup_printf ("%s:%d", r->host, (int) pid));
+  if ((err = value_eval (r, VALUE_LOCK, oid, &a, 1, &rep)) < 0)
+    return err;
+  freeReplyObject (rep);
+  return 0;
+}
+
+int
+shm_remote_lock (ShmRemote *r, guint64 oid, guint64 owner, pid_t pid, gboolean write)
+{
+  return lock_call (r, oid, owner, write ? "w" : "r", pid);
+}
+
+int
+shm_remote_unlock (ShmRemote *r, guint64 oid, guint64 owner)
+{
+  return lock_call (r, oid, owner, "u", 0);
 }

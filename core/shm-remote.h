@@ -123,13 +123,28 @@ int shm_remote_write (ShmRemote *r, guint64 oid, guint64 nbytes, const ShmRemote
 /* Applies a checked atomic a to the scalar elem at byte offset off of the
  * value of oid (nbytes long), server-side, exactly as shm_atomic_apply_elem
  * does: fills a->old and a->swapped.  The version is bumped when the value
- * may have changed.  0, -ENOENT, -ESTALE. */
+ * may have changed.  It runs inside the object's lock, for process pid of
+ * this host: -EAGAIN (nothing done) while another process, here or on
+ * another host, holds a lease of it (shm_remote_lock).  0, -ENOENT,
+ * -ESTALE, -EAGAIN. */
 int shm_remote_atomic (ShmRemote *r, guint64 oid, guint64 nbytes, const ShmType *elem,
-                       guint64 off, ShmAtomic *a, guint64 *version);
+                       guint64 off, ShmAtomic *a, pid_t pid, guint64 *version);
 
 /* The version of the value of oid.  0, -ENOENT. */
 int shm_remote_version (ShmRemote *r, guint64 oid, guint64 *version);
 /* Bumps the version of oid (fsync, SHMFS_IOC_NOTIFY).  0, -ENOENT. */
 int shm_remote_bump (ShmRemote *r, guint64 oid, guint64 *version);
+
+/* ---- locks ----------------------------------------------------------------- */
+
+/* How long a lock lease lasts unless renewed (ShmRemoteConfig.lease). */
+guint64 shm_remote_get_lease_ms (ShmRemote *r);
+/* Takes, changes or renews the lease of lock owner (of process pid, on this
+ * host) on the object oid's lock, shared or (write) exclusive, for the
+ * lease time.  0, -EAGAIN while another owner's live lease conflicts (on
+ * this host or another), -ENOENT. */
+int shm_remote_lock (ShmRemote *r, guint64 oid, guint64 owner, pid_t pid, gboolean write);
+/* Gives owner's lease back.  0 or -errno. */
+int shm_remote_unlock (ShmRemote *r, guint64 oid, guint64 owner);
 
 G_END_DECLS

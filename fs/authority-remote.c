@@ -402,7 +402,158 @@ remote_set_type (Shmfs *fs, ShmNode *node, const ShmType *type)
   return err == -ENOENT ? 0 : err;   /* unlinked here and closed: typed all the same */
 }
 
+/* ---- lock leases ---------------------------------------------------------- */
+
+/* The leases this daemon holds, renewed every third of their time. */
+typedef struct {
+  GMutex      lock;
+  GHashTable *leases;             /* "oid:owner" -> Lease* */
+  guint       renew_ms;
+} RemoteState;
+
+typedef struct {
+  guint64  oid;
+  guint64  owner;
+  pid_t    pid;
+  gboolean write;
+  gboolean lost;                  /* a renewal failed (logged once) */
+} Lease;
+
+static char *
+lease_key (guint64 oid, guint64 owner)
+{
+  return g_strdup_printf ("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, oid, owner);
+}
+
+static int
+lease_take (gpointer data, guint64 owner, pid_t pid, gboolean write)
+{
+  ShmNode *node = data;
+  Shmfs *fs = shmfs_node_state (node)->fs;
+  RemoteState *st = fs->authority_data;
+  guint64 oid = shm_node_get_id (node);
+  int err = shm_remote_lock (fs->remote, oid, owner, pid, write);
+
+  if (err == 0)
+    {
+      Lease *l = g_new0 (Lease, 1);
+
+      *l = (Lease) { oid, owner, pid, write, FALSE };
+      g_mutex_lock (&st->lock);
+      g_hash_table_replace (st->leases, lease_key (oid, owner), l);
+      g_mutex_unlock (&st->lock);
+    }
+  return err;
+}
+
+static void
+lease_drop (gpointer data, guint64 owner)
+{
+  ShmNode *node = data;
+  Shmfs *fs = shmfs_node_state (node)->fs;
+  RemoteState *st = fs->authority_data;
+  guint64 oid = shm_node_get_id (node);
+  g_autofree char *key = lease_key (oid, owner);
+  int err;
+
+  g_mutex_lock (&st->lock);
+  g_hash_table_remove (st->leases, key);
+  g_mutex_unlock (&st->lock);
+  /* Not given back: it ends by itself within the lease time. */
+  if ((err = shm_remote_unlock (fs->remote, oid, owner)) < 0)
+    g_message ("remote: the lock of object %" G_GUINT64_FORMAT " stays leased until its "
+               "lease ends: %s", oid, g_strerror (-err));
+}
+
+static void
+lease_every (gpointer data, guint ms, GSourceFunc fn, gpointer fn_data, GDestroyNotify destroy)
+{
+  ShmNode *node = data;
+
+  shmfs_timers_add (shmfs_node_state (node)->fs->timers, ms, fn, fn_data, destroy);
+}
+
+static const ShmfsLease remote_lease = {
+  .take = lease_take,
+  .drop = lease_drop,
+  .every = lease_every,
+};
+
+static gboolean
+renew_leases (gpointer data)
+{
+  Shmfs *fs = data;
+  RemoteState *st = fs->authority_data;
+  g_autoptr (GArray) leases = g_array_new (FALSE, FALSE, sizeof (Lease));
+  GHashTableIter iter;
+  gpointer value;
+
+  g_mutex_lock (&st->lock);
+  g_hash_table_iter_init (&iter, st->leases);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_array_append_val (leases, *(Lease *) value);
+  g_mutex_unlock (&st->lock);
+  for (guint i = 0; i < leases->len; i++)
+    {
+      Lease *l = &g_array_index (leases, Lease, i);
+      int err = shm_remote_lock (fs->remote, l->oid, l->owner, l->pid, l->write);
+      g_autofree char *key = NULL;
+      Lease *held;
+
+      if (err == 0)
+        continue;
+      /* POSIX has no way to take a lock back: the holder is not told. */
+      key = lease_key (l->oid, l->owner);
+      g_mutex_lock (&st->lock);
+      held = g_hash_table_lookup (st->leases, key);
+      if (held != NULL && !held->lost)
+        {
+          held->lost = TRUE;
+          g_message ("remote: lock lease of object %" G_GUINT64_FORMAT " lost: %s", l->oid,
+                     g_strerror (-err));
+        }
+      g_mutex_unlock (&st->lock);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+remote_start (Shmfs *fs)
+{
+  RemoteState *st = g_new0 (RemoteState, 1);
+
+  g_mutex_init (&st->lock);
+  st->leases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  st->renew_ms = MAX (shm_remote_get_lease_ms (fs->remote) / 3, 1);
+  fs->authority_data = st;
+  fs->timers = shmfs_timers_new ();
+  shmfs_timers_add (fs->timers, st->renew_ms, renew_leases, fs, NULL);
+}
+
+static void
+remote_stop (Shmfs *fs)
+{
+  RemoteState *st = fs->authority_data;
+  GHashTableIter iter;
+  gpointer value;
+
+  if (st == NULL)
+    return;
+  /* Waiting requests are answered (EINTR); then the leases still held
+   * are given back at once rather than when they end. */
+  g_clear_pointer (&fs->timers, shmfs_timers_free);
+  g_hash_table_iter_init (&iter, st->leases);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    shm_remote_unlock (fs->remote, ((Lease *) value)->oid, ((Lease *) value)->owner);
+  g_hash_table_unref (st->leases);
+  g_mutex_clear (&st->lock);
+  g_free (st);
+  fs->authority_data = NULL;
+}
+
 const ShmfsAuthority shmfs_authority_remote = {
+  .start = remote_start,
+  .stop = remote_stop,
   .lookup = remote_lookup,
   .refresh = remote_refresh,
   .list = remote_list,
@@ -411,4 +562,5 @@ const ShmfsAuthority shmfs_authority_remote = {
   .rename = remote_rename,
   .set_attr = remote_set_attr,
   .set_type = remote_set_type,
+  .lease = &remote_lease,
 };

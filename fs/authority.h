@@ -14,6 +14,11 @@
 G_BEGIN_DECLS
 
 struct _ShmfsAuthority {
+  /* Starts its services once the daemon serves, and stops them when it
+   * ends (before the session goes); NULL: none. */
+  void (*start) (Shmfs *fs);
+  void (*stop) (Shmfs *fs);
+
   /* Bring the tree in step before it answers: name in the directory
    * parent (a lookup), the node behind ino (getattr), the children of the
    * directory ino (readdir).  NULL: the tree is always in step. */
@@ -37,6 +42,9 @@ struct _ShmfsAuthority {
   int (*set_type) (Shmfs *fs, ShmNode *node, const ShmType *type);
   /* Whether objects may be bound to a process (user.shmfs.lifetime). */
   gboolean binds;
+  /* The objects' locks shared with other hosts (locks.h; its data is the
+   * node), or NULL. */
+  const ShmfsLease *lease;
 };
 
 extern const ShmfsAuthority shmfs_authority_local;

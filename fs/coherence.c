@@ -197,12 +197,12 @@ apply_atomic (guint8 *bytes, gpointer user_data)
 
 int
 shmfs_coherence_atomic (ShmfsCoherence *c, ShmfsSync *sync, const ShmType *elem, guint64 off,
-                        ShmAtomic *a, gboolean *changed)
+                        ShmAtomic *a, pid_t pid, gboolean *changed)
 {
   gpointer args[2] = { (gpointer) elem, a };
 
   if (c->remote != NULL)
-    return shmfs_remote_bytes_atomic (c->remote, sync, elem, off, a, changed);
+    return shmfs_remote_bytes_atomic (c->remote, sync, elem, off, a, pid, changed);
   *changed = shmfs_coherence_modify (c, sync, off, shm_type_elem_size (elem), apply_atomic, args);
   return 0;
 }

@@ -75,11 +75,13 @@ void shmfs_coherence_store (ShmfsCoherence *c, ShmfsSync *sync, guint64 off, con
  * sees all or none), locally one store each.  0 or -errno. */
 int shmfs_coherence_store_ranges (ShmfsCoherence *c, ShmfsSync *sync, const ShmfsRange *ranges,
                                   guint n);
-/* Applies a checked atomic operation a to the scalar elem at byte off of
- * the value: CPU atomics on the daemon's copy, or in the store.  *changed:
- * whether the value may have changed.  0 or -errno. */
+/* Applies a checked atomic operation a of process pid to the scalar elem
+ * at byte off of the value: CPU atomics on the daemon's copy, or in the
+ * store.  *changed: whether the value may have changed.  0, -EAGAIN while
+ * a process on another host holds the object's lock (remote mode), or
+ * -errno. */
 int shmfs_coherence_atomic (ShmfsCoherence *c, ShmfsSync *sync, const ShmType *elem, guint64 off,
-                            ShmAtomic *a, gboolean *changed);
+                            ShmAtomic *a, pid_t pid, gboolean *changed);
 /* The value's version (after settle); with bump, a new one first, as a
  * change the daemon did not see would (fsync, SHMFS_IOC_NOTIFY).  0 or
  * -errno. */

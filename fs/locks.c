@@ -11,7 +11,26 @@
 
 struct _ShmfsLocks {
   ShmLockTable *table;
+  const ShmfsLease *lease;        /* a lock shared with other hosts, or NULL */
+  gpointer    lease_data;
+  GMutex      leased_lock;
+  GHashTable *leased;             /* owners holding a lease: set of guint64 */
 };
+
+/* How often a request the store refused asks again: a holder on another
+ * host says nothing here when it lets go. */
+#define LEASE_RETRY_MS 10
+
+/* A lock request on its way: granted here, then leased from the store. */
+typedef struct {
+  ShmfsLocks *locks;
+  fuse_req_t  req;
+  guint64     owner;
+  pid_t       pid;
+  gboolean    write;
+  gboolean    wait;
+  gboolean    answered;
+} Request;
 
 /* A hold's function and data, till it is answered. */
 typedef struct {
@@ -59,7 +78,94 @@ shmfs_locks_free (ShmfsLocks *locks)
   if (locks == NULL)
     return;
   shm_locktable_free (locks->table);
+  g_clear_pointer (&locks->leased, g_hash_table_unref);
+  g_mutex_clear (&locks->leased_lock);
   g_free (locks);
+}
+
+void
+shmfs_locks_set_lease (ShmfsLocks *locks, const ShmfsLease *lease, gpointer data)
+{
+  locks->lease = lease;
+  locks->lease_data = data;
+  g_mutex_init (&locks->leased_lock);
+  locks->leased = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+}
+
+static void
+mark_leased (ShmfsLocks *locks, guint64 owner, gboolean leased)
+{
+  g_mutex_lock (&locks->leased_lock);
+  if (leased)
+    g_hash_table_add (locks->leased, g_memdup2 (&owner, sizeof owner));
+  else
+    g_hash_table_remove (locks->leased, &owner);
+  g_mutex_unlock (&locks->leased_lock);
+}
+
+/* Drops owner's lease, if it has one. */
+static void
+drop_lease (ShmfsLocks *locks, guint64 owner)
+{
+  gboolean had;
+
+  if (locks->lease == NULL)
+    return;
+  g_mutex_lock (&locks->leased_lock);
+  had = g_hash_table_remove (locks->leased, &owner);
+  g_mutex_unlock (&locks->leased_lock);
+  if (had)
+    locks->lease->drop (locks->lease_data, owner);
+}
+
+/* Answers r once: err 0 granted, or refused (the table's grant undone). */
+static void
+answer_request (Request *r, int err)
+{
+  if (r->answered)
+    return;
+  r->answered = TRUE;
+  if (err < 0)
+    {
+      shm_locktable_release (r->locks->table, r->owner);
+      drop_lease (r->locks, r->owner);
+    }
+  fuse_reply_err (r->req, -err);
+}
+
+/* Asks the store for r's lease: TRUE when r is answered. */
+static gboolean
+take_lease (Request *r)
+{
+  int err;
+
+  if (r->wait && fuse_req_interrupted (r->req))
+    {
+      answer_request (r, -EINTR);
+      return TRUE;
+    }
+  err = r->locks->lease->take (r->locks->lease_data, r->owner, r->pid, r->write);
+  if (err == 0)
+    mark_leased (r->locks, r->owner, TRUE);
+  if (err == -EAGAIN && r->wait)
+    return FALSE;
+  answer_request (r, err);
+  return TRUE;
+}
+
+static gboolean
+retry_lease (gpointer data)
+{
+  return take_lease (data) ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+/* A waiting request's timer is gone: answered already, or the daemon is
+ * stopping (EINTR). */
+static void
+request_free (gpointer data)
+{
+  answer_request (data, -EINTR);
+  g_free (data);
 }
 
 static void
@@ -70,11 +176,21 @@ interrupted (fuse_req_t req, void *data)
   shm_locktable_cancel (locks->table, req);
 }
 
-/* Answers a lock request: granted, or interrupted (-EINTR). */
+/* The table answered a lock request: granted, or interrupted (-EINTR).
+ * Shared with other hosts, a grant then needs the store's lease too. */
 static void
 answer_lock (gpointer user_data, int err, guint64 owner)
 {
-  fuse_reply_err (user_data, -err);
+  Request *r = user_data;
+
+  if (err < 0 || r->locks->lease == NULL)
+    {
+      fuse_reply_err (r->req, -err);
+      return g_free (r);
+    }
+  if (take_lease (r))
+    return g_free (r);
+  r->locks->lease->every (r->locks->lease_data, LEASE_RETRY_MS, retry_lease, r, request_free);
 }
 
 /* Answers a hold: its function gets the token, or 0. */
@@ -97,19 +213,31 @@ void
 shmfs_locks_set (ShmfsLocks *locks, fuse_req_t req, guint64 owner, pid_t pid,
                  int type, gboolean wait)
 {
+  Request *r;
+
   if (type == F_UNLCK)
     {
       shmfs_locks_release (locks, owner);
       return (void) fuse_reply_err (req, 0);
     }
+  r = g_new0 (Request, 1);
+  r->locks = locks;
+  r->req = req;
+  r->owner = owner;
+  r->pid = shmfs_thread_group_of (pid);
+  r->write = type == F_WRLCK;
+  r->wait = wait;
   /* Set before the request can be queued: an interrupt from then on
    * either finds it in the queue or is seen by the table's withdrawn test
    * (req_interrupted), which runs before it is queued. */
   if (wait)
     fuse_req_interrupt_func (req, interrupted, locks);
-  if (shm_locktable_lock (locks->table, req, owner, shmfs_thread_group_of (pid), mode_of (type),
-                          wait, answer_lock, req) < 0)
-    fuse_reply_err (req, EAGAIN);
+  if (shm_locktable_lock (locks->table, req, owner, r->pid, mode_of (type), wait, answer_lock,
+                          r) < 0)
+    {
+      g_free (r);
+      fuse_reply_err (req, EAGAIN);
+    }
 }
 
 void
@@ -134,6 +262,7 @@ void
 shmfs_locks_release (ShmfsLocks *locks, guint64 owner)
 {
   shm_locktable_release (locks->table, owner);
+  drop_lease (locks, owner);
 }
 
 void

@@ -17,7 +17,25 @@ typedef struct _ShmfsLocks ShmfsLocks;
 
 typedef void (*ShmfsLocksHeldFunc) (guint64 owner, gpointer user_data);
 
+/* A lock shared with other hosts (a remote mount): once the table grants
+ * an owner, it must also get the lease of the object's lock from the
+ * store before the request is answered. */
+typedef struct {
+  /* Takes, changes or renews owner's lease for process pid (write:
+   * exclusive): 0, -EAGAIN while another host's holder conflicts, or
+   * -errno. */
+  int (*take) (gpointer data, guint64 owner, pid_t pid, gboolean write);
+  /* Gives owner's lease back. */
+  void (*drop) (gpointer data, guint64 owner);
+  /* Calls fn (fn_data) every ms on another thread until it returns
+   * G_SOURCE_REMOVE, then destroy (fn_data) (timers.h). */
+  void (*every) (gpointer data, guint ms, GSourceFunc fn, gpointer fn_data,
+                 GDestroyNotify destroy);
+} ShmfsLease;
+
 ShmfsLocks *shmfs_locks_new (void);
+/* Shares the lock with other hosts through lease (data: its first argument). */
+void shmfs_locks_set_lease (ShmfsLocks *locks, const ShmfsLease *lease, gpointer data);
 /* Answers every queued waiter EINTR (a hold's function gets owner 0):
  * before the session goes. */
 void shmfs_locks_abort (ShmfsLocks *locks);

@@ -33,6 +33,7 @@ typedef struct {
   char *remote;  /* redis://HOST[:PORT][/DB]: the mount lives there */
   char *remote_prefix;
   char *remote_timeout;
+  char *remote_lease;
 } ShmfsConfig;
 
 #define OPTION(t, p) { t, offsetof (ShmfsConfig, p), 1 }
@@ -43,6 +44,7 @@ static const struct fuse_opt config_spec[] = {
   OPTION ("remote=%s", remote),
   OPTION ("remote_prefix=%s", remote_prefix),
   OPTION ("remote_timeout=%s", remote_timeout),
+  OPTION ("remote_lease=%s", remote_lease),
   FUSE_OPT_END
 };
 
@@ -63,6 +65,8 @@ usage (void)
           "                           mounts it: redis://HOST[:PORT][/DB]\n"
           "    -o remote_prefix=NAME  the prefix of its keys (default shmfs)\n"
           "    -o remote_timeout=SEC  how long a Redis request may take (default 3)\n"
+          "    -o remote_lease=SEC    how long a lock outlives a host that stopped\n"
+          "                           renewing it (default 15)\n"
           "\n");
   shmfs_cli_usage ();
   /* libfuse's own options, less its -s: shmfs always runs several threads
@@ -346,6 +350,27 @@ check_mountpoint (const char *mountpoint)
   return 0;
 }
 
+/* Seconds, more than 0 and at most an hour, into *out (unchanged when
+ * value is NULL).  0 or -1 (said why). */
+static int
+parse_seconds (const char *name, const char *value, double *out)
+{
+  char *end;
+  double v;
+
+  if (value == NULL)
+    return 0;
+  v = g_ascii_strtod (value, &end);
+  if (*end != '\0' || end == value || !(v > 0) || v > 3600)
+    {
+      fprintf (stderr, "shmfs: %s=%s: expected seconds, more than 0 and at most 3600\n", name,
+               value);
+      return -1;
+    }
+  *out = v;
+  return 0;
+}
+
 /* -o remote=URL: connects to the store (a one-line error otherwise) and
  * sets the mount up to follow it.  0 or -1. */
 static int
@@ -353,9 +378,8 @@ open_remote (const ShmfsConfig *config, Shmfs *fs, ShmTreeConfig *tree_config)
 {
 #ifdef SHMFS_HAVE_REMOTE
   g_autoptr (GError) error = NULL;
-  ShmRemoteConfig rc = { .timeout = 3.0, .root_mode = 01777, .root_uid = getuid (),
-                         .root_gid = getgid () };
-  char *end;
+  ShmRemoteConfig rc = { .timeout = 3.0, .lease = 15.0, .root_mode = 01777,
+                         .root_uid = getuid (), .root_gid = getgid () };
 
   if (config->store != NULL || config->size != NULL ||
       (config->mode != NULL && strcmp (config->mode, "auto") != 0))
@@ -364,16 +388,9 @@ open_remote (const ShmfsConfig *config, Shmfs *fs, ShmTreeConfig *tree_config)
                "(the objects live in Redis)\n");
       return -1;
     }
-  if (config->remote_timeout != NULL)
-    {
-      rc.timeout = g_ascii_strtod (config->remote_timeout, &end);
-      if (*end != '\0' || end == config->remote_timeout || !(rc.timeout > 0) || rc.timeout > 3600)
-        {
-          fprintf (stderr, "shmfs: remote_timeout=%s: expected seconds, more than 0 and at most 3600\n",
-                   config->remote_timeout);
-          return -1;
-        }
-    }
+  if (parse_seconds ("remote_timeout", config->remote_timeout, &rc.timeout) < 0 ||
+      parse_seconds ("remote_lease", config->remote_lease, &rc.lease) < 0)
+    return -1;
   fs->remote = shm_remote_open (config->remote,
                                 config->remote_prefix != NULL ? config->remote_prefix : "shmfs",
                                 &rc, &error);
@@ -479,6 +496,15 @@ main (int argc, char *argv[])
     goto out_args;
 
   raise_fd_limit ();
+  fs.authority = &shmfs_authority_local;
+  if (config.remote != NULL && open_remote (&config, &fs, &tree_config) < 0)
+    goto out_args;
+  else if (config.remote == NULL && (config.remote_prefix != NULL || config.remote_timeout != NULL ||
+                                     config.remote_lease != NULL))
+    {
+      fprintf (stderr, "shmfs: remote_prefix=, remote_timeout= and remote_lease= go with remote=URL\n");
+      goto out_args;
+    }
   if (config.store != NULL)
     {
       /* A regular file cannot be sealed against growing, which passthrough
@@ -499,14 +525,6 @@ main (int argc, char *argv[])
       tree_config.backing = shm_store_backing (fs.store);
     }
 
-  fs.authority = &shmfs_authority_local;
-  if (config.remote != NULL && open_remote (&config, &fs, &tree_config) < 0)
-    goto out_args;
-  else if (config.remote == NULL && (config.remote_prefix != NULL || config.remote_timeout != NULL))
-    {
-      fprintf (stderr, "shmfs: remote_prefix= and remote_timeout= go with remote=URL\n");
-      goto out_args;
-    }
 
   g_mutex_init (&fs.tree_lock);
   g_mutex_init (&fs.poll_lock);
@@ -570,6 +588,8 @@ main (int argc, char *argv[])
         }
     }
   shmfs_lifetimes_start (fs.lifetimes);
+  if (fs.authority->start != NULL)
+    fs.authority->start (&fs);
 
   /* Always several threads, -s or not: the daemon's own page-cache
    * requests (notify_retrieve) are answered on another worker, and a store
@@ -581,6 +601,8 @@ main (int argc, char *argv[])
   res = fuse_session_loop_mt (fs.se, loop_config);
   shmfs_lifetimes_free (fs.lifetimes);   /* before the session goes */
   fs.lifetimes = NULL;
+  if (fs.authority->stop != NULL)
+    fs.authority->stop (&fs);
   /* A signal ends the loop with its number: a clean unmount.  So does the
    * kernel ending the connection as the last user of a lazily unmounted
    * filesystem goes (ENODEV, or ECONNABORTED if requests were in flight). */
@@ -633,6 +655,7 @@ out_config:
   free (config.remote);
   free (config.remote_prefix);
   free (config.remote_timeout);
+  free (config.remote_lease);
   fuse_opt_free_args (&args);
   return ret;
 }

@@ -60,9 +60,14 @@ shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fu
   fuse_reply_poll (req, revents);
 }
 
+/* How often an atomic operation that a lock on another host keeps out
+ * tries again (that host says nothing here when it lets go). */
+#define REMOTE_RETRY_MS 10
+
 typedef struct {
   Shmfs         *fs;
   fuse_req_t     req;
+  pid_t          pid;             /* the caller's process */
   ShmfsHandle   *h;               /* the ioctl's open file: lives till answered */
   guint64        owner;           /* of the object's lock, held while it runs */
   ShmType        elem;            /* the scalar it applies to */
@@ -87,23 +92,77 @@ atomic_op_finish (AtomicOp *op, gboolean changed, gboolean woken)
   g_free (op);
 }
 
+/* Answers op with err, letting the object's lock go. */
+static void
+atomic_op_fail (AtomicOp *op, int err)
+{
+  shmfs_locks_release (shmfs_node_state (op->h->node)->locks, op->owner);
+  fuse_reply_err (op->req, -err);
+  g_free (op);
+}
+
+/* Runs op on the daemon's copy, or in the store: TRUE when answered,
+ * FALSE while a process on another host holds the lock. */
+static gboolean
+atomic_op_try (AtomicOp *op)
+{
+  gboolean changed;
+  int err;
+
+  if (fuse_req_interrupted (op->req))
+    err = -EINTR;
+  else
+    err = shmfs_coherence_atomic (op->fs->coherence, shmfs_node_state (op->h->node)->sync,
+                                  &op->elem, op->offset, &op->a, op->pid, &changed);
+  if (err == -EAGAIN)
+    return FALSE;
+  if (err < 0)
+    atomic_op_fail (op, err);
+  else
+    atomic_op_finish (op, changed, FALSE);
+  return TRUE;
+}
+
+/* An operation tried again later; op is NULL once answered. */
+typedef struct {
+  AtomicOp *op;
+} Retry;
+
+static gboolean
+atomic_op_retry (gpointer data)
+{
+  Retry *retry = data;
+
+  if (!atomic_op_try (retry->op))
+    return G_SOURCE_CONTINUE;
+  retry->op = NULL;
+  return G_SOURCE_REMOVE;
+}
+
+/* A retried operation's timer is gone: answered, or the daemon stops. */
+static void
+atomic_op_retry_end (gpointer data)
+{
+  Retry *retry = data;
+
+  if (retry->op != NULL)
+    atomic_op_fail (retry->op, -EINTR);
+  g_free (retry);
+}
+
 /* Runs op on the daemon's copy: the memfd, which passthrough clients map,
  * or in cached mode the memfd and the pages (pagecache.c); or in the store
- * of a remote mount. */
+ * of a remote mount, where it waits for a lock another host holds. */
 static void
 atomic_op_on_memfd (AtomicOp *op)
 {
-  gboolean changed;
-  int err = shmfs_coherence_atomic (op->fs->coherence, shmfs_node_state (op->h->node)->sync,
-                                    &op->elem, op->offset, &op->a, &changed);
+  Retry *retry;
 
-  if (err < 0)
-    {
-      shmfs_locks_release (shmfs_node_state (op->h->node)->locks, op->owner);
-      fuse_reply_err (op->req, -err);
-      return g_free (op);
-    }
-  atomic_op_finish (op, changed, FALSE);
+  if (atomic_op_try (op))
+    return;
+  retry = g_new0 (Retry, 1);
+  retry->op = op;
+  shmfs_timers_add (op->fs->timers, REMOTE_RETRY_MS, atomic_op_retry, retry, atomic_op_retry_end);
 }
 
 /* The end of a cached-mode operation run on the page cache (rawclient.c). */
@@ -205,6 +264,7 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, const struct shmfs_atomic 
   op->offset = offset;
   op->a = a;
   op->io = *io;
+  op->pid = shmfs_thread_group_of (fuse_req_ctx (req)->pid);
   /* Inside the object's lock, as a lock-based read-modify-write would be;
    * waiting for it holds no worker thread. */
   shmfs_locks_hold (shmfs_node_state (h->node)->locks, fuse_req_ctx (req)->pid, req,

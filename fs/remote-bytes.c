@@ -53,9 +53,9 @@ shmfs_remote_bytes_snapshot (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 o
 
 int
 shmfs_remote_bytes_atomic (ShmRemote *r, ShmfsSync *sync, const ShmType *elem, guint64 off,
-                           ShmAtomic *a, gboolean *changed)
+                           ShmAtomic *a, pid_t pid, gboolean *changed)
 {
-  int err = shm_remote_atomic (r, oid_of (sync), nbytes_of (sync), elem, off, a, NULL);
+  int err = shm_remote_atomic (r, oid_of (sync), nbytes_of (sync), elem, off, a, pid, NULL);
 
   /* As shm_atomic_apply_elem says: a load and a failed cas change nothing. */
   *changed = err == 0 && a->op != SHM_ATOMIC_LOAD && (a->op != SHM_ATOMIC_CAS || a->swapped);

@@ -32,9 +32,11 @@ int shmfs_remote_bytes_store (ShmRemote *r, ShmfsSync *sync, const ShmfsRange *r
 /* Copies [off, off+len) of the value into buf: one snapshot.  0 or -errno. */
 int shmfs_remote_bytes_snapshot (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 off,
                                  guint64 len);
-/* Applies a checked atomic operation to the scalar elem at off.  0 or -errno. */
+/* Applies a checked atomic operation to the scalar elem at off, for
+ * process pid: 0, -EAGAIN while another process holds the object's lock
+ * (on any host), or -errno. */
 int shmfs_remote_bytes_atomic (ShmRemote *r, ShmfsSync *sync, const ShmType *elem, guint64 off,
-                               ShmAtomic *a, gboolean *changed);
+                               ShmAtomic *a, pid_t pid, gboolean *changed);
 /* The value's version; with bump, a new one first.  0 or -errno. */
 int shmfs_remote_bytes_version (ShmRemote *r, ShmfsSync *sync, gboolean bump, guint64 *version);
 
@@ -60,7 +62,7 @@ shmfs_remote_bytes_snapshot (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 o
 }
 static inline int
 shmfs_remote_bytes_atomic (ShmRemote *r, ShmfsSync *sync, const ShmType *elem, guint64 off,
-                           ShmAtomic *a, gboolean *changed)
+                           ShmAtomic *a, pid_t pid, gboolean *changed)
 {
   return -ENOTSUP;
 }

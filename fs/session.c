@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "session.h"
+#include "authority.h"
 
 #include <errno.h>
 
@@ -44,6 +45,8 @@ shmfs_attach_state (Shmfs *fs, ShmNode *node)
   state->fs = fs;
   state->raw_id = shm_node_get_id (node);
   state->locks = shmfs_locks_new ();
+  if (fs->authority->lease != NULL && !shm_node_is_dir (node))
+    shmfs_locks_set_lease (state->locks, fs->authority->lease, node);
   if (!shm_node_is_dir (node))
     state->sync = shmfs_sync_new (shm_node_get_object (node), 2 * state->raw_id + 1, node);
   shm_node_set_data (node, state, node_state_free);

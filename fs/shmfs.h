@@ -15,6 +15,7 @@
 #include "lifetime.h"
 #include "locks.h"
 #include "rawclient.h"
+#include "timers.h"
 
 /* Inode numbers: every node has two, its main view (2*id) and its raw
  * twin (2*id + 1).  The root's main view is FUSE_ROOT_ID; its raw twin is
@@ -36,6 +37,8 @@ typedef struct {
   struct fuse_session *se;
   const ShmfsAuthority *authority;/* decides the namespace (authority.h) */
   ShmRemote     *remote;          /* -o remote=URL: the store, or NULL */
+  gpointer       authority_data;  /* the authority's own state */
+  ShmfsTimers   *timers;          /* retries and renewals (timers.h) */
   GMutex         tree_lock;
   ShmTree       *tree;            /* protected by tree_lock */
   ShmStore      *store;           /* -o store=DIR, or NULL; calls under tree_lock */

@@ -1,17 +1,21 @@
 #!lua flags=allow-oom
 -- One element's read-modify-write, bit for bit as core/shm-atomic.c
--- (docs/design/remote/atomic.lua, checked against it; the lock-holder wait
--- of that script comes with the lock leases).  Lua numbers are doubles, so
+-- (docs/design/remote/atomic.lua, checked against it).  Lua numbers are doubles, so
 -- integers are worked on as bytes: the daemon sends the operand and the
 -- expected value as the element's own little-endian bytes, cast as the
 -- local code casts them, and decodes the old bytes it gets back.
--- KEYS v, m; ARGV nbytes, op (0 load, 1 add, 2 sub, 3 xchg, 4 cas), kind
+-- KEYS v, m, l; ARGV nbytes, op (0 load, 1 add, 2 sub, 3 xchg, 4 cas), kind
 -- ('i' integers and bool, 'f4', 'f8'), byte offset, width, operand bytes,
--- expected bytes
--- Returns {0, old bytes, swapped, version} or {-ENOENT}, {-ESTALE}.
+-- expected bytes, who (host:pid)
+-- Returns {0, old bytes, swapped, version} or {-ENOENT}, {-ESTALE}, or
+-- {-EAGAIN} while another process holds the object's lock (KEYS[3], see
+-- value-lock.lua): an operation runs inside the lock, as locally.
 --#include "value.lua"
 local e = check(ARGV[1])
 if e then return e end
+for tok, exp_ms, m, holder in holders(KEYS[3], now_ms()) do
+  if holder ~= ARGV[8] then return {-EAGAIN} end
+end
 local op, kind = tonumber(ARGV[2]), ARGV[3]
 local off, w = tonumber(ARGV[4]), tonumber(ARGV[5])
 local arg, exp = ARGV[6], ARGV[7]

@@ -6,7 +6,7 @@
 -- Errors are returned as {-errno} (Linux numbers).
 local V, M = KEYS[1], KEYS[2]
 local EV = string.sub(V, 1, -3) .. ':ev'
-local ENOENT, EEXIST, ESTALE = 2, 17, 116
+local ENOENT, EAGAIN, EEXIST, ESTALE = 2, 11, 17, 116
 
 local function now()
   local t = redis.call('TIME')
@@ -26,4 +26,27 @@ local function changed()
   redis.call('HSET', M, 'mt', now())
   redis.call('SPUBLISH', EV, ver)
   return ver
+end
+
+-- The server's clock in ms.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Iterates the live holders of lock hash l at time t (ms): token, expiry,
+-- mode, who; drops the expired ones.
+local function holders(l, t)
+  local h = redis.call('HGETALL', l)
+  local i = -1
+  return function()
+    while true do
+      i = i + 2
+      if i > #h then return nil end
+      local m, e, w = string.match(h[i + 1], '^(%a):(%d+):(.*)$')
+      e = tonumber(e)
+      if e ~= nil and e > t then return h[i], e, m, w end
+      redis.call('HDEL', l, h[i])
+    end
+  end
 end

@@ -10,7 +10,9 @@ mounts, and a text written in pieces committed at once.
 """
 
 import errno
+import fcntl
 import itertools
+import signal
 import mmap
 import os
 import struct
@@ -61,6 +63,14 @@ class Mounts:
         d.start()
         d.wait_for_mount()
         return d
+
+    def kill(self, d):
+        """kill -9 of d, as a host dies; its mount is then taken down."""
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait(timeout=10)
+        d.force_stop()
+        self.daemons.remove(d)
+        os.rmdir(d.path)
 
     def close(self):
         problems = []
@@ -407,6 +417,135 @@ def test_cli_on_remote(pair):
     r = cli('set', a.p('k'), '--field', 's', 'x')
     assert r.returncode != 0
     assert cli('get', b.p('k')).stdout.strip() == '{"n": 3, "s": 0}'
+
+
+# ---- locks ---------------------------------------------------------------------
+
+HOLD = '''
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print('held', flush=True)
+sys.stdin.readline()
+'''
+
+
+def hold_lock(path):
+    """A process holding flock(LOCK_EX) on path until its stdin closes."""
+    p = subprocess.Popen(['/usr/bin/python3', '-c', HOLD, path], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == 'held\n'
+    return p
+
+
+def release(p):
+    p.stdin.close()
+    assert p.wait(timeout=30) == 0
+
+
+def try_flock(path, op):
+    with util.opened(path) as fd:
+        return util.errno_of(fcntl.flock, fd, op | fcntl.LOCK_NB)
+
+
+def test_locks_exclude_across_mounts(pair):
+    a, b = pair
+    util.new_object(a, 'l', 'i64', '0')
+    holder = hold_lock(a.p('l'))
+    try:
+        assert try_flock(b.p('l'), fcntl.LOCK_EX) == errno.EWOULDBLOCK
+        assert try_flock(b.r('l'), fcntl.LOCK_SH) == errno.EWOULDBLOCK
+        with util.opened(b.p('l')) as fd:
+            assert util.errno_of(fcntl.lockf, fd, fcntl.LOCK_EX | fcntl.LOCK_NB) in \
+                (errno.EAGAIN, errno.EACCES)
+        # A blocking lock on B waits, and is granted soon after the release.
+        got = []
+
+        def wait_lock():
+            with util.opened(b.p('l')) as fd:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                got.append(time.monotonic())
+
+        t = threading.Thread(target=wait_lock)
+        t.start()
+        time.sleep(0.3)
+        assert not got
+        released = time.monotonic()
+        release(holder)
+        holder = None
+        t.join(timeout=10)
+        assert got and got[0] - released < 1.0, got
+    finally:
+        if holder:
+            release(holder)
+    # Shared locks on both mounts at once.
+    with util.opened(a.p('l')) as fa, util.opened(b.p('l')) as fb:
+        fcntl.flock(fa, fcntl.LOCK_SH)
+        fcntl.flock(fb, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        assert try_flock(a.p('l'), fcntl.LOCK_EX) == errno.EWOULDBLOCK
+
+
+def test_atomics_wait_for_a_lock_on_another_mount(pair):
+    a, b = pair
+    util.new_object(a, 'w', 'i64', '0')
+    holder = hold_lock(a.p('w'))
+    adder = _adder(b.p('w'), 1)
+    try:
+        time.sleep(0.5)
+        assert adder.poll() is None          # waiting for A's lock
+        assert util.cat(a.p('w')) == '0\n'
+    finally:
+        release(holder)
+    assert adder.wait(timeout=10) == 0
+    assert util.cat(b.p('w')) == '1\n'
+
+
+LOCKED_ADD = '''
+import fcntl, os, sys
+path, n = sys.argv[1], int(sys.argv[2])
+for _ in range(n):
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    v = int(os.pread(fd, 64, 0))
+    os.lseek(fd, 0, 0)
+    os.write(fd, b'%d\\n' % (v + 1))
+    os.close(fd)
+'''
+
+
+def test_locked_read_modify_write_counts_exactly(mounts):
+    ms = [mounts.mount() for _ in range(3)]
+    util.new_object(ms[0], 'n', 'i64', '0')
+    per = 40
+    procs = [subprocess.Popen(['/usr/bin/python3', '-c', LOCKED_ADD, m.p('n'), str(per)])
+             for m in ms for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=300) == 0
+    for m in ms:
+        assert util.cat(m.p('n')) == f'{len(procs) * per}\n'
+
+
+def test_dead_host_loses_its_locks(redis, tmp_path):
+    m = Mounts(tmp_path, redis.url, f'dead{os.getpid()}-{next(_prefixes)}',
+               ('-o', 'remote_lease=2'))
+    try:
+        a, b = m.mount(), m.mount()
+        util.new_object(a, 'd', 'u8', '0')
+        holder = hold_lock(a.p('d'))
+        killed = time.monotonic()
+        m.kill(a)
+        try:
+            assert try_flock(b.p('d'), fcntl.LOCK_EX) == errno.EWOULDBLOCK
+            while try_flock(b.p('d'), fcntl.LOCK_EX) != 0:
+                assert time.monotonic() - killed < 6, 'the lease did not end'
+                time.sleep(0.1)
+            assert time.monotonic() - killed > 1.0
+        finally:
+            holder.kill()
+            holder.wait()
+    finally:
+        problems = m.close()
+    assert not problems, problems
 
 
 # ---- mounting -------------------------------------------------------------------

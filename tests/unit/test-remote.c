@@ -560,7 +560,7 @@ test_set_type (Fixture *f, gconstpointer data)
     ShmAtomic a = { .op = SHM_ATOMIC_ADD, .operand.u = 1 };
     g_auto(ShmType) u8 = parse ("u8");
     g_assert_cmpint (shm_remote_write (f->r, o, 5, &range, 1, NULL), ==, 0);
-    g_assert_cmpint (shm_remote_atomic (f->r, o, 5, &u8, 4, &a, NULL), ==, 0);
+    g_assert_cmpint (shm_remote_atomic (f->r, o, 5, &u8, 4, &a, 1, NULL), ==, 0);
     g_assert_cmpint (shm_remote_bump (f->r, o, NULL), ==, 0);
     g_assert_cmpint (shm_remote_read (f->r, o, 5, 0, 5, buf, NULL), ==, 0);
     g_assert_cmpmem (buf, 5, "zz\0\0\1", 5);
@@ -776,7 +776,7 @@ test_atomic_exact (Fixture *f, gconstpointer data)
       changed = shm_atomic_apply_elem (&t, local.b, &ref);
 
       g_assert_cmpint (shm_remote_write (f->r, o, 16, &range, 1, &version), ==, 0);
-      g_assert_cmpint (shm_remote_atomic (f->r, o, 16, &t, off, &a, &ver), ==, 0);
+      g_assert_cmpint (shm_remote_atomic (f->r, o, 16, &t, off, &a, 1, &ver), ==, 0);
       g_assert_cmpint (shm_remote_read (f->r, o, 16, 0, 16, after, NULL), ==, 0);
       if (memcmp (after + off, local.b, w) != 0 || memcmp (&a.old, &ref.old, 8) != 0 ||
           a.swapped != ref.swapped || (ver != version) != changed)
@@ -806,26 +806,26 @@ test_atomic_errors (Fixture *f, gconstpointer data)
     return;
   o = make_typed (f->r, ROOT, "o", "i32[2]");
   u = make (f->r, ROOT, "u", FALSE);
-  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 4, &a, &ver), ==, 0);
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 4, &a, 1, &ver), ==, 0);
   g_assert_cmpint (a.old.i, ==, 0);
   g_assert_cmpuint (ver, ==, 2);
-  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 4, &a, &ver), ==, 0);
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 4, &a, 1, &ver), ==, 0);
   g_assert_cmpint (a.old.i, ==, -1);                 /* sign-extended */
   a.op = SHM_ATOMIC_LOAD;
-  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 4, &a, &ver), ==, 0);
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 4, &a, 1, &ver), ==, 0);
   g_assert_cmpint (a.old.i, ==, -2);
   g_assert_cmpuint (ver, ==, 3);                     /* a load bumps nothing */
   a.op = SHM_ATOMIC_CAS;
   a.operand.i = 5;
   a.expected.i = 7;
-  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 4, &a, &ver), ==, 0);
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 4, &a, 1, &ver), ==, 0);
   g_assert_false (a.swapped);
   g_assert_cmpuint (ver, ==, 3);                     /* nor a failed cas */
-  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 5, &a, &ver), ==, -EINVAL);
-  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &c4, 0, &a, &ver), ==, -EINVAL);
-  g_assert_cmpint (shm_remote_atomic (f->r, o, 12, &i32, 0, &a, &ver), ==, -ESTALE);
-  g_assert_cmpint (shm_remote_atomic (f->r, u, 8, &i32, 0, &a, &ver), ==, -ENOENT);
-  g_assert_cmpint (shm_remote_atomic (f->r, 999, 8, &i32, 0, &a, &ver), ==, -ENOENT);
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i32, 5, &a, 1, &ver), ==, -EINVAL);
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &c4, 0, &a, 1, &ver), ==, -EINVAL);
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 12, &i32, 0, &a, 1, &ver), ==, -ESTALE);
+  g_assert_cmpint (shm_remote_atomic (f->r, u, 8, &i32, 0, &a, 1, &ver), ==, -ENOENT);
+  g_assert_cmpint (shm_remote_atomic (f->r, 999, 8, &i32, 0, &a, 1, &ver), ==, -ENOENT);
 }
 
 /* ---- concurrency ------------------------------------------------------------------------ */
@@ -852,8 +852,8 @@ add_worker (gpointer data)
     {
       ShmAtomic a = { .op = SHM_ATOMIC_ADD, .operand.i = 3 };
       ShmAtomic b = { .op = SHM_ATOMIC_ADD, .operand.u = 1 };
-      g_assert_cmpint (shm_remote_atomic (w->r, w->i64, 8, &i64, 0, &a, NULL), ==, 0);
-      g_assert_cmpint (shm_remote_atomic (w->r, w->u8, 1, &u8, 0, &b, NULL), ==, 0);
+      g_assert_cmpint (shm_remote_atomic (w->r, w->i64, 8, &i64, 0, &a, 1, NULL), ==, 0);
+      g_assert_cmpint (shm_remote_atomic (w->r, w->u8, 1, &u8, 0, &b, 1, NULL), ==, 0);
     }
   return NULL;
 }
@@ -877,10 +877,10 @@ test_concurrent_adds (Fixture *f, gconstpointer data)
     threads[i] = g_thread_new ("adder", add_worker, &w);
   for (int i = 0; i < N_THREADS; i++)
     g_thread_join (threads[i]);
-  g_assert_cmpint (shm_remote_atomic (f->r, w.i64, 8, &i64, 0, &a, &ver), ==, 0);
+  g_assert_cmpint (shm_remote_atomic (f->r, w.i64, 8, &i64, 0, &a, 1, &ver), ==, 0);
   g_assert_cmpint (a.old.i, ==, 3 * N_THREADS * n);
   g_assert_cmpuint (ver, ==, 1 + N_THREADS * n);
-  g_assert_cmpint (shm_remote_atomic (f->r, w.u8, 1, &u8, 0, &a, &ver), ==, 0);
+  g_assert_cmpint (shm_remote_atomic (f->r, w.u8, 1, &u8, 0, &a, 1, &ver), ==, 0);
   g_assert_cmpuint (a.old.u, ==, (N_THREADS * n) % 256);   /* wraps */
 }
 
@@ -949,9 +949,9 @@ test_cluster (void)
       g_autofree char *v = NULL;
       guint64 o = make_typed (r, d, name, "i64");
       ShmAtomic a = { .op = SHM_ATOMIC_ADD, .operand.i = i };
-      g_assert_cmpint (shm_remote_atomic (r, o, 8, &i64, 0, &a, NULL), ==, 0);
+      g_assert_cmpint (shm_remote_atomic (r, o, 8, &i64, 0, &a, 1, NULL), ==, 0);
       a.op = SHM_ATOMIC_LOAD;
-      g_assert_cmpint (shm_remote_atomic (r, o, 8, &i64, 0, &a, NULL), ==, 0);
+      g_assert_cmpint (shm_remote_atomic (r, o, 8, &i64, 0, &a, 1, NULL), ==, 0);
       g_assert_cmpint (a.old.i, ==, i);
       v = g_strdup_printf ("{c:%" G_GUINT64_FORMAT "}:v", o);
       g_hash_table_add (slots, GUINT_TO_POINTER (shm_redis_key_slot (v, strlen (v)) * 3 / 16384));
