@@ -26,8 +26,6 @@ import redis_util
 import util
 from test_atomic import ADD, CAS, SUB, XCHG, atomic, cli
 
-pytestmark = pytest.mark.skipif(not redis_util.available(),
-                                reason=redis_util.MISSING)
 
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 _prefixes = itertools.count()
@@ -35,12 +33,8 @@ _prefixes = itertools.count()
 
 @pytest.fixture(scope='module')
 def redis():
-    server = redis_util.RedisServer()
-    server.start()
-    try:
+    with redis_util.RedisServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 class Mounts:
