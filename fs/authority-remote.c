@@ -404,12 +404,24 @@ remote_set_type (Shmfs *fs, ShmNode *node, const ShmType *type)
 
 /* ---- lock leases ---------------------------------------------------------- */
 
-/* The leases this daemon holds, renewed every third of their time. */
+/* The leases this daemon holds, renewed every third of their time, and
+ * the objects whose pollers wait for a change. */
 typedef struct {
   GMutex      lock;
   GHashTable *leases;             /* "oid:owner" -> Lease* */
   guint       renew_ms;
+  GHashTable *watches;            /* &oid -> Watch* */
 } RemoteState;
+
+/* How often a polled object's version is read: the latency of a wake-up
+ * for a change made on another host. */
+#define WATCH_MS 20
+
+typedef struct {
+  guint64  oid;
+  ShmNode *node;                  /* referenced */
+  guint64  version;               /* the poller saw this one */
+} Watch;
 
 typedef struct {
   guint64  oid;
@@ -517,6 +529,81 @@ renew_leases (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* ---- changes made elsewhere ------------------------------------------------ */
+
+static void
+remote_watch (Shmfs *fs, ShmNode *node, guint64 version)
+{
+  RemoteState *st = fs->authority_data;
+  guint64 oid = shm_node_get_id (node);
+  Watch *w;
+
+  g_mutex_lock (&st->lock);
+  if ((w = g_hash_table_lookup (st->watches, &oid)) != NULL)
+    {
+      w->version = version;
+      g_mutex_unlock (&st->lock);
+      return;
+    }
+  g_mutex_unlock (&st->lock);
+  w = g_new0 (Watch, 1);
+  w->oid = oid;
+  w->version = version;
+  g_mutex_lock (&fs->tree_lock);
+  w->node = shm_node_ref (node);
+  g_mutex_unlock (&fs->tree_lock);
+  g_mutex_lock (&st->lock);
+  if (g_hash_table_contains (st->watches, &oid))
+    {
+      /* Armed by another poller meanwhile. */
+      g_mutex_unlock (&st->lock);
+      shmfs_unref_node (fs, w->node);
+      return g_free (w);
+    }
+  g_hash_table_insert (st->watches, &w->oid, w);
+  g_mutex_unlock (&st->lock);
+}
+
+static gboolean
+check_watches (gpointer data)
+{
+  Shmfs *fs = data;
+  RemoteState *st = fs->authority_data;
+  g_autoptr (GArray) watched = g_array_new (FALSE, FALSE, sizeof (Watch));
+  GHashTableIter iter;
+  gpointer value;
+
+  g_mutex_lock (&st->lock);
+  g_hash_table_iter_init (&iter, st->watches);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_array_append_val (watched, *(Watch *) value);
+  g_mutex_unlock (&st->lock);
+  for (guint i = 0; i < watched->len; i++)
+    {
+      Watch *seen = &g_array_index (watched, Watch, i), *w;
+      guint64 version = 0;
+      int err = shm_remote_version (fs->remote, seen->oid, &version);
+
+      if (err == 0 && version == seen->version)
+        continue;
+      if (err < 0 && err != -ENOENT)
+        continue;   /* the store is away: the next round sees */
+      g_mutex_lock (&st->lock);
+      w = g_hash_table_lookup (st->watches, &seen->oid);
+      if (w != NULL && w->version == seen->version)
+        g_hash_table_steal (st->watches, &seen->oid);
+      else
+        w = NULL;   /* armed again at a newer version meanwhile */
+      g_mutex_unlock (&st->lock);
+      if (w == NULL)
+        continue;
+      shmfs_node_changed (fs, w->node);
+      shmfs_unref_node (fs, w->node);
+      g_free (w);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 remote_start (Shmfs *fs)
 {
@@ -524,10 +611,12 @@ remote_start (Shmfs *fs)
 
   g_mutex_init (&st->lock);
   st->leases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  st->watches = g_hash_table_new (g_int64_hash, g_int64_equal);
   st->renew_ms = MAX (shm_remote_get_lease_ms (fs->remote) / 3, 1);
   fs->authority_data = st;
   fs->timers = shmfs_timers_new ();
   shmfs_timers_add (fs->timers, st->renew_ms, renew_leases, fs, NULL);
+  shmfs_timers_add (fs->timers, WATCH_MS, check_watches, fs, NULL);
 }
 
 static void
@@ -546,6 +635,13 @@ remote_stop (Shmfs *fs)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     shm_remote_unlock (fs->remote, ((Lease *) value)->oid, ((Lease *) value)->owner);
   g_hash_table_unref (st->leases);
+  g_hash_table_iter_init (&iter, st->watches);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      shmfs_unref_node (fs, ((Watch *) value)->node);
+      g_free (value);
+    }
+  g_hash_table_unref (st->watches);
   g_mutex_clear (&st->lock);
   g_free (st);
   fs->authority_data = NULL;
@@ -563,4 +659,5 @@ const ShmfsAuthority shmfs_authority_remote = {
   .set_attr = remote_set_attr,
   .set_type = remote_set_type,
   .lease = &remote_lease,
+  .watch = remote_watch,
 };

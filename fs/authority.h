@@ -45,6 +45,10 @@ struct _ShmfsAuthority {
   /* The objects' locks shared with other hosts (locks.h; its data is the
    * node), or NULL. */
   const ShmfsLease *lease;
+  /* A poller of node saw the value at version: wake node's pollers
+   * (shmfs_node_changed) once it is another, whoever changes it.  NULL:
+   * every change goes through this daemon, which wakes them itself. */
+  void (*watch) (Shmfs *fs, ShmNode *node, guint64 version);
 };
 
 extern const ShmfsAuthority shmfs_authority_local;

@@ -5,6 +5,7 @@
 
 #include "ops.h"
 #include "attr.h"
+#include "authority.h"
 #include "coherence.h"
 #include "handles.h"
 #include "locks.h"
@@ -56,6 +57,8 @@ shmfs_poll (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fu
       /* A change between the version read and the registration. */
       if (shmfs_coherence_version (fs->coherence, state->sync, FALSE, &now) < 0 || now != version)
         shmfs_node_wake_pollers (fs, h->node);
+      else if (fs->authority->watch != NULL)
+        fs->authority->watch (fs, h->node, now);   /* changes made elsewhere */
     }
   fuse_reply_poll (req, revents);
 }

@@ -24,6 +24,7 @@ import pytest
 
 import redis_util
 import util
+from test_poll import LineReader, poll_pri, rearm, woke
 from test_atomic import ADD, CAS, SUB, XCHG, atomic, cli
 
 
@@ -540,6 +541,62 @@ def test_dead_host_loses_its_locks(redis, tmp_path):
     finally:
         problems = m.close()
     assert not problems, problems
+
+
+# ---- change notification -------------------------------------------------------
+
+def _pwrite8(path, data):
+    with util.opened(path) as fd:
+        os.pwrite(fd, data, 0)
+
+
+def _atomic_add(path, n):
+    with util.opened(path) as fd:
+        atomic(fd, ADD, n)
+
+
+@pytest.mark.parametrize('change', [
+    lambda a: util.echo(a.p('w'), '7'),
+    lambda a: _pwrite8(a.r('w'), struct.pack('q', 9)),
+    lambda a: _atomic_add(a.p('w'), 2),
+    lambda a: cli('set', a.p('w'), '11'),
+], ids=['text', 'pwrite', 'atomic', 'cli-set'])
+def test_poller_woken_by_the_other_mount(pair, change):
+    a, b = pair
+    util.new_object(a, 'w', 'i64', '1')
+    with util.opened(b.p('w')) as fd:
+        assert rearm(fd) == '1\n'
+        assert poll_pri(fd, 0.3) == 0          # nothing changed yet
+        t = threading.Timer(0.2, change, (a,))
+        t.start()
+        start = time.monotonic()
+        revents = poll_pri(fd, 5)
+        t.join()
+        assert woke(revents), revents
+        assert time.monotonic() - start < 1.5
+        assert rearm(fd) != '1\n'
+        assert poll_pri(fd, 0.3) == 0          # once per change
+
+
+def test_watch_prints_the_other_mounts_values(pair):
+    a, b = pair
+    util.new_object(a, 'v', 'u32', '1')
+    proc = subprocess.Popen([util.SHMFS_BIN, 'watch', b.p('v')], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = LineReader(proc.stdout)
+        assert out.line(5) == '1'
+        for value in ('5', '3', '12'):
+            time.sleep(0.2)
+            util.echo(a.p('v'), value)
+            assert out.line(5) == value
+        time.sleep(0.2)
+        assert cli('add', a.p('v'), '30').returncode == 0
+        assert out.line(5) == '42'
+        assert out.rest(0.3) == ''
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 # ---- mounting -------------------------------------------------------------------

@@ -965,6 +965,61 @@ test_cluster (void)
     test_redis_stop (&nodes[i]);
 }
 
+/* Lock leases: owners of one host and of another, shared and exclusive,
+ * upgrades, release, expiry; atomic operations wait for another process's
+ * lease. */
+static void
+test_locks (Fixture *f, gconstpointer data)
+{
+  ShmRemoteConfig quick = { .timeout = 3, .root_mode = 0755, .lease = 0.3 };
+  g_autoptr(GError) error = NULL;
+  g_auto(ShmType) i64 = parse ("i64");
+  ShmAtomic add = { .op = SHM_ATOMIC_ADD, .operand.i = 1 };
+  ShmRemote *b, *c;
+  guint64 o;
+
+  if (f->r == NULL)
+    return;
+  b = open_remote (f->url, "t");
+  o = make (f->r, ROOT, "o", FALSE);
+  g_assert_cmpint (shm_remote_lock (f->r, o, 1, 100, TRUE), ==, -ENOENT);   /* untyped */
+  g_assert_cmpint (shm_remote_set_type (f->r, o, &i64, NULL), ==, 0);
+
+  /* Shared with shared, on two hosts; exclusive refused while they hold. */
+  g_assert_cmpint (shm_remote_lock (f->r, o, 1, 100, FALSE), ==, 0);
+  g_assert_cmpint (shm_remote_lock (b, o, 1, 200, FALSE), ==, 0);
+  g_assert_cmpint (shm_remote_lock (b, o, 2, 201, TRUE), ==, -EAGAIN);
+  /* Owner 1 of host A may not upgrade while B shares; after B lets go, it may. */
+  g_assert_cmpint (shm_remote_lock (f->r, o, 1, 100, TRUE), ==, -EAGAIN);
+  g_assert_cmpint (shm_remote_unlock (b, o, 1), ==, 0);
+  g_assert_cmpint (shm_remote_lock (f->r, o, 1, 100, TRUE), ==, 0);
+  /* Another owner of the same host conflicts too (the daemon's own table
+   * orders them before they reach the store). */
+  g_assert_cmpint (shm_remote_lock (f->r, o, 2, 101, FALSE), ==, -EAGAIN);
+
+  /* Atomics run inside the lock: the holder's process may, others wait. */
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i64, 0, &add, 100, NULL), ==, 0);
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i64, 0, &add, 101, NULL), ==, -EAGAIN);
+  g_assert_cmpint (shm_remote_atomic (b, o, 8, &i64, 0, &add, 100, NULL), ==, -EAGAIN);
+  g_assert_cmpint (shm_remote_unlock (f->r, o, 1), ==, 0);
+  g_assert_cmpint (shm_remote_atomic (b, o, 8, &i64, 0, &add, 100, NULL), ==, 0);
+  g_assert_cmpint (add.old.i, ==, 1);
+  g_assert_cmpint (shm_remote_unlock (f->r, o, 1), ==, 0);   /* twice: nothing */
+
+  /* A host that stops renewing loses its lease once it ends. */
+  c = shm_remote_open (f->url, "t", &quick, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (shm_remote_get_lease_ms (c), ==, 300);
+  g_assert_cmpint (shm_remote_lock (c, o, 9, 300, TRUE), ==, 0);
+  g_assert_cmpint (shm_remote_lock (b, o, 3, 202, TRUE), ==, -EAGAIN);
+  g_usleep (400 * 1000);
+  g_assert_cmpint (shm_remote_lock (b, o, 3, 202, TRUE), ==, 0);
+  g_assert_cmpint (shm_remote_lock (c, o, 9, 300, TRUE), ==, -EAGAIN);   /* its renewal is late */
+  g_assert_cmpint (shm_remote_unlock (b, o, 3), ==, 0);
+  shm_remote_free (c);
+  shm_remote_free (b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -983,6 +1038,7 @@ main (int argc, char **argv)
   ADD ("/remote/atomic-errors", test_atomic_errors);
   ADD ("/remote/concurrent-adds", test_concurrent_adds);
   ADD ("/remote/create-race", test_create_race);
+  ADD ("/remote/locks", test_locks);
 #undef ADD
   g_test_add_func ("/remote/cluster", test_cluster);
   return g_test_run ();
