@@ -11,9 +11,10 @@
  * server hangs a reply forever, docs/design/remote.md §1).
  *
  * A command is written first and only then read: an error while writing
- * means the server never saw it whole (-EIO, not applied); after the
- * write, nothing is sent again except on the refusals that say the
- * command did not run (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, LOADING,
+ * means the server never saw it whole (-EIO, not applied); no reply after
+ * the write (a timeout, or the connection lost) may follow a command that
+ * ran (-ETIMEDOUT); nothing is sent again except on the refusals that say
+ * the command did not run (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, LOADING,
  * NOSCRIPT).
  *
  * Cluster: the slot map (CLUSTER SLOTS) maps each slot to its node; it is
@@ -24,6 +25,7 @@
 #include "shm-redis.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,6 +199,16 @@ node_mark_down (ShmRedis *r, Node *n)
 
 /* A connected context of n: 0, or -EIO (down, refused, no answer within
  * the timeout, SELECT refused); *errstr (optional) says why. */
+/* Whether an idle connection has something to read: the server said
+ * nothing was asked, so it closed it (EOF) or broke it. */
+static gboolean
+idle_closed (redisContext *c)
+{
+  struct pollfd pfd = { c->fd, POLLIN, 0 };
+
+  return poll (&pfd, 1, 0) != 0;
+}
+
 static int
 node_take (ShmRedis *r, Node *n, redisContext **out, char **errstr)
 {
@@ -212,6 +224,15 @@ node_take (ShmRedis *r, Node *n, redisContext **out, char **errstr)
     }
   c = g_queue_pop_head (&n->idle);
   g_mutex_unlock (&n->lock);
+  /* An idle connection the server has closed (it restarted, say) reads
+   * as ready: never send on it, whose reply could not come. */
+  while (c != NULL && idle_closed (c))
+    {
+      redisFree (c);
+      g_mutex_lock (&n->lock);
+      c = g_queue_pop_head (&n->idle);
+      g_mutex_unlock (&n->lock);
+    }
   if (c != NULL)
     {
       *out = c;
@@ -472,14 +493,11 @@ run (ShmRedis *r, const char *key, gsize keylen, const char *cmd, gsize cmdlen,
         redisGetReply (c, (void **) &rep);
       if (rep == NULL)
         {
-          /* No reply: a timeout leaves the command maybe run; EOF or a
-           * reset after the write is reported as -EIO, as the header says. */
-          int saved = errno;
-          err = c->err == REDIS_ERR_IO && (saved == EAGAIN || saved == EWOULDBLOCK ||
-                                           strstr (c->errstr, "temporarily unavailable") != NULL)
-                ? -ETIMEDOUT : -EIO;
+          /* No reply to a request written whole: a timeout, or the server
+           * gone (EOF, reset) perhaps after it ran the command.  Either
+           * way it may have been applied: -ETIMEDOUT, never -EIO. */
           node_give (r, n, c);
-          return err;
+          return -ETIMEDOUT;
         }
       node_give (r, n, c);
 

@@ -46,9 +46,10 @@ guint shm_redis_key_slot (const char *key, gsize len);
 /* Runs one command on the node that owns key (any node when key is NULL);
  * argvlen may be NULL for NUL-terminated arguments.  Returns 0 and the
  * reply in *reply (freeReplyObject() it; never an error reply), or -errno:
- *   -EIO        not connected, refused, reset, or the node was marked down
- *               (not applied);
- *   -ETIMEDOUT  no reply within the timeout (may or may not have run);
+ *   -EIO        not connected, refused, reset before the request was
+ *               written whole, or the node was marked down (not applied);
+ *   -ETIMEDOUT  no reply: none within the timeout, or the connection lost
+ *               after the request was written (it may or may not have run);
  *   -ENOSPC     OOM (maxmemory);
  *   -EIO        any other error reply (logged once per kind).
  * MOVED/ASK are followed, TRYAGAIN/CLUSTERDOWN/LOADING retried until the

@@ -55,6 +55,12 @@ struct _ShmRemote {
   char     *epoch;
   char     *host;           /* this daemon, among those of the store */
   guint64   lease_ms;
+  gint64    timeout_ms;
+  gint64    clock_offset;   /* the server's clock in ms, less our monotonic ms */
+  GMutex    epoch_lock;     /* shm_remote_check_store */
+  mode_t    root_mode;      /* the root, when the store has none */
+  uid_t     root_uid;
+  gid_t     root_gid;
   ShmRedisScript *scripts[N_SCRIPTS];
 };
 
@@ -148,13 +154,37 @@ check_status (redisReply *rep, gsize min_elements)
   return -EIO;
 }
 
+/* The deadline fence of a script sent now (core/lua/fence.lua): the
+ * server time at which this daemon stops waiting for its reply. */
+static char *
+deadline_arg (ShmRemote *r)
+{
+  return g_strdup_printf ("%" G_GINT64_FORMAT,
+                          g_get_monotonic_time () / 1000 + r->clock_offset + r->timeout_ms);
+}
+
+/* Runs script s with its deadline first, then a's arguments. */
+static int
+eval_raw (ShmRemote *r, Script s, int nkeys, const char **keys, Args *a, redisReply **reply)
+{
+  g_autofree char *deadline = deadline_arg (r);
+  g_autofree const char **argv = g_new (const char *, a->args->len + 1);
+  g_autofree size_t *lens = g_new (size_t, a->args->len + 1);
+
+  argv[0] = deadline;
+  lens[0] = strlen (deadline);
+  memcpy (argv + 1, a->args->data, a->args->len * sizeof *argv);
+  memcpy (lens + 1, a->lens->data, a->args->len * sizeof *lens);
+  return shm_redis_eval (r->redis, r->scripts[s], nkeys, keys, NULL, a->args->len + 1, argv, lens,
+                         reply);
+}
+
 static int
 eval_keys (ShmRemote *r, Script s, int nkeys, const char **keys, Args *a, gsize min_elements,
            redisReply **reply)
 {
-  int err = shm_redis_eval (r->redis, r->scripts[s], nkeys, keys, NULL,
-                            a->args->len, (const char **) a->args->data, (size_t *) a->lens->data,
-                            reply);
+  int err = eval_raw (r, s, nkeys, keys, a, reply);
+
   args_clear (a);
   if (err < 0)
     return err;
@@ -349,6 +379,26 @@ check_name (const char *name)
 
 /* ---- open ----------------------------------------------------------------------- */
 
+/* Runs ns-init: the store's meta and root, made if missing (with a new
+ * epoch).  The reply as it came. */
+static int
+init_store (ShmRemote *r, redisReply **rep)
+{
+  Args a;
+  int err;
+
+  args_init (&a);
+  args_str (&a, FORMAT);
+  args_str (&a, "le");
+  args_take (&a, g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ()));
+  args_u64 (&a, r->root_mode);
+  args_u64 (&a, r->root_uid);
+  args_u64 (&a, r->root_gid);
+  err = eval_raw (r, NS_INIT, 1, (const char **) &r->meta_key, &a, rep);
+  args_clear (&a);
+  return err;
+}
+
 ShmRemote *
 shm_remote_open (const char *url, const char *prefix, const ShmRemoteConfig *config,
                  GError **error)
@@ -356,7 +406,6 @@ shm_remote_open (const char *url, const char *prefix, const ShmRemoteConfig *con
   ShmRedisConfig rc = { .timeout = config != NULL ? config->timeout : 0 };
   ShmRemote *r;
   redisReply *rep;
-  Args a;
   int err;
 
   if (G_BYTE_ORDER != G_LITTLE_ENDIAN)
@@ -383,20 +432,18 @@ shm_remote_open (const char *url, const char *prefix, const ShmRemoteConfig *con
   r->prefix = g_strdup (prefix);
   r->meta_key = g_strdup_printf ("{%s}:meta", prefix);
   r->lease_ms = (config != NULL && config->lease > 0 ? config->lease : 15.0) * 1000;
+  r->timeout_ms = (config != NULL && config->timeout > 0 ? config->timeout : 3.0) * 1000;
   r->host = g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ());
+  g_mutex_init (&r->epoch_lock);
   for (int i = 0; i < N_SCRIPTS; i++)
     r->scripts[i] = shm_redis_script_new (script_sources[i]);
 
-  args_init (&a);
-  args_str (&a, FORMAT);
-  args_str (&a, "le");
-  args_take (&a, g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ()));
-  args_u64 (&a, S_IFDIR | (config != NULL ? config->root_mode & 07777 : 0755));
-  args_u64 (&a, config != NULL ? config->root_uid : getuid ());
-  args_u64 (&a, config != NULL ? config->root_gid : getgid ());
-  err = shm_redis_eval (r->redis, r->scripts[NS_INIT], 1, (const char **) &r->meta_key, NULL,
-                        a.args->len, (const char **) a.args->data, (size_t *) a.lens->data, &rep);
-  args_clear (&a);
+  r->root_mode = S_IFDIR | (config != NULL ? config->root_mode & 07777 : 0755);
+  r->root_uid = config != NULL ? config->root_uid : getuid ();
+  r->root_gid = config != NULL ? config->root_gid : getgid ();
+  err = shm_remote_sync_clock (r);
+  if (err == 0)
+    err = init_store (r, &rep);
   if (err < 0)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s: cannot open store '%s': %s",
@@ -438,6 +485,7 @@ shm_remote_free (ShmRemote *r)
   g_free (r->meta_key);
   g_free (r->epoch);
   g_free (r->host);
+  g_mutex_clear (&r->epoch_lock);
   g_free (r);
 }
 
@@ -903,4 +951,49 @@ int
 shm_remote_unlock (ShmRemote *r, guint64 oid, guint64 owner)
 {
   return lock_call (r, oid, owner, "u", 0);
+}
+
+/* ---- the server's clock ----------------------------------------------------- */
+
+int
+shm_remote_sync_clock (ShmRemote *r)
+{
+  gint64 before = g_get_monotonic_time () / 1000;
+  guint64 server;
+  int err = shm_redis_time_ms (r->redis, r->meta_key, &server);
+
+  /* The server read its clock somewhere in the round trip: its middle. */
+  if (err == 0)
+    r->clock_offset = (gint64) server - (before + g_get_monotonic_time () / 1000) / 2;
+  return err;
+}
+
+/* ---- a store made again --------------------------------------------------------- */
+
+int
+shm_remote_check_store (ShmRemote *r, gboolean *reset)
+{
+  redisReply *rep;
+  int err;
+
+  *reset = FALSE;
+  g_mutex_lock (&r->epoch_lock);
+  if ((err = init_store (r, &rep)) == 0)
+    err = check_status (rep, 2);
+  if (err < 0)
+    {
+      g_mutex_unlock (&r->epoch_lock);
+      return err;
+    }
+  if (rep->element[1]->type == REDIS_REPLY_STRING &&
+      (rep->element[1]->len != strlen (r->epoch) ||
+       memcmp (rep->element[1]->str, r->epoch, rep->element[1]->len) != 0))
+    {
+      g_free (r->epoch);
+      r->epoch = g_strndup (rep->element[1]->str, rep->element[1]->len);
+      *reset = TRUE;
+    }
+  g_mutex_unlock (&r->epoch_lock);
+  freeReplyObject (rep);
+  return 0;
 }

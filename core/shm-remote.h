@@ -135,6 +135,22 @@ int shm_remote_version (ShmRemote *r, guint64 oid, guint64 *version);
 /* Bumps the version of oid (fsync, SHMFS_IOC_NOTIFY).  0, -ENOENT. */
 int shm_remote_bump (ShmRemote *r, guint64 oid, guint64 *version);
 
+/* ---- the server's clock ------------------------------------------------------ */
+
+/* Every change carries a deadline in the server's time, after which the
+ * server refuses to apply it: a request that timed out here never takes
+ * effect later (-ETIMEDOUT then means it did not happen, unless the server
+ * began it just before the deadline).  The offset to the server's clock is
+ * measured at open; call this now and then (at each lease renewal) to
+ * follow its drift.  0 or -errno. */
+int shm_remote_sync_clock (ShmRemote *r);
+
+/* Checks that the store is the one opened: when it was wiped (a server
+ * restarted without persistence, FLUSHALL), makes its root again and sets
+ * *reset (in one caller only); every object of before is gone.  Not
+ * thread-safe with shm_remote_get_epoch.  0 or -errno. */
+int shm_remote_check_store (ShmRemote *r, gboolean *reset);
+
 /* ---- locks ----------------------------------------------------------------- */
 
 /* How long a lock lease lasts unless renewed (ShmRemoteConfig.lease). */

@@ -99,6 +99,44 @@ follow_removal_locked (Shmfs *fs, ShmNode *node)
   shm_node_unref (node);
 }
 
+static gboolean
+collect_child (ShmNode *child, gpointer user_data)
+{
+  g_ptr_array_add (user_data, child);
+  return TRUE;
+}
+
+/* The store was wiped: everything the tree knows is gone.  Open files
+ * now find their objects stale (ESTALE). */
+static void
+follow_reset (Shmfs *fs)
+{
+  g_autoptr (GPtrArray) children = g_ptr_array_new ();
+  ShmNode *root;
+
+  g_message ("remote: store was reset: every object of before is gone");
+  g_mutex_lock (&fs->tree_lock);
+  root = shm_tree_get_root (fs->tree);
+  shm_tree_foreach_child (root, 0, collect_child, children);
+  for (guint i = 0; i < children->len; i++)
+    follow_removal_locked (fs, children->pdata[i]);
+  g_mutex_unlock (&fs->tree_lock);
+}
+
+/* The root is gone from the store: was it wiped?  Then the tree follows
+ * (TRUE: ask again). */
+static gboolean
+store_was_reset (Shmfs *fs, guint64 dir_id, int err)
+{
+  gboolean reset = FALSE;
+
+  if (dir_id != SHM_TREE_ROOT_ID || (err != -ENOTDIR && err != -ENOENT))
+    return FALSE;
+  if (shm_remote_check_store (fs->remote, &reset) == 0 && reset)
+    follow_reset (fs);
+  return reset;
+}
+
 static int
 remote_lookup (Shmfs *fs, fuse_ino_t parent, const char *name)
 {
@@ -112,6 +150,8 @@ remote_lookup (Shmfs *fs, fuse_ino_t parent, const char *name)
       (dir_id == SHM_TREE_ROOT_ID && strcmp (name, SHMFS_RAW_DIR_NAME) == 0))
     return 0;   /* the tree answers these itself */
   err = shm_remote_lookup (fs->remote, dir_id, name, &e);
+  if (err == -ENOTDIR && store_was_reset (fs, dir_id, err))
+    err = shm_remote_lookup (fs->remote, dir_id, name, &e);
   g_mutex_lock (&fs->tree_lock);
   dir = shm_tree_find_id (fs->tree, dir_id);
   if (dir != NULL && err == 0)
@@ -173,13 +213,6 @@ remote_refresh (Shmfs *fs, fuse_ino_t ino)
   return err;
 }
 
-static gboolean
-collect_child (ShmNode *child, gpointer user_data)
-{
-  g_ptr_array_add (user_data, child);
-  return TRUE;
-}
-
 static void
 clear_entry (gpointer data)
 {
@@ -205,7 +238,10 @@ remote_list (Shmfs *fs, fuse_ino_t ino)
     {
       guint before = entries->len;
 
-      if ((err = shm_remote_list (fs->remote, dir_id, after, batch, entries)) < 0)
+      if ((err = shm_remote_list (fs->remote, dir_id, after, batch, entries)) < 0 &&
+          store_was_reset (fs, dir_id, err))
+        err = shm_remote_list (fs->remote, dir_id, after, batch, entries);
+      if (err < 0)
         return err == -ENOTDIR ? -ENOENT : err;
       if (entries->len - before < batch)
         break;
@@ -253,7 +289,10 @@ remote_create (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name, g
   g_mutex_unlock (&fs->tree_lock);
   if (err < 0)
     return err;
-  if ((err = shm_remote_create (fs->remote, dir_id, name, is_dir, mode, ctx->uid, gid, &e)) < 0)
+  err = shm_remote_create (fs->remote, dir_id, name, is_dir, mode, ctx->uid, gid, &e);
+  if (err < 0 && store_was_reset (fs, dir_id, err))
+    err = shm_remote_create (fs->remote, dir_id, name, is_dir, mode, ctx->uid, gid, &e);
+  if (err < 0)
     return err == -ENOTDIR ? -ENOENT : err;
   g_mutex_lock (&fs->tree_lock);
   if ((dir = shm_tree_find_id (fs->tree, dir_id)) == NULL)
@@ -346,19 +385,32 @@ remote_rename (Shmfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newpar
 static int
 remote_set_attr (Shmfs *fs, ShmNode *node, const struct stat *attr, int to_set)
 {
-  ShmAttr a;
+  ShmAttr a, before;
   guint64 id;
+  guint mask = 0;
   int err;
 
   g_mutex_lock (&fs->tree_lock);
-  a = *shm_node_get_attr (node);
+  before = a = *shm_node_get_attr (node);
   id = shm_node_get_id (node);
   shmfs_authority_apply_attr (fs->tree, &a, shm_node_is_dir (node), attr, to_set);
   g_mutex_unlock (&fs->tree_lock);
-  err = shm_remote_set_attr (fs->remote, id, &a,
-                             SHM_REMOTE_ATTR_MODE | SHM_REMOTE_ATTR_UID | SHM_REMOTE_ATTR_GID |
-                             SHM_REMOTE_ATTR_ATIME | SHM_REMOTE_ATTR_MTIME | SHM_REMOTE_ATTR_CTIME);
-  if (err < 0)
+  /* What changed, and ctime with it; a truncation alone (O_TRUNC) changes
+   * nothing the store keeps. */
+  if (a.mode != before.mode)
+    mask |= SHM_REMOTE_ATTR_MODE;
+  if (to_set & FUSE_SET_ATTR_UID)
+    mask |= SHM_REMOTE_ATTR_UID;
+  if (to_set & FUSE_SET_ATTR_GID)
+    mask |= SHM_REMOTE_ATTR_GID;
+  if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+    mask |= SHM_REMOTE_ATTR_ATIME;
+  if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+    mask |= SHM_REMOTE_ATTR_MTIME;
+  if (mask == 0)
+    return 0;
+  mask |= SHM_REMOTE_ATTR_CTIME;
+  if ((err = shm_remote_set_attr (fs->remote, id, &a, mask)) < 0)
     return err;
   g_mutex_lock (&fs->tree_lock);
   *shm_node_get_attr (node) = a;
@@ -495,11 +547,17 @@ static gboolean
 renew_leases (gpointer data)
 {
   Shmfs *fs = data;
+  gboolean reset;
   RemoteState *st = fs->authority_data;
   g_autoptr (GArray) leases = g_array_new (FALSE, FALSE, sizeof (Lease));
   GHashTableIter iter;
   gpointer value;
 
+  /* The tick of the store's own checks, too: its clock, and whether it
+   * is the one the tree follows. */
+  shm_remote_sync_clock (fs->remote);
+  if (shm_remote_check_store (fs->remote, &reset) == 0 && reset)
+    follow_reset (fs);
   g_mutex_lock (&st->lock);
   g_hash_table_iter_init (&iter, st->leases);
   while (g_hash_table_iter_next (&iter, NULL, &value))

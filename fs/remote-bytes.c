@@ -11,6 +11,14 @@
 G_STATIC_ASSERT (sizeof (ShmfsRange) == sizeof (ShmRemoteRange));
 G_STATIC_ASSERT (G_STRUCT_OFFSET (ShmfsRange, data) == G_STRUCT_OFFSET (ShmRemoteRange, data));
 
+/* The value of an open object that is gone from the store (removed and
+ * its lease over, or the store wiped): a stale file, as NFS says. */
+static int
+stale (int err)
+{
+  return err == -ENOENT ? -ESTALE : err;
+}
+
 static guint64
 oid_of (ShmfsSync *sync)
 {
@@ -32,7 +40,7 @@ shmfs_remote_bytes_reply_read (ShmRemote *r, ShmfsSync *sync, fuse_req_t req, gu
 
   if (buf == NULL)
     return (void) fuse_reply_err (req, ENOMEM);
-  err = shm_remote_read (r, oid_of (sync), nbytes_of (sync), off, len, buf, NULL);
+  err = stale (shm_remote_read (r, oid_of (sync), nbytes_of (sync), off, len, buf, NULL));
   if (err < 0)
     return (void) fuse_reply_err (req, -err);
   fuse_reply_buf (req, (const char *) buf, len);
@@ -41,21 +49,21 @@ shmfs_remote_bytes_reply_read (ShmRemote *r, ShmfsSync *sync, fuse_req_t req, gu
 int
 shmfs_remote_bytes_store (ShmRemote *r, ShmfsSync *sync, const ShmfsRange *ranges, guint n)
 {
-  return shm_remote_write (r, oid_of (sync), nbytes_of (sync), (const ShmRemoteRange *) ranges,
-                           n, NULL);
+  return stale (shm_remote_write (r, oid_of (sync), nbytes_of (sync),
+                                  (const ShmRemoteRange *) ranges, n, NULL));
 }
 
 int
 shmfs_remote_bytes_snapshot (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 off, guint64 len)
 {
-  return shm_remote_read (r, oid_of (sync), nbytes_of (sync), off, len, buf, NULL);
+  return stale (shm_remote_read (r, oid_of (sync), nbytes_of (sync), off, len, buf, NULL));
 }
 
 int
 shmfs_remote_bytes_atomic (ShmRemote *r, ShmfsSync *sync, const ShmType *elem, guint64 off,
                            ShmAtomic *a, pid_t pid, gboolean *changed)
 {
-  int err = shm_remote_atomic (r, oid_of (sync), nbytes_of (sync), elem, off, a, pid, NULL);
+  int err = stale (shm_remote_atomic (r, oid_of (sync), nbytes_of (sync), elem, off, a, pid, NULL));
 
   /* As shm_atomic_apply_elem says: a load and a failed cas change nothing. */
   *changed = err == 0 && a->op != SHM_ATOMIC_LOAD && (a->op != SHM_ATOMIC_CAS || a->swapped);
@@ -76,6 +84,6 @@ shmfs_remote_bytes_version (ShmRemote *r, ShmfsSync *sync, gboolean bump, guint6
       return 0;
     }
   if (bump)
-    return shm_remote_bump (r, oid_of (sync), version);
-  return shm_remote_version (r, oid_of (sync), version);
+    return stale (shm_remote_bump (r, oid_of (sync), version));
+  return stale (shm_remote_version (r, oid_of (sync), version));
 }

@@ -16,7 +16,8 @@ if math.floor(tonumber(d[2]) / 1024) % 2 == 1 then
   if is_dir and math.floor(mode / 1024) % 2 == 0 then mode = mode + 1024 end
 end
 local ts = now()
-local oid = tostring(redis.call('INCR', CTR))
+-- %d: tostring() would print a 16-digit oid with an exponent
+local oid = string.format('%d', redis.call('INCR', CTR))
 local kind = is_dir and 'd' or 'f'
 redis.call('HSET', ikey(oid), 'k', kind, 'mode', mode + (is_dir and 16384 or 32768),
            'uid', ARGV[5], 'gid', gid, 'at', ts, 'mt', ts, 'ct', ts)

@@ -15,6 +15,15 @@ if redis.call('EXISTS', ikey(1)) == 0 then
   redis.call('HSET', ikey(1), 'k', 'd', 'mode', ARGV[4], 'uid', ARGV[5], 'gid', ARGV[6],
              'at', ts, 'mt', ts, 'ct', ts, 'par', 0, 'nm', '', 'nd', 0)
 end
--- the next oid is 2 at least
-if tonumber(redis.call('GET', CTR) or 0) < 1 then redis.call('SET', CTR, 1) end
+-- A store made now numbers its objects from its time in ms times 1000:
+-- above every oid of a store wiped before it (none makes 1000 objects a
+-- millisecond), so that no host still holding an object of before (an
+-- inode number the kernel keeps) meets its number again.  Under 2^53,
+-- exact as a zset score (and written with %d: tostring would give an
+-- exponent), for 280 years yet.
+if tonumber(redis.call('GET', CTR) or 0) < 1 then
+  local t = redis.call('TIME')
+  redis.call('SET', CTR, string.format('%d', tonumber(t[1]) * 1000000 +
+                                            math.floor(tonumber(t[2]) / 1000) * 1000))
+end
 return {0, meta[3]}

@@ -11,6 +11,7 @@
 --   {P}:used       bytes of typed objects
 --   {P}:ns         sharded channel: "dir name" of each change
 -- Errors are returned as {-errno} (Linux numbers).
+--#include "fence.lua"
 local B = string.sub(KEYS[1], 1, -6)           -- "{P}" (KEYS[1] ends in ":meta")
 local CTR, USED, NS = B .. ':ctr', B .. ':used', B .. ':ns'
 local EPERM, ENOENT, EEXIST, ENOTDIR, EISDIR, EINVAL, ENOSPC, ENOTEMPTY =

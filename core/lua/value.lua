@@ -4,6 +4,7 @@
 -- KEYS[2] {P:oid}:m   hash: ver (the version), mt (server TIME of the last change)
 -- The change channel {P:oid}:ev (same slot) gets the new version.
 -- Errors are returned as {-errno} (Linux numbers).
+--#include "fence.lua"
 local V, M = KEYS[1], KEYS[2]
 local EV = string.sub(V, 1, -3) .. ':ev'
 local ENOENT, EAGAIN, EEXIST, ESTALE = 2, 11, 17, 116

@@ -160,6 +160,14 @@ class RedisServer:
         self.proc = None
         _live.discard(self)
 
+    def pause(self):
+        """SIGSTOP: the server still accepts connections (the kernel's
+        backlog) and answers nothing."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
     def restart(self):
         """Stops and starts the server on the same port (no persistence:
         it comes back empty)."""
