@@ -18,6 +18,7 @@ import multiprocessing.forkserver
 import os
 import pickle
 import struct
+import subprocess
 from contextlib import closing
 
 import pytest
@@ -25,6 +26,8 @@ import pytest
 import nomap
 import util
 import shmfs as pyshm  # noqa: E402  (the fixture is named shmfs)
+
+EXAMPLES = os.path.realpath(os.path.join(util.HERE, '..', '..', 'examples', 'python'))
 
 try:
     import numpy
@@ -62,6 +65,26 @@ def outcome(fn):
         return ('ok', fn())
     except Exception as e:          # noqa: BLE001 -- the type is the answer
         return ('raises', type(e))
+
+
+@util.both_modes
+@pytest.mark.parametrize('script, name, line, text', [
+    ('value_client.py', 'num', '3.1415926', '3.1415926'),
+    ('array_client.py', 'arr', '[0, 1, 2, 3, 4]', '0 1 2 3 4'),
+])
+def test_seed_ports_run_unchanged(shmfs, script, name, line, text):
+    """The seed's programs, ported to shmfs, where nothing can be mapped."""
+    probe = ('import ctypes, shmfs, sys; o = shmfs.attach(sys.argv[1]).get_obj(); '
+             'print(isinstance(o, (ctypes._SimpleCData, ctypes.Array)))')
+    for _ in range(2):              # the second run attaches to the first's object
+        r = subprocess.run(['/usr/bin/python3', os.path.join(EXAMPLES, script)],
+                           cwd=shmfs.path, env=nomap.child_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        assert (r.returncode, r.stdout, r.stderr) == (0, line + '\n', '')
+        assert util.cat(shmfs.p(name)) == text + '\n'
+    r = subprocess.run(['/usr/bin/python3', '-c', probe, shmfs.p(name)], env=nomap.child_env(),
+                       stdout=subprocess.PIPE, text=True, timeout=60, check=True)
+    assert r.stdout == 'False\n'                     # unmapped: not a ctypes object
 
 
 VALUES = [('b', -5, 7), ('B', 250, 3), ('h', -300, 301), ('H', 65000, 1),
