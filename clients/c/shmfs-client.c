@@ -1,9 +1,11 @@
-/* shmfs-client.c — libshmfs: mapping, creating, locking and atomic
- * operations on the objects of a mounted shmfs, through its files only.
+/* shmfs-client.c — libshmfs: mapping (or reading and writing), creating,
+ * locking and atomic operations on the objects of a mounted shmfs, through
+ * its files only.
  *
  * Types are read with core's shm_type_parse; glib comes in only through
- * it.  The library holds no global state: a ShmfsMap owns its fd (the lock
- * and the ioctls go through it) and its mapping.
+ * it.  The library holds no global state: a ShmfsMap owns its fd (the lock,
+ * the ioctls, pread and pwrite go through it) and its mapping, if any
+ * (shmfs_open makes none: a remote mount cannot map).
  */
 #include "shmfs/shmfs.h"
 
@@ -30,7 +32,7 @@
 
 struct _ShmfsMap {
   int      fd;                            /* the binary view */
-  void    *data;
+  void    *data;                          /* NULL from shmfs_open */
   size_t   nbytes;
   size_t   count;
   size_t   elem_size;
@@ -200,8 +202,10 @@ set_type (ShmfsMap *map, ShmType *type)
   return 0;
 }
 
-int
-shmfs_map (const char *path, int flags, ShmfsMap **out)
+/* Opens path's binary view and reads its type into a new *out, unmapped
+ * (data NULL).  Returns 0 or -errno as shmfs_open. */
+static int
+open_object (const char *path, int flags, ShmfsMap **out)
 {
   gboolean ro = (flags & SHMFS_MAP_READONLY) != 0;
   ShmfsMap *map = NULL;
@@ -219,8 +223,6 @@ shmfs_map (const char *path, int flags, ShmfsMap **out)
       err = -ENOMEM;
       goto out;
     }
-  map->data = MAP_FAILED;
-  map->fd = -1;
   map->fd = open (raw, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
   if (map->fd < 0)
     {
@@ -239,13 +241,6 @@ shmfs_map (const char *path, int flags, ShmfsMap **out)
       err = -EIO;   /* not what the type says: not a shmfs binary view */
       goto out;
     }
-  map->data = mmap (NULL, map->nbytes, ro ? PROT_READ : PROT_READ | PROT_WRITE,
-                    MAP_SHARED, map->fd, 0);
-  if (map->data == MAP_FAILED)
-    {
-      err = -errno;
-      goto out;
-    }
   *out = map;
   map = NULL;
 
@@ -255,12 +250,41 @@ out:
   return err;
 }
 
+int
+shmfs_open (const char *path, int flags, ShmfsMap **out)
+{
+  return open_object (path, flags, out);
+}
+
+int
+shmfs_map (const char *path, int flags, ShmfsMap **out)
+{
+  gboolean ro = (flags & SHMFS_MAP_READONLY) != 0;
+  ShmfsMap *map;
+  void *data;
+  int err;
+
+  if ((err = open_object (path, flags, &map)) < 0)
+    return err;
+  data = mmap (NULL, map->nbytes, ro ? PROT_READ : PROT_READ | PROT_WRITE,
+               MAP_SHARED, map->fd, 0);
+  if (data == MAP_FAILED)
+    {
+      err = -errno;   /* -ENODEV: a remote mount, whose views cannot be mapped */
+      shmfs_unmap (map);
+      return err;
+    }
+  map->data = data;
+  *out = map;
+  return 0;
+}
+
 void
 shmfs_unmap (ShmfsMap *map)
 {
   if (map == NULL)
     return;
-  if (map->data != MAP_FAILED && map->data != NULL)
+  if (map->data != NULL)
     munmap (map->data, map->nbytes);
   if (map->fd >= 0)
     close (map->fd);
@@ -282,6 +306,45 @@ unsigned shmfs_map_ndim (const ShmfsMap *map)      { return map->ndim; }
 const size_t *shmfs_map_shape (const ShmfsMap *map) { return map->shape; }
 const char *shmfs_map_type (const ShmfsMap *map)   { return map->spec; }
 int shmfs_map_fd (const ShmfsMap *map)             { return map->fd; }
+
+/* ---- reading and writing ---------------------------------------------- */
+
+/* Whether len bytes at off lie within the object. */
+static gboolean
+in_object (const ShmfsMap *map, size_t off, size_t len)
+{
+  return off <= map->nbytes && len <= map->nbytes - off;
+}
+
+int
+shmfs_read (const ShmfsMap *map, size_t off, void *buf, size_t len)
+{
+  ssize_t n;
+
+  if (map == NULL || (buf == NULL && len > 0) || !in_object (map, off, len))
+    return -EINVAL;
+  if (len == 0)
+    return 0;
+  n = pread (map->fd, buf, len, (off_t) off);   /* one call: one snapshot */
+  if (n < 0)
+    return -errno;
+  return (size_t) n == len ? 0 : -EIO;
+}
+
+int
+shmfs_write (ShmfsMap *map, size_t off, const void *buf, size_t len)
+{
+  ssize_t n;
+
+  if (map == NULL || (buf == NULL && len > 0) || !in_object (map, off, len))
+    return -EINVAL;
+  if (len == 0)
+    return 0;
+  n = pwrite (map->fd, buf, len, (off_t) off);  /* one call: stored at once */
+  if (n < 0)
+    return -errno;
+  return (size_t) n == len ? 0 : -EIO;
+}
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -642,6 +705,8 @@ shmfs_strerror (int err)
     {
     case -ENOTSUP: return "not inside a shmfs mount";
     case -ENODATA: return "the object has no type yet";
+    case -ENODEV:  return "the object lives on a remote mount and cannot be mapped; "
+                          "use shmfs_open, shmfs_read and shmfs_write";
     default:       return strerror (err < 0 ? -err : err);
     }
 }

@@ -1,7 +1,8 @@
 /* shmfs.h — libshmfs, the C client of a mounted shmfs.
  *
- * Maps an object's binary view (MNT/.raw/PATH) given its path, tells its
- * type and shape (and a record's fields), creates typed objects
+ * Maps an object's binary view (MNT/.raw/PATH) given its path -- or, on a
+ * remote mount, which cannot map it, opens it to read and write it --
+ * tells its type and shape (and a record's fields), creates typed objects
  * atomically, takes the object's lock (the one `flock MNT/PATH` takes) and
  * runs the daemon's atomic operations (shmfs/ioctl.h), on a record's
  * fields too.  Plain C: no glib in this header, and the
@@ -30,7 +31,8 @@
 extern "C" {
 #endif
 
-/* An object's binary view, open and mapped MAP_SHARED. */
+/* An object's binary view, open and mapped MAP_SHARED (shmfs_map), or
+ * open only (shmfs_open). */
 typedef struct _ShmfsMap ShmfsMap;
 
 /* Element types, as in type specs (i8 ... char[N]). */
@@ -41,7 +43,7 @@ typedef enum {
   SHMFS_ELEM_RECORD,
 } ShmfsElem;
 
-/* shmfs_map() flags. */
+/* shmfs_map() and shmfs_open() flags. */
 #define SHMFS_MAP_READONLY 0x1   /* open O_RDONLY, map PROT_READ */
 
 /* Maps the object at path: its text view MNT/PATH, or its binary view
@@ -49,14 +51,48 @@ typedef enum {
  * of the same filesystem carrying the xattr user.shmfs.mode.  Returns 0 and
  * *out, or -ENOTSUP (path is not inside a shmfs mount), -ENODATA (the
  * object has no type yet), -EISDIR, -EINVAL (bad flags), -EIO (the binary
- * view's size or type is not one this library reads), or the errno of
- * stat/open/mmap (-ENOENT, -EACCES ...). */
+ * view's size or type is not one this library reads), -ENODEV (the object
+ * lives on a remote mount, which cannot map it: use shmfs_open), or the
+ * errno of stat/open/mmap (-ENOENT, -EACCES ...). */
 int shmfs_map (const char *path, int flags, ShmfsMap **out);
 
-/* Unmaps, closes (dropping a lock still held) and frees; NULL is a no-op. */
+/* As shmfs_map, but does not map: for remote mounts (shmfs -o
+ * remote=...), whose binary views cannot be mapped, and for programs that
+ * run on any mount.  The object's bytes are read and written with
+ * shmfs_read and shmfs_write; shmfs_map_data returns NULL; every other
+ * function here works as on a mapping.
+ *
+ *   ShmfsMap *m;
+ *   int64_t n;
+ *   int err = shmfs_map ("/mnt/shm/count", 0, &m);
+ *   if (err == -ENODEV)
+ *     err = shmfs_open ("/mnt/shm/count", 0, &m);
+ *   if (err < 0)
+ *     errx (1, "count: %s", shmfs_strerror (err));
+ *   shmfs_lock (m, true);                  (a read-modify-write: locked)
+ *   shmfs_read (m, 0, &n, sizeof n);
+ *   n++;
+ *   shmfs_write (m, 0, &n, sizeof n);
+ *   shmfs_unlock (m);
+ *   shmfs_unmap (m);
+ */
+int shmfs_open (const char *path, int flags, ShmfsMap **out);
+
+/* Reads (writes) len bytes at byte offset off of the object, with one
+ * pread (pwrite), which a remote mount applies atomically: a read is a
+ * consistent snapshot of the range, a write is seen whole or not at all.
+ * On any map, from shmfs_map or shmfs_open.  Returns 0, -EINVAL (the range
+ * passes the object's end), -EIO (a short transfer), -EBADF (a write on a
+ * SHMFS_MAP_READONLY map), or the errno of pread (pwrite). */
+int shmfs_read (const ShmfsMap *map, size_t off, void *buf, size_t len);
+int shmfs_write (ShmfsMap *map, size_t off, const void *buf, size_t len);
+
+/* Unmaps, closes (dropping a lock still held) and frees; NULL is a no-op.
+ * Also for a map from shmfs_open. */
 void shmfs_unmap (ShmfsMap *map);
 
-/* The mapped bytes: nbytes long, native byte order, C order. */
+/* The mapped bytes: nbytes long, native byte order, C order.  NULL for a
+ * map from shmfs_open. */
 void *shmfs_map_data (const ShmfsMap *map);
 size_t shmfs_map_nbytes (const ShmfsMap *map);
 /* Number of elements (1 for a scalar). */
@@ -172,7 +208,7 @@ int shmfs_atomic_field_cas_f64 (ShmfsMap *map, size_t index, size_t field, doubl
 int shmfs_notify (ShmfsMap *map);
 
 /* A message for err (a -errno from this library): the meaning given above
- * for -ENOTSUP and -ENODATA, strerror() otherwise. */
+ * for -ENOTSUP, -ENODATA and -ENODEV, strerror() otherwise. */
 const char *shmfs_strerror (int err);
 
 #ifdef __cplusplus

@@ -9,7 +9,11 @@ called through ctypes: shmfs_map's type, shape and bytes, shmfs_create,
 locks against other processes, the atomic operations, a record's fields
 and the atomic operations on them, and bad input -- a path outside any
 shmfs mount, an untyped object, a directory, an index past the end, a
-field that is no number; and, built with LeakSanitizer, no leak.
+field that is no number; and, built with LeakSanitizer, no leak.  For
+remote mounts, which cannot map: shmfs_open's unmapped handle, read and
+written with shmfs_read and shmfs_write (bounds checked), with the same
+type, lock, atomic and field calls, a locked counter of C processes
+through them counting exactly, and the message of shmfs_map's -ENODEV.
 
 The programs: $SHMFS_COUNTER (build/examples/counter) and
 $SHMFS_CLIENT_LIB (build/clients/c/libshmfs.so) when meson sets them,
@@ -87,6 +91,9 @@ class Lib:
         I64, D = ctypes.c_int64, ctypes.c_double
         protos = {
             'shmfs_map': (I, [ctypes.c_char_p, I, ctypes.POINTER(P)]),
+            'shmfs_open': (I, [ctypes.c_char_p, I, ctypes.POINTER(P)]),
+            'shmfs_read': (I, [P, Z, ctypes.c_char_p, Z]),
+            'shmfs_write': (I, [P, Z, ctypes.c_char_p, Z]),
             'shmfs_unmap': (None, [P]),
             'shmfs_map_data': (P, [P]),
             'shmfs_map_nbytes': (Z, [P]),
@@ -133,6 +140,17 @@ class Lib:
         m = ctypes.c_void_p()
         err = self.c.shmfs_map(os.fsencode(path), flags, ctypes.byref(m))
         return err, (m if err == 0 else None)
+
+    def open(self, path, flags=0):
+        """(0, map) or (-errno, None) of shmfs_open: not mapped."""
+        m = ctypes.c_void_p()
+        err = self.c.shmfs_open(os.fsencode(path), flags, ctypes.byref(m))
+        return err, (m if err == 0 else None)
+
+    def read(self, m, off, n):
+        """(return value, the n bytes read) of shmfs_read."""
+        buf = ctypes.create_string_buffer(b'\xee' * n, n)
+        return self.c.shmfs_read(m, off, buf, n), buf.raw
 
     def atomic(self, name, m, index, *args, f64=False):
         """(return value, old value) of shmfs_atomic_NAME[_f64]."""
@@ -630,6 +648,9 @@ int main (int argc, char **argv)
           || shmfs_atomic_field_add (m, 1, off, 1, NULL) < 0)
         return 2;
       shmfs_unmap (m);
+      if (shmfs_open (path, 0, &m) < 0 || shmfs_map_n_fields (m) != 3)
+        return 3;
+      shmfs_unmap (m);
     }
   return 0;
 }
@@ -639,8 +660,8 @@ int main (int argc, char **argv)
 @util.both_modes
 def test_no_leaks(shmfs, tmp_path):
     """Every record the library parses is freed: a program built with
-    AddressSanitizer (LeakSanitizer at exit) creates, maps and unmaps
-    records."""
+    AddressSanitizer (LeakSanitizer at exit) creates, maps, opens and
+    unmaps records."""
     src = tmp_path / 'leaks.c'
     src.write_text(LEAK_CHECK)
     exe = str(tmp_path / 'leaks')
@@ -660,3 +681,151 @@ def test_no_leaks(shmfs, tmp_path):
     r = subprocess.run([exe, shmfs.path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=120, env=env)
     assert (r.returncode, r.stderr) == (0, '')
+
+
+# -- without a mapping (remote mounts) ------------------------------------------
+
+@util.both_modes
+def test_open_reads_and_writes_without_mapping(shmfs, lib):
+    path = util.new_object(shmfs, 'm', 'i32[3,4]')
+    err, m = lib.open(path)
+    assert err == 0, lib.strerror(err)
+    c = lib.c
+    try:
+        assert c.shmfs_map_data(m) is None                      # NULL: not mapped
+        assert (c.shmfs_map_type(m), c.shmfs_map_nbytes(m), c.shmfs_map_count(m),
+                c.shmfs_map_elem(m), c.shmfs_map_ndim(m)) == (b'i32[3][4]', 48, 12, 4, 2)
+        assert c.shmfs_write(m, 0, struct.pack('=12i', *range(12)), 48) == 0
+        assert util.cat(path) == '0 1 2 3\n4 5 6 7\n8 9 10 11\n'
+        util.write_text(path, ' '.join(str(-i) for i in range(12)) + '\n')
+        assert lib.read(m, 0, 48) == (0, struct.pack('=12i', *(-i for i in range(12))))
+        assert c.shmfs_write(m, 44, struct.pack('=i', 77), 4) == 0
+        assert lib.read(m, 40, 8) == (0, struct.pack('=2i', -10, 77))
+        # A range past the end is refused before anything is read or written.
+        small = ctypes.create_string_buffer(4)
+        for off, n in ((0, 49), (44, 8), (48, 1), (49, 0), (1 << 63, 1), (8, (1 << 64) - 4)):
+            assert c.shmfs_read(m, off, small, n) == -errno.EINVAL, (off, n)
+            assert c.shmfs_write(m, off, b'\1\2\3\4', n) == -errno.EINVAL, (off, n)
+        assert lib.read(m, 48, 0) == (0, b'')
+        assert c.shmfs_write(m, 48, None, 0) == 0
+        assert c.shmfs_read(None, 0, None, 0) == -errno.EINVAL
+        assert c.shmfs_read(m, 0, None, 4) == -errno.EINVAL
+        assert util.cat(path).split()[-4:] == ['-8', '-9', '-10', '77']
+        # Atomics, the lock and notify work as on a mapping.
+        assert lib.atomic('add', m, 11, 3) == (0, 77)
+        assert lib.read(m, 44, 4) == (0, struct.pack('=i', 80))
+        assert c.shmfs_trylock(m, True) == 0
+        assert util.sh(f'flock -n "{path}" true; echo $?').stdout.strip() == '1'
+        assert c.shmfs_unlock(m) == 0
+        assert util.sh(f'flock -n "{path}" true; echo $?').stdout.strip() == '0'
+        assert c.shmfs_notify(m) == 0
+    finally:
+        c.shmfs_unmap(m)
+    # Read-only: reads, and writes fail with EBADF.
+    err, m = lib.open(shmfs.r('m'), 1)                          # SHMFS_MAP_READONLY
+    assert err == 0
+    assert lib.read(m, 44, 4) == (0, struct.pack('=i', 80))
+    assert c.shmfs_write(m, 0, b'\0' * 4, 4) == -errno.EBADF
+    c.shmfs_unmap(m)
+    # On a mapping, shmfs_read and shmfs_write see the mapped bytes.
+    err, m = lib.map(path)
+    assert err == 0
+    data = (ctypes.c_int32 * 12).from_address(c.shmfs_map_data(m))
+    assert c.shmfs_write(m, 0, struct.pack('=i', 5), 4) == 0 and data[0] == 5
+    data[1] = 6
+    assert lib.read(m, 4, 4) == (0, struct.pack('=i', 6))
+    c.shmfs_unmap(m)
+
+
+@util.both_modes
+def test_open_records_and_bad_paths(shmfs, lib, tmp_path):
+    path = shmfs.p('p')
+    assert lib.c.shmfs_create(os.fsencode(path), REC.encode(), 0o644) == 0
+    err, m = lib.open(path)
+    assert err == 0
+    try:
+        assert lib.c.shmfs_map_n_fields(m) == 5
+        assert lib.field_offset(m, 'q.b') == (0, 40, I64, 8)
+        assert lib.c.shmfs_write(m, 40, struct.pack('=q', -3), 8) == 0
+        assert lib.field_atomic('add', m, 0, 40, 1) == (0, -3)
+        assert lib.field_atomic('add', m, 0, 0, 0.5, f64=True) == (0, 0.0)
+        err, rec = lib.read(m, 0, 48)
+        assert err == 0
+        assert (struct.unpack_from('=d', rec, 0)[0], struct.unpack_from('=q', rec, 40)[0]) \
+            == (0.5, -2)
+    finally:
+        lib.c.shmfs_unmap(m)
+    outside = tmp_path / 'plain'
+    outside.write_bytes(b'\0' * 8)
+    assert lib.open(outside) == (-errno.ENOTSUP, None)
+    assert lib.open(shmfs.p('absent'))[0] == -errno.ENOENT
+    assert lib.open(shmfs.path)[0] == -errno.EISDIR
+    os.close(os.open(shmfs.p('untyped'), os.O_CREAT | os.O_WRONLY, 0o644))
+    assert lib.open(shmfs.p('untyped')) == (-errno.ENODATA, None)
+    assert lib.open(path, 0x100)[0] == -errno.EINVAL
+
+
+def test_enodev_says_what_to_do(lib):
+    """shmfs_map fails with -ENODEV on a remote mount: the message names the
+    calls that work there."""
+    assert lib.strerror(-errno.ENODEV) == (
+        'the object lives on a remote mount and cannot be mapped; '
+        'use shmfs_open, shmfs_read and shmfs_write')
+
+
+LOCKED_COUNTER = r'''
+#include <err.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <shmfs.h>
+/* Adds 1 N times to the i64 at PATH, reading and writing it under its lock:
+ * `locked_counter PATH N map` maps it where the mount can (else opens it,
+ * as on a remote mount), `... open` only opens it. */
+int main (int argc, char **argv)
+{
+  ShmfsMap *m;
+  int err = -EINVAL;
+
+  if (argc == 4)
+    {
+      err = argv[3][0] == 'm' ? shmfs_map (argv[1], 0, &m) : -ENODEV;
+      if (err == -ENODEV)
+        err = shmfs_open (argv[1], 0, &m);
+    }
+  if (err < 0)
+    errx (1, "%s: %s", argc > 1 ? argv[1] : "usage", shmfs_strerror (err));
+  for (long i = atol (argv[2]); i > 0; i--)
+    {
+      int64_t n;
+
+      if ((err = shmfs_lock (m, true)) < 0 || (err = shmfs_read (m, 0, &n, sizeof n)) < 0)
+        errx (1, "read: %s", shmfs_strerror (err));
+      n++;
+      if ((err = shmfs_write (m, 0, &n, sizeof n)) < 0 || (err = shmfs_unlock (m)) < 0)
+        errx (1, "write: %s", shmfs_strerror (err));
+    }
+  shmfs_unmap (m);
+  return 0;
+}
+'''
+
+
+@util.both_modes
+def test_locked_counter_through_read_and_write_is_exact(shmfs, tmp_path):
+    """Four C processes add 1 under the lock with shmfs_read and shmfs_write
+    (two on shmfs_open's handle, two on a mapping), a shell adds through the
+    text view under flock: no increment is lost."""
+    src = tmp_path / 'locked_counter.c'
+    src.write_text(LOCKED_COUNTER)
+    exe = _gcc(str(tmp_path / 'locked_counter'), str(src), *LIB_SOURCES)
+    path = util.new_object(shmfs, 'count', 'i64', '0')
+    n = 300
+    procs = [run_counter(exe, path, n, how) for how in ('open', 'map') * 2]
+    shell = subprocess.Popen(
+        ['sh', '-c', 'for i in $(seq "$2"); do flock "$1" sh -c '
+         '\'echo $(( $(cat "$1") + 1 )) > "$1"\' sh "$1" || exit 1; done', 'sh', path, str(n)])
+    for p in procs:
+        finish(p)
+    assert shell.wait(timeout=300) == 0
+    assert value(shmfs, 'count') == 5 * n

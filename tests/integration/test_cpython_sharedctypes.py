@@ -18,11 +18,16 @@ The harness stands in for CPython's: BaseTestCase (with unittest's
 assertions) and ProcessesMixin, whose Process, Lock, Condition and Semaphore
 come from multiprocessing's context for the start method.  As CPython runs
 these classes in test_multiprocessing_fork, _spawn and _forkserver, each test
-here runs under the three start methods, in cached and in passthrough mode.
+here runs under the three start methods, in cached and in passthrough mode,
+with the objects mapped and unmapped: as on a remote mount, where mmap of
+MNT/.raw/PATH fails with ENODEV and the client reads and stores through
+pread/pwrite (nomap.py makes it fail so in the test and its children).
 """
 
 import array
+import mmap
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import sys
 import time
@@ -30,6 +35,7 @@ import unittest
 
 import pytest
 
+import nomap
 import util
 from shmfs import Array, RawArray, RawValue, Value, copy
 from test import support
@@ -64,6 +70,25 @@ def start_method(request):
     return request.param
 
 
+@pytest.fixture(params=('mapped', 'unmapped'))
+def mapping(request, monkeypatch, start_method):
+    """'unmapped': no mmap of binary views in the test and its children."""
+    unmapped = request.param == 'unmapped'
+    if unmapped:
+        monkeypatch.setattr(mmap, 'mmap', nomap._no_map_of_binary_views)
+        env = nomap.child_env()
+        monkeypatch.setenv(nomap.ENV, env[nomap.ENV])
+        monkeypatch.setenv('PYTHONPATH', env['PYTHONPATH'])
+    # The fork server keeps the environment it was started with: start one
+    # with this test's, and none survives it into the next test.
+    restart = unmapped and start_method == 'forkserver'
+    if restart:
+        multiprocessing.forkserver._forkserver._stop()
+    yield request.param
+    if restart:
+        multiprocessing.forkserver._forkserver._stop()
+
+
 _case = unittest.TestCase()
 
 
@@ -81,7 +106,7 @@ class BaseTestCase(object):
     skipTest = staticmethod(_case.skipTest)
 
     @pytest.fixture(autouse=True)
-    def _processes(self, shmfs, start_method):
+    def _processes(self, shmfs, start_method, mapping):
         ctx = multiprocessing.get_context(start_method)
         self.Process = ctx.Process
         self.Lock = ctx.Lock

@@ -138,7 +138,25 @@ What differs, on purpose:
   get_lock() users.  notify() wakes poll(2)ers of the text view after
   stores through the mapping.
 * numpy() returns a zero-copy numpy view of the mapping (dtype from
-  user.shmfs.dtype, shape from user.shmfs.shape).
+  user.shmfs.dtype, shape from user.shmfs.shape); numpy(copy=True) a
+  snapshot in an array of its own (read under the lock, with one).
+* On a remote mount (shmfs -o remote=...) MNT/.raw/PATH cannot be mapped:
+  mmap fails with ENODEV.  Objects there are read and stored through
+  pread/pwrite of MNT/.raw/PATH instead, with the same API -- .value,
+  items and slices, a char array's .value and .raw, record fields and
+  items, todict(), get_obj(), copy(), pickling, the atomic operations and
+  the lock -- so the same programs run.  Each read of a value, item, slice
+  or record is one pread (a consistent snapshot) and each store of one is
+  one pwrite, which the mount applies atomically; a read-modify-write is
+  one under the lock (with v.get_lock(): v.value += 1), as anywhere.
+  What differs there, for want of a mapping: raw objects (lock=False,
+  RawValue, RawArray, get_obj()) are not ctypes objects and have no buffer
+  (memoryview(raw) is a TypeError), a raw record is a RawSharedRecord with
+  its fields as attributes; reading a field array, a nested Structure or
+  an item of an Array of records gives a copy (store it whole:
+  p.xyz = (4, 5, 6), a[3] = rec); numpy() raises io.UnsupportedOperation
+  (an OSError with errno ENODEV) rather than copying silently, and
+  numpy(copy=True) gives a snapshot.
 
 Records (docs/contract.md, "Records"): a ctypes.Structure class is a shmfs
 record type, {name:TYPE, ...}, with the same C layout, so the class maps
@@ -205,7 +223,8 @@ MNT/.raw/PATH 1:1:
   load(field, index=0); field is 'x', 'q.b' (nested) or 'v[2]' (an item
   of a field array).  They use SHMFS_ATOMIC_FIELD with the field's offset.
 * numpy() is a zero-copy structured view (dtype from user.shmfs.dtype, a
-  JSON object numpy takes): v.numpy()['x'], a.numpy()[3]['v'].
+  JSON object numpy takes): v.numpy()['x'], a.numpy()[3]['v'];
+  numpy(copy=True) a snapshot.
 * copy(obj, *, path) makes a raw object holding a copy of a ctypes object
   (a Structure, a simple type or a 1-D array), as
   multiprocessing.sharedctypes.copy does.
@@ -215,7 +234,8 @@ MNT/.raw/PATH 1:1:
 # name _opening's unpickling functions, imported when first called):
 #   _element_types  element specs, typecodes and ctypes types, checked values
 #   _ioctl          struct shmfs_atomic and the atomic and notify ioctls
-#   _files          the mount, an object's two paths, its type, rename
+#   _pread          an object's bytes through pread/pwrite (a remote mount)
+#   _files          the mount, an object's two paths, its type, rename, mapping
 #   _object_lock    ObjectLock, the daemon's lock of an object
 #   _values         RawSharedValue/Array, SharedValue/Array
 #   _record_types   record specs, Structure classes, the layout check

@@ -1,13 +1,18 @@
 """Where objects live: the shmfs mount holding a path, an object's main
 path and its binary view MNT/.raw/PATH, its type xattr, rename without
-replacing (how objects are created), and a numpy view of a mapping."""
+replacing (how objects are created), the mapping of MNT/.raw/PATH (or
+pread/pwrite where the mount cannot map it), and a numpy view of it."""
 
 import ctypes
 import errno
+import io
 import json
+import mmap
 import os
 import re
 import stat
+
+from ._pread import PreadBuffer, PreadItems
 
 TYPE_XATTR = 'user.shmfs.type'
 MODE_XATTR = 'user.shmfs.mode'
@@ -89,10 +94,36 @@ def _existing_spec(path):
         raise
 
 
-def _numpy_view(fd, mm):
+def _map_object(fd, nbytes):
+    """The bytes of the object open as fd: a shared mapping, or a
+    PreadBuffer where the mount cannot map it (a remote mount: ENODEV)."""
+    try:
+        return mmap.mmap(fd, nbytes, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    except OSError as e:
+        if e.errno != errno.ENODEV:
+            raise
+        return PreadBuffer(fd, nbytes)
+
+
+def _is_mapped(mm):
+    return not isinstance(mm, PreadBuffer)
+
+
+def _items_view(mm, fmt):
+    """The items of mm in the struct format fmt, indexable and sliceable."""
+    return memoryview(mm).cast(fmt) if _is_mapped(mm) else PreadItems(mm, fmt)
+
+
+def _numpy_view(fd, mm, path, copy=False):
     """A zero-copy numpy array over mm, the mapping of the object open as
     fd: dtype from user.shmfs.dtype (a JSON object for records), shape from
-    user.shmfs.shape."""
+    user.shmfs.shape.  copy=True: a snapshot in an array of its own.  An
+    object that is not mapped (a remote mount) has no zero-copy view."""
+    if not copy and not _is_mapped(mm):
+        raise io.UnsupportedOperation(
+            errno.ENODEV, 'no zero-copy numpy view: the object lives on a remote mount, '
+            'which cannot be mapped; numpy(copy=True) reads a snapshot (stores to it '
+            'are not shared)', path)
     import numpy as np
     text = os.getxattr(fd, 'user.shmfs.dtype').decode()
     dtype = np.dtype(json.loads(text) if text.startswith('{') else text)
@@ -101,7 +132,8 @@ def _numpy_view(fd, mm):
     count = 1
     for d in shape:
         count *= d
-    return np.frombuffer(mm, dtype=dtype, count=count).reshape(shape)
+    data = bytearray(mm[:]) if copy else mm
+    return np.frombuffer(data, dtype=dtype, count=count).reshape(shape)
 
 
 def _release_mapping(m, fd):

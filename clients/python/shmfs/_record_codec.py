@@ -79,8 +79,18 @@ def _encode_record(rec, x, offset, what='record'):
 
 
 def _store(mm, patches):
+    """Stores [(offset, bytes)], adjacent ones in one go (one pwrite where
+    the object is not mapped)."""
+    start, run = None, b''
     for o, b in patches:
-        mm[o:o + len(b)] = b
+        if start is not None and o == start + len(run):
+            run += b
+            continue
+        if start is not None:
+            mm[start:start + len(run)] = run
+        start, run = o, b
+    if start is not None:
+        mm[start:start + len(run)] = run
 
 
 def _record_data(rt, items):

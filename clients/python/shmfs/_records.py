@@ -1,16 +1,18 @@
 """Record objects: RawSharedRecord and RawSharedRecordArray (the
 Structure class itself over the mapping, checked field stores, field
 atomics) and their synchronized wrappers SharedRecord and SharedRecordArray
-(a class per Structure, each field a property holding the lock)."""
+(a class per Structure, each field a property holding the lock).  Where the
+mount cannot map an object (a remote mount), fields and records are read
+and stored through pread/pwrite, and a raw record is a RawSharedRecord with
+a property per field instead of a Structure over the mapping."""
 
 import fcntl
-import mmap
 import os
 import weakref
 
 from . import _values
 from ._element_types import _checked_index
-from ._files import _numpy_view, _release_mapping
+from ._files import _is_mapped, _map_object, _numpy_view, _release_mapping
 from ._ioctl import (SHMFS_IOC_NOTIFY, _ADD, _CAS, _LOAD, _SUB, _XCHG, _atomic_check,
                      _atomic_op)
 from ._object_lock import ObjectLock
@@ -25,7 +27,8 @@ _RESERVED_FIELDS = frozenset(('_m', '_obj', '_lock', '_lockarg', '_type', '_shmf
 
 class _RecordMapped:
     """A mapped record object: its file, mapping and ctypes views.  What a
-    SharedRecord holds, and what a raw record keeps in its _shmfs_."""
+    SharedRecord holds, and what a raw record keeps in its _shmfs_.  Without
+    a mapping (mm a PreadBuffer) there are no views: reads make copies."""
 
     def __init__(self, path, raw_path, t, fd, mm):
         self._fd = fd
@@ -33,8 +36,10 @@ class _RecordMapped:
         self.raw_path = raw_path
         self._type = t
         self._mmap = mm
-        self._ct = t.cls.from_buffer(mm) if t.is_scalar else None
-        self._flat = None if t.is_scalar else (t.cls * t.count).from_buffer(mm)
+        mapped = _is_mapped(mm)
+        self._ct = t.cls.from_buffer(mm) if mapped and t.is_scalar else None
+        self._flat = (t.cls * t.count).from_buffer(mm) if mapped and not t.is_scalar \
+            else None
 
     def _need_open(self):
         if self._fd < 0:
@@ -42,6 +47,17 @@ class _RecordMapped:
         return self
 
     # -- fields and items
+    def get_field(self, name):
+        """A record's field as ctypes reads it: over the mapping, or (not
+        mapped) from a copy of the field's bytes, read in one go."""
+        self._need_open()
+        if self._ct is not None:
+            return getattr(self._ct, name)
+        f = self._type.rec.by_name[name]
+        buf = bytearray(self._type.itemsize)
+        buf[f.offset:f.offset + f.t.nbytes] = self._mmap[f.offset:f.offset + f.t.nbytes]
+        return getattr(self._type.cls.from_buffer(buf), name)
+
     def set_field(self, name, x):
         f = self._type.rec.by_name[name]
         _store(self._need_open()._mmap, _encode(f.t, x, f.offset, name))
@@ -50,10 +66,24 @@ class _RecordMapped:
         return _checked_index(index, self._type.count)
 
     def get_item(self, key):
+        """Records as ctypes gives them: Structures over the mapping, or
+        (not mapped) copies of their bytes, read in one go."""
         self._need_open()
-        if isinstance(key, slice):
-            return self._flat[key]
-        return self._flat[self.item_index(key)]
+        if self._flat is not None:
+            if isinstance(key, slice):
+                return self._flat[key]
+            return self._flat[self.item_index(key)]
+        t = self._type
+        if not isinstance(key, slice):
+            i = self.item_index(key)
+            return t.cls.from_buffer_copy(self._mmap[i * t.itemsize:(i + 1) * t.itemsize])
+        idx = range(*key.indices(t.count))
+        if not idx:
+            return []
+        lo, hi = min(idx), max(idx) + 1
+        copies = (t.cls * (hi - lo)).from_buffer_copy(
+            self._mmap[lo * t.itemsize:hi * t.itemsize])
+        return copies[::idx.step]        # a negative step starts at idx[0], the end
 
     def encode_items(self, key, value):
         t = self._type
@@ -73,10 +103,14 @@ class _RecordMapped:
     def todict(self, index=0):
         self._need_open()
         t = self._type
-        return _decode(t.rec, self._mmap, self.item_index(index) * t.itemsize)
+        at = self.item_index(index) * t.itemsize
+        return _decode(t.rec, self._mmap[at:at + t.itemsize], 0)     # one read
 
     def tolist(self):
-        return [self.todict(i) for i in range(self._type.count)]
+        self._need_open()
+        t = self._type
+        data = self._mmap[:t.nbytes]                                   # one read
+        return [_decode(t.rec, data, i * t.itemsize) for i in range(t.count)]
 
     # -- atomic operations
     def atomic(self, op, field, x, index, expected=None):
@@ -89,8 +123,8 @@ class _RecordMapped:
     def notify(self):
         fcntl.ioctl(self._need_open()._fd, SHMFS_IOC_NOTIFY)
 
-    def numpy(self):
-        return _numpy_view(self._need_open()._fd, self._mmap)
+    def numpy(self, copy=False):
+        return _numpy_view(self._need_open()._fd, self._mmap, self.path, copy)
 
     def shown(self):
         if self._fd < 0:
@@ -145,10 +179,12 @@ class _RecordOps:
         """Wakes poll(2)ers of the text view after stores through the mapping."""
         self._rm().notify()
 
-    def numpy(self):
+    def numpy(self, copy=False):
         """A zero-copy numpy view with the record's structured dtype (0-d for
-        a Value): fields by name, a['x']."""
-        return self._rm().numpy()
+        a Value): fields by name, a['x'].  copy=True: a snapshot of its own.
+        On a remote mount there is no mapping: io.UnsupportedOperation
+        (errno ENODEV) unless copy=True."""
+        return self._rm().numpy(copy)
 
     def unlink(self):
         """Removes the object's name, as rm would; mappings stay valid."""
@@ -261,11 +297,38 @@ def _raw_record_class(t):
     return cls
 
 
+_UNMAPPED_RECORD_CLASSES = weakref.WeakKeyDictionary()      # (cls) -> class
+
+
+def _unmapped_field(name):
+    def fget(self):
+        return self.__dict__['_shmfs_'].get_field(name)
+    return property(fget, doc=f'field {name}, read in one pread')
+
+
+def _unmapped_record_class(t):
+    """What a raw record is where its mount cannot map it: a RawSharedRecord
+    (not a Structure: one would be over a private copy) with a property per
+    field, read through pread; an array of records is a RawSharedRecordArray."""
+    if not t.is_scalar:
+        return RawSharedRecordArray
+    cls = _UNMAPPED_RECORD_CLASSES.get(t.cls)
+    if cls is None:
+        ns = {f.name: _unmapped_field(f.name) for f in t.rec.fields}
+        ns.update(__module__=__package__, __doc__=RawSharedRecord.__doc__)
+        cls = _UNMAPPED_RECORD_CLASSES.setdefault(
+            t.cls, type(t.cls.__name__, (RawSharedRecord,), ns))
+    return cls
+
+
 def _map_record(path, raw_path, t, fd):
     """The raw record (or array of them) over fd, which it takes over."""
     try:
-        mm = mmap.mmap(fd, t.nbytes, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        obj = _raw_record_class(t).from_buffer(mm)
+        mm = _map_object(fd, t.nbytes)
+        if _is_mapped(mm):
+            obj = _raw_record_class(t).from_buffer(mm)
+        else:
+            obj = object.__new__(_unmapped_record_class(t))
     except BaseException:
         os.close(fd)
         raise
@@ -324,9 +387,20 @@ class _SynchronizedRecord(_Synchronized):
                 f'{self._m.shown()!r}>')
 
 
-for _name in ('add', 'sub', 'xchg', 'cas', 'load', 'notify', 'numpy'):
+for _name in ('add', 'sub', 'xchg', 'cas', 'load', 'notify'):
     setattr(_SynchronizedRecord, _name, vars(_RecordOps)[_name])
 del _name
+
+
+def _synchronized_numpy(self, copy=False):
+    if copy:
+        with self.get_lock():                     # a snapshot under the lock
+            return self._rm().numpy(copy)
+    return self._rm().numpy()
+
+
+_synchronized_numpy.__doc__ = _RecordOps.numpy.__doc__
+_SynchronizedRecord.numpy = _synchronized_numpy
 
 
 class SharedRecord(_SynchronizedRecord):
@@ -376,7 +450,7 @@ def _field_property(name):
     def fget(self):
         m = self._open_m()
         with self.get_lock():
-            return getattr(m._ct, name)
+            return m.get_field(name)
 
     def fset(self, x):
         m = self._open_m()
@@ -412,7 +486,7 @@ def _record_object(path, raw_path, t, fd, lock):
     if lock is False:
         return _map_record(path, raw_path, t, fd)
     try:
-        mm = mmap.mmap(fd, t.nbytes, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        mm = _map_object(fd, t.nbytes)
     except BaseException:
         os.close(fd)
         raise

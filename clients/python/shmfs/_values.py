@@ -4,13 +4,12 @@ atomic operations) and their synchronized wrappers SharedValue and
 SharedArray."""
 
 import fcntl
-import mmap
 import os
 import struct
 import threading
 
 from ._element_types import _checked_index, _to_char, _to_number, _to_string
-from ._files import _numpy_view, _release_mapping
+from ._files import _is_mapped, _items_view, _map_object, _numpy_view, _release_mapping
 from ._ioctl import (SHMFS_IOC_NOTIFY, _ADD, _CAS, _LOAD, _SUB, _XCHG, _atomic_check,
                      _atomic_op)
 from ._object_lock import ObjectLock
@@ -36,7 +35,9 @@ class _Mapped(_Described):
     """A mapped shmfs object without a lock: the base of RawSharedValue and
     RawSharedArray.  What users get of these are ctypes objects over the
     mapping (see _map), so they have the buffer protocol; the methods here
-    read and store through a memoryview of the same mapping."""
+    read and store through a memoryview of the same mapping -- or, where
+    the mount cannot map the object (a remote mount), through pread/pwrite,
+    and then users get plain objects of these classes, without a buffer."""
 
     def _init(self, path, raw_path, t, fd, mm):
         self._fd = fd                      # first: __del__ closes it
@@ -44,7 +45,7 @@ class _Mapped(_Described):
         self.raw_path = raw_path
         self._type = t
         self._mmap = mm
-        self._view = memoryview(mm).cast('c' if t.elem.kind == 'char' else t.elem.fmt)
+        self._view = _items_view(mm, 'c' if t.elem.kind == 'char' else t.elem.fmt)
 
     # -- element access
     def _index(self, index):
@@ -97,9 +98,11 @@ class _Mapped(_Described):
         fcntl.ioctl(self._fd, SHMFS_IOC_NOTIFY)
 
     # -- numpy
-    def numpy(self):
-        """A zero-copy numpy array over the mapping (0-d for a Value)."""
-        return _numpy_view(self._fd, self._mmap)
+    def numpy(self, copy=False):
+        """A zero-copy numpy array over the mapping (0-d for a Value);
+        copy=True: a snapshot of its own.  On a remote mount there is no
+        mapping: io.UnsupportedOperation (errno ENODEV) unless copy=True."""
+        return _numpy_view(self._fd, self._mmap, self.path, copy)
 
     # -- life
     def close(self):
@@ -179,7 +182,7 @@ class RawSharedArray(_Mapped):
                 return self._view[key].tobytes()
             if t.strlen is None:
                 return self._view[key].tolist()
-            return [self._get(i) for i in range(*key.indices(len(self)))]
+            return self._strings(range(*key.indices(len(self))))
         i = self._item_index(key)
         if t.is_string:
             return self._mmap[i:i + 1]
@@ -213,6 +216,15 @@ class RawSharedArray(_Mapped):
         else:
             for i, chunk in zip(idx, chunks):
                 self._mmap[i * size:(i + 1) * size] = chunk
+
+    def _strings(self, idx):
+        """The strings of a char[N][M] array at the positions idx, read in
+        one go (a consistent snapshot)."""
+        if not idx:
+            return []
+        n, lo = self._type.strlen, min(idx)
+        data = self._mmap[lo * n:(max(idx) + 1) * n]
+        return [data[(i - lo) * n:(i - lo + 1) * n].split(b'\0', 1)[0] for i in idx]
 
     def __iter__(self):
         items = self[:]                          # one consistent snapshot
@@ -268,7 +280,7 @@ class RawSharedArray(_Mapped):
             return self._mmap[:]
         if t.strlen is None:
             return self._view.tolist()
-        return [self._get(i) for i in range(len(self))]
+        return self._strings(range(len(self)))
 
     def __repr__(self):
         return f'<shmfs.RawSharedArray {self._type.spec} {self.path!r}: {self._shown()!r}>'
@@ -363,8 +375,13 @@ class _Synchronized(_Described):
         """Wakes poll(2)ers of the text view after stores through the mapping."""
         self._open_m().notify()
 
-    def numpy(self):
-        """A zero-copy numpy array over the mapping (0-d for a Value)."""
+    def numpy(self, copy=False):
+        """A zero-copy numpy array over the mapping (0-d for a Value);
+        copy=True: a snapshot of its own.  On a remote mount there is no
+        mapping: io.UnsupportedOperation (errno ENODEV) unless copy=True."""
+        if copy:
+            with self.get_lock():
+                return self._open_m().numpy(copy)
         return self._open_m().numpy()
 
     # -- life
@@ -473,10 +490,12 @@ os.register_at_fork(after_in_child=_reinit_after_fork)
 def _map(path, raw_path, t, fd, array, ctype):
     """A RawSharedValue or RawSharedArray over fd, which it takes over: a
     ctypes object over the mapping, or (ctype=False) a plain one, which a
-    synchronized object holds so that close() can unmap it."""
+    synchronized object holds so that close() can unmap it.  An object its
+    mount cannot map (ENODEV) is a plain one over pread/pwrite either way:
+    a ctypes object would be over a private copy."""
     try:
-        mm = mmap.mmap(fd, t.nbytes, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        if ctype:
+        mm = _map_object(fd, t.nbytes)
+        if ctype and _is_mapped(mm):
             obj = _raw_class(t, array).from_buffer(mm)
         else:
             obj = object.__new__(RawSharedArray if array else RawSharedValue)
