@@ -414,6 +414,63 @@ def test_cli_on_remote(pair):
     assert cli('get', b.p('k')).stdout.strip() == '{"n": 3, "s": 0}'
 
 
+# ---- the clients and examples --------------------------------------------------
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'examples')
+
+
+@pytest.mark.parametrize('script, name, text', [
+    ('value_client.py', 'num', '3.1415926'),
+    ('array_client.py', 'arr', '0 1 2 3 4'),
+])
+def test_python_seed_runs_unchanged(pair, script, name, text):
+    """The seed's programs through the Python package: mmap is refused,
+    the package reads and writes with pread/pwrite instead."""
+    a, b = pair
+    r = subprocess.run(['/usr/bin/python3', os.path.join(EXAMPLES, 'python', script)],
+                       cwd=a.path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert util.cat(b.p(name)).strip() == text
+
+
+COUNTER = '''
+import sys
+from shmfs import Value
+v = Value('q', 0, path=sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    with v.get_lock():
+        v.value += 1
+'''
+
+
+def test_python_locked_counter_across_mounts(pair):
+    a, b = pair
+    util.new_object(a, 'q', 'i64', '0')
+    procs = [subprocess.Popen(['/usr/bin/python3', '-c', COUNTER, m.p('q'), '60'])
+             for m in (a, b, a, b)]
+    for p in procs:
+        assert p.wait(timeout=300) == 0
+    assert util.cat(a.p('q')) == '240\n'
+
+
+def test_shell_counter_on_a_remote_mount(pair):
+    a, _ = pair
+    env = dict(os.environ, SHMFS=util.SHMFS_BIN)
+    r = subprocess.run(['bash', os.path.join(EXAMPLES, 'shell', 'counter.sh'), a.path, '10'],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stdout.splitlines()[-1] == '4 workers x 10 increments: counter = 40'
+
+
+def test_c_client_says_why_it_cannot_map(pair):
+    a, _ = pair
+    util.new_object(a, 'value', 'f64', '1')
+    r = subprocess.run([os.path.join(os.environ.get('SHMFS_EXAMPLES', ''), 'value'), a.path],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert 'remote mount' in r.stderr, r.stderr
+
+
 # ---- locks ---------------------------------------------------------------------
 
 HOLD = '''
