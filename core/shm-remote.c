@@ -36,7 +36,7 @@ G_STATIC_ASSERT (EPERM == 1 && ENOENT == 2 && EAGAIN == 11 && EEXIST == 17 && EN
 
 typedef enum {
   NS_INIT, NS_LOOKUP, NS_GETATTR, NS_LIST, NS_CREATE, NS_REMOVE, NS_RENAME, NS_SET_ATTR,
-  NS_TYPE_BEGIN, NS_TYPE_END, NS_TYPE_UNDO,
+  NS_TYPE_BEGIN, NS_TYPE_END, NS_TYPE_UNDO, NS_BIND, NS_RENEW, NS_EXPIRE,
   VALUE_INIT, VALUE_READ, VALUE_WRITE, VALUE_BUMP, VALUE_ATOMIC, VALUE_LOCK,
   N_SCRIPTS
 } Script;
@@ -44,7 +44,8 @@ typedef enum {
 static const char *const script_sources[N_SCRIPTS] = {
   shm_lua_ns_init, shm_lua_ns_lookup, shm_lua_ns_getattr, shm_lua_ns_list, shm_lua_ns_create,
   shm_lua_ns_remove, shm_lua_ns_rename, shm_lua_ns_set_attr, shm_lua_ns_type_begin,
-  shm_lua_ns_type_end, shm_lua_ns_type_undo, shm_lua_value_init, shm_lua_value_read,
+  shm_lua_ns_type_end, shm_lua_ns_type_undo, shm_lua_ns_bind, shm_lua_ns_renew,
+  shm_lua_ns_expire, shm_lua_value_init, shm_lua_value_read,
   shm_lua_value_write, shm_lua_value_bump, shm_lua_value_atomic, shm_lua_value_lock,
 };
 
@@ -222,6 +223,7 @@ shm_remote_entry_clear (ShmRemoteEntry *e)
 {
   g_clear_pointer (&e->name, g_free);
   g_clear_pointer (&e->type, g_free);
+  g_clear_pointer (&e->bound, g_free);
 }
 
 static void
@@ -285,6 +287,8 @@ parse_entry (const redisReply *oid, const redisReply *fields, ShmRemoteEntry *e)
         pending = TRUE;
       else if (strcmp (k, "ul") == 0)
         unlinked = TRUE;
+      else if (strcmp (k, "lt") == 0)
+        e->bound = g_strdup (v);
     }
   if (pending)           /* untyped until typing completes (§3.4) */
     {
@@ -995,5 +999,121 @@ shm_remote_check_store (ShmRemote *r, gboolean *reset)
     }
   g_mutex_unlock (&r->epoch_lock);
   freeReplyObject (rep);
+  return 0;
+}
+
+/* ---- lifetimes -------------------------------------------------------------- */
+
+static char *
+who (ShmRemote *r, pid_t pid)
+{
+  return g_strdup_printf ("%s:%d", r->host, (int) pid);
+}
+
+int
+shm_remote_bind (ShmRemote *r, guint64 oid, pid_t pid)
+{
+  redisReply *rep;
+  Args a;
+  int err;
+
+  args_init (&a);
+  args_u64 (&a, oid);
+  args_take (&a, pid > 0 ? who (r, pid) : g_strdup (""));
+  args_u64 (&a, r->lease_ms);
+  if ((err = ns_eval (r, NS_BIND, &a, 1, &rep)) < 0)
+    return err;
+  freeReplyObject (rep);
+  return 0;
+}
+
+int
+shm_remote_renew (ShmRemote *r, const guint64 *oids, guint n)
+{
+  redisReply *rep;
+  Args a;
+  int err;
+
+  if (n == 0)
+    return 0;
+  args_init (&a);
+  args_u64 (&a, r->lease_ms);
+  for (guint i = 0; i < n; i++)
+    args_u64 (&a, oids[i]);
+  if ((err = ns_eval (r, NS_RENEW, &a, 1, &rep)) < 0)
+    return err;
+  freeReplyObject (rep);
+  return 0;
+}
+
+/* The objects an expire script removed: their values expire after the
+ * lease; each appended to removed (optional). */
+static void
+expired (ShmRemote *r, redisReply *rep, GArray *removed)
+{
+  for (gsize i = 1; i + 3 < rep->elements; i += 4)
+    {
+      ShmRemoteRemoved x = { 0 };
+
+      x.oid = reply_u64 (rep->element[i]);
+      x.dir = reply_u64 (rep->element[i + 2]);
+      if (rep->element[i + 3]->type == REDIS_REPLY_STRING)
+        x.name = g_strndup (rep->element[i + 3]->str, rep->element[i + 3]->len);
+      if (reply_u64 (rep->element[i + 1]) != 0)
+        expire_value (r, x.oid);
+      if (removed != NULL)
+        g_array_append_val (removed, x);
+      else
+        g_free (x.name);
+    }
+}
+
+int
+shm_remote_expire (ShmRemote *r, guint64 oid, pid_t pid, GArray *removed)
+{
+  redisReply *rep;
+  Args a;
+  int err;
+
+  args_init (&a);
+  args_str (&a, "one");
+  args_u64 (&a, oid);
+  args_take (&a, who (r, pid));
+  args_u64 (&a, r->lease_ms);
+  if ((err = ns_eval (r, NS_EXPIRE, &a, 1, &rep)) < 0)
+    return err;
+  expired (r, rep, removed);
+  err = rep->elements > 1 ? 0 : -ENOENT;
+  freeReplyObject (rep);
+  return err;
+}
+
+int
+shm_remote_sweep (ShmRemote *r, GArray *removed)
+{
+  redisReply *rep;
+  Args a;
+  int err;
+
+  args_init (&a);
+  args_str (&a, "sweep");
+  args_u64 (&a, r->lease_ms);
+  if ((err = ns_eval (r, NS_EXPIRE, &a, 1, &rep)) < 0)
+    return err;
+  expired (r, rep, removed);
+  freeReplyObject (rep);
+  return 0;
+}
+
+void
+shm_remote_removed_clear (gpointer data)
+{
+  g_clear_pointer (&((ShmRemoteRemoved *) data)->name, g_free);
+}
+
+int
+shm_remote_keep (ShmRemote *r, guint64 oid)
+{
+  expire_value (r, oid);
   return 0;
 }

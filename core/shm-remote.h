@@ -42,6 +42,7 @@ typedef struct {
   char    *type;           /* canonical spec; NULL while untyped */
   guint64  nbytes;         /* of the value; 0 while untyped */
   guint64  version;        /* of the value */
+  char    *bound;          /* "host:pid" it is bound to, or NULL */
 } ShmRemoteEntry;
 
 void shm_remote_entry_clear (ShmRemoteEntry *e);
@@ -134,6 +135,35 @@ int shm_remote_atomic (ShmRemote *r, guint64 oid, guint64 nbytes, const ShmType 
 int shm_remote_version (ShmRemote *r, guint64 oid, guint64 *version);
 /* Bumps the version of oid (fsync, SHMFS_IOC_NOTIFY).  0, -ENOENT. */
 int shm_remote_bump (ShmRemote *r, guint64 oid, guint64 *version);
+
+/* ---- lifetimes -------------------------------------------------------------- */
+
+/* Binds the object oid to process pid of this host (pid 0: unbinds).  It
+ * is removed when this host says the process exited (shm_remote_expire),
+ * or when no renewal (shm_remote_renew) came for the lease: a host that
+ * died leaves nothing behind.  0 or -ENOENT (gone, unlinked, a directory). */
+int shm_remote_bind (ShmRemote *r, guint64 oid, pid_t pid);
+/* Renews the bindings of n objects bound on this host for another lease. */
+int shm_remote_renew (ShmRemote *r, const guint64 *oids, guint n);
+
+/* An object a lifetime removed: its oid, and the name it had (dir, name). */
+typedef struct {
+  guint64  oid;
+  guint64  dir;
+  char    *name;
+} ShmRemoteRemoved;
+void shm_remote_removed_clear (gpointer data);
+
+/* Removes the object oid, bound to process pid of this host, which exited
+ * (appended to removed, an array of ShmRemoteRemoved; optional).  0, or
+ * -ENOENT when it is not bound so (any more). */
+int shm_remote_expire (ShmRemote *r, guint64 oid, pid_t pid, GArray *removed);
+/* Removes up to 100 objects whose bindings were not renewed in time,
+ * appending them to removed (optional).  0 or -errno. */
+int shm_remote_sweep (ShmRemote *r, GArray *removed);
+/* Keeps the value of an unlinked object that is open here for another
+ * lease (it goes at most a lease after the last host closed it). */
+int shm_remote_keep (ShmRemote *r, guint64 oid);
 
 /* ---- the server's clock ------------------------------------------------------ */
 

@@ -126,11 +126,37 @@ local_set_type (Shmfs *fs, ShmNode *node, const ShmType *type)
   return err;
 }
 
+static void
+local_expire (Shmfs *fs, guint64 node_id, pid_t pid)
+{
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  fuse_ino_t parent_ino = 0, child_ino = 0, raw_ino = 0;
+  ShmNode *node, *parent;
+  int err = -ENOENT;
+
+  /* One locked section: the name removed is the bound object's. */
+  g_mutex_lock (&fs->tree_lock);
+  node = shm_tree_find_id (fs->tree, node_id);
+  if (node != NULL && shmfs_node_state (node)->bound_pid == pid &&
+      (parent = shm_node_get_parent (node)) != NULL)
+    {
+      name = g_strdup (shm_node_get_name (node));
+      path = shm_node_dup_path (node);
+      parent_ino = shmfs_ino (parent, FALSE);
+      child_ino = shmfs_ino (node, FALSE);
+      err = shmfs_remove_locked (fs, parent, name, FALSE, &raw_ino);
+    }
+  g_mutex_unlock (&fs->tree_lock);
+  if (err == 0)
+    shmfs_expired (fs, parent_ino, child_ino, name, raw_ino, path, pid);
+}
+
 const ShmfsAuthority shmfs_authority_local = {
   .create = local_create,
   .remove = local_remove,
   .rename = local_rename,
   .set_attr = local_set_attr,
   .set_type = local_set_type,
-  .binds = TRUE,
+  .expire = local_expire,
 };

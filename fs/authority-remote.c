@@ -79,6 +79,8 @@ follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode *
   if (moved)
     shmfs_renumber_twins_locked (node, fs);
   follow_type_locked (fs, node, e);
+  g_free (shmfs_node_state (node)->bound_elsewhere);
+  shmfs_node_state (node)->bound_elsewhere = g_strdup (e->bound);
   if (out != NULL)
     *out = node;
   return 0;
@@ -454,6 +456,108 @@ remote_set_type (Shmfs *fs, ShmNode *node, const ShmType *type)
   return err == -ENOENT ? 0 : err;   /* unlinked here and closed: typed all the same */
 }
 
+/* ---- lifetimes -------------------------------------------------------------- */
+
+static int
+remote_bind (Shmfs *fs, ShmNode *node, pid_t tgid)
+{
+  return shm_remote_bind (fs->remote, shm_node_get_id (node), tgid);
+}
+
+/* Objects the store removed for their lifetimes: gone here too, and from
+ * the kernel's entries; pid: the process that exited, or 0 (a binding no
+ * host renewed). */
+static void
+follow_expired (Shmfs *fs, GArray *removed, pid_t pid)
+{
+  for (guint i = 0; i < removed->len; i++)
+    {
+      ShmRemoteRemoved *x = &g_array_index (removed, ShmRemoteRemoved, i);
+      g_autofree char *path = NULL;
+      fuse_ino_t parent_ino = 0, child_ino = 0, raw_ino = 0;
+      ShmNode *node, *dir;
+
+      g_mutex_lock (&fs->tree_lock);
+      node = shm_tree_find_id (fs->tree, x->oid);
+      dir = shm_tree_find_id (fs->tree, x->dir);
+      if (node != NULL && dir != NULL && shm_node_get_parent (node) == dir)
+        {
+          path = shm_node_dup_path (node);
+          parent_ino = shmfs_ino (dir, FALSE);
+          child_ino = shmfs_ino (node, FALSE);
+          if (shmfs_kernel_holds_locked (node, TRUE))
+            raw_ino = shmfs_ino (node, TRUE);
+          follow_removal_locked (fs, node);
+        }
+      g_mutex_unlock (&fs->tree_lock);
+      if (path != NULL && x->name != NULL)
+        shmfs_expired (fs, parent_ino, child_ino, x->name, raw_ino, path, pid);
+    }
+}
+
+static void
+remote_expire (Shmfs *fs, guint64 node_id, pid_t pid)
+{
+  g_autoptr (GArray) removed = g_array_new (FALSE, TRUE, sizeof (ShmRemoteRemoved));
+  ShmNode *node;
+  gboolean bound;
+
+  g_array_set_clear_func (removed, shm_remote_removed_clear);
+  g_mutex_lock (&fs->tree_lock);
+  node = shm_tree_find_id (fs->tree, node_id);
+  bound = node != NULL && shmfs_node_state (node)->bound_pid == pid;
+  g_mutex_unlock (&fs->tree_lock);
+  /* Not reached: the binding is not renewed any more, and the sweep
+   * removes it within the lease. */
+  if (bound && shm_remote_expire (fs->remote, node_id, pid, removed) == 0)
+    follow_expired (fs, removed, pid);
+}
+
+typedef struct {
+  GArray *bound;                  /* oids bound here: renewed */
+  GArray *kept;                   /* oids unlinked and open here: kept */
+} Held;
+
+static void
+collect_held (ShmNode *node, gpointer user_data)
+{
+  Held *held = user_data;
+  ShmfsNode *state = shmfs_node_state (node);
+  guint64 oid = shm_node_get_id (node);
+
+  if (state == NULL || shm_node_is_dir (node))
+    return;
+  if (state->bound_pid > 0 && shm_node_get_parent (node) != NULL)
+    g_array_append_val (held->bound, oid);
+  else if (shm_node_get_parent (node) == NULL && state->handles > 0 &&
+           shm_object_is_typed (shm_node_get_object (node)))
+    g_array_append_val (held->kept, oid);
+}
+
+/* The lifetimes' share of the lease tick: bindings of this host renewed,
+ * values of unlinked objects open here kept, bindings nobody renewed
+ * swept. */
+static void
+tend_lifetimes (Shmfs *fs)
+{
+  g_autoptr (GArray) removed = g_array_new (FALSE, TRUE, sizeof (ShmRemoteRemoved));
+  Held held = { g_array_new (FALSE, FALSE, sizeof (guint64)),
+                g_array_new (FALSE, FALSE, sizeof (guint64)) };
+
+  g_mutex_lock (&fs->tree_lock);
+  shm_tree_foreach_node (fs->tree, collect_held, &held);
+  g_mutex_unlock (&fs->tree_lock);
+  if (held.bound->len > 0)
+    shm_remote_renew (fs->remote, (guint64 *) held.bound->data, held.bound->len);
+  for (guint i = 0; i < held.kept->len; i++)
+    shm_remote_keep (fs->remote, g_array_index (held.kept, guint64, i));
+  g_array_set_clear_func (removed, shm_remote_removed_clear);
+  if (shm_remote_sweep (fs->remote, removed) == 0)
+    follow_expired (fs, removed, 0);
+  g_array_unref (held.bound);
+  g_array_unref (held.kept);
+}
+
 /* ---- lock leases ---------------------------------------------------------- */
 
 /* The leases this daemon holds, renewed every third of their time, and
@@ -558,6 +662,7 @@ renew_leases (gpointer data)
   shm_remote_sync_clock (fs->remote);
   if (shm_remote_check_store (fs->remote, &reset) == 0 && reset)
     follow_reset (fs);
+  tend_lifetimes (fs);
   g_mutex_lock (&st->lock);
   g_hash_table_iter_init (&iter, st->leases);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -717,5 +822,7 @@ const ShmfsAuthority shmfs_authority_remote = {
   .set_attr = remote_set_attr,
   .set_type = remote_set_type,
   .lease = &remote_lease,
+  .bind = remote_bind,
+  .expire = remote_expire,
   .watch = remote_watch,
 };

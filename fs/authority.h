@@ -40,8 +40,11 @@ struct _ShmfsAuthority {
   int (*set_attr) (Shmfs *fs, ShmNode *node, const struct stat *attr, int to_set);
   /* Types the object node (untyped when asked). */
   int (*set_type) (Shmfs *fs, ShmNode *node, const ShmType *type);
-  /* Whether objects may be bound to a process (user.shmfs.lifetime). */
-  gboolean binds;
+  /* node was bound to process tgid of this host, or unbound (0): tells
+   * the other hosts.  NULL: nobody else needs to know. */
+  int (*bind) (Shmfs *fs, ShmNode *node, pid_t tgid);
+  /* The process pid that node_id is bound to exited: removes it, as rm. */
+  void (*expire) (Shmfs *fs, guint64 node_id, pid_t pid);
   /* The objects' locks shared with other hosts (locks.h; its data is the
    * node), or NULL. */
   const ShmfsLease *lease;

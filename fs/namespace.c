@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Resolves the parent of a namespace change: a main-tree directory. */
 int
@@ -124,4 +125,18 @@ shmfs_remove_locked (Shmfs *fs, ShmNode *dir, const char *name, gboolean is_dir,
   shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), name);
   shmfs_store_remove_locked (fs, dir, name, is_dir);
   return 0;
+}
+
+void
+shmfs_expired (Shmfs *fs, fuse_ino_t parent_ino, fuse_ino_t child_ino, const char *name,
+               fuse_ino_t raw_ino, const char *path, pid_t pid)
+{
+  /* The daemon removed it: the kernel must forget the name. */
+  fuse_lowlevel_notify_delete (fs->se, parent_ino, child_ino, name, strlen (name));
+  if (raw_ino != 0)
+    shmfs_inval_attr (fs, raw_ino);
+  if (fs->verbose && pid > 0)
+    fprintf (stderr, "shmfs: removed %s: process %d exited\n", path, (int) pid);
+  else if (fs->verbose)
+    fprintf (stderr, "shmfs: removed %s: its host stopped renewing its lifetime\n", path);
 }

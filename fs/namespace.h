@@ -32,4 +32,10 @@ void shmfs_renamed_locked (Shmfs *fs, ShmNode *olddir, const char *name, ShmNode
 /* Removes name from dir: the tree, the .raw twin's dentry, the store. */
 int shmfs_remove_locked (Shmfs *fs, ShmNode *dir, const char *name, gboolean is_dir, fuse_ino_t *raw_ino);
 
+/* After an object bound to process pid was removed (pid 0: its host
+ * stopped renewing the binding): the kernel forgets name, and the raw
+ * inode's attributes; path is logged. */
+void shmfs_expired (Shmfs *fs, fuse_ino_t parent_ino, fuse_ino_t child_ino, const char *name,
+                    fuse_ino_t raw_ino, const char *path, pid_t pid);
+
 G_END_DECLS

@@ -61,8 +61,16 @@ xattr_value_locked (Shmfs *fs, ShmNode *node, XattrId id, guint64 version)
     return g_strdup (shmfs_mode_name (fs));
   if (id == XA_LIFETIME)
     {
-      pid_t pid = shmfs_node_state (node)->bound_pid;
-      return pid > 0 ? g_strdup_printf ("pid:%d", (int) pid) : NULL;
+      ShmfsNode *state = shmfs_node_state (node);
+      const char *colon;
+
+      if (state->bound_pid > 0)
+        return g_strdup_printf ("pid:%d", (int) state->bound_pid);
+      /* Bound on another host of a remote mount: pid:N@HOST. */
+      if (state->bound_elsewhere != NULL && (colon = strrchr (state->bound_elsewhere, ':')) != NULL)
+        return g_strdup_printf ("pid:%s@%.*s", colon + 1, (int) (colon - state->bound_elsewhere),
+                                state->bound_elsewhere);
+      return NULL;
     }
   if (type == NULL)
     return NULL;
@@ -161,6 +169,17 @@ bind_lifetime (Shmfs *fs, fuse_req_t req, ShmNode *node, const char *value, size
   if (err == 0)
     shmfs_node_state (node)->bound_pid = tgid;
   g_mutex_unlock (&fs->tree_lock);
+  if (err == 0 && fs->authority->bind != NULL && (err = fs->authority->bind (fs, node, tgid)) < 0)
+    {
+      /* The other hosts could not be told: not bound. */
+      g_mutex_lock (&fs->tree_lock);
+      if (shmfs_node_state (node)->bound_pid == tgid)
+        {
+          shmfs_lifetimes_unbind (fs->lifetimes, shm_node_get_id (node));
+          shmfs_node_state (node)->bound_pid = 0;
+        }
+      g_mutex_unlock (&fs->tree_lock);
+    }
   return err;
 }
 
@@ -168,33 +187,8 @@ void
 shmfs_expire (gpointer user_data, guint64 node_id, pid_t pid)
 {
   Shmfs *fs = user_data;
-  g_autofree char *name = NULL;
-  g_autofree char *path = NULL;
-  fuse_ino_t parent_ino = 0, child_ino = 0, raw_ino = 0;
-  ShmNode *node, *parent;
-  int err = -ENOENT;
 
-  /* One locked section: the name removed is the bound object's. */
-  g_mutex_lock (&fs->tree_lock);
-  node = shm_tree_find_id (fs->tree, node_id);
-  if (node != NULL && shmfs_node_state (node)->bound_pid == pid &&
-      (parent = shm_node_get_parent (node)) != NULL)
-    {
-      name = g_strdup (shm_node_get_name (node));
-      path = shm_node_dup_path (node);
-      parent_ino = shmfs_ino (parent, FALSE);
-      child_ino = shmfs_ino (node, FALSE);
-      err = shmfs_remove_locked (fs, parent, name, FALSE, &raw_ino);
-    }
-  g_mutex_unlock (&fs->tree_lock);
-  if (err < 0)
-    return;
-  /* The daemon removed it: the kernel must forget the name. */
-  fuse_lowlevel_notify_delete (fs->se, parent_ino, child_ino, name, strlen (name));
-  if (raw_ino != 0)
-    shmfs_inval_attr (fs, raw_ino);
-  if (fs->verbose)
-    fprintf (stderr, "shmfs: removed %s: process %d exited\n", path, (int) pid);
+  fs->authority->expire (fs, node_id, pid);
 }
 
 /* The version of ino's object, every passthrough write that returned
@@ -308,9 +302,7 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);
 
-  if (err == 1 && !fs->authority->binds)
-    err = -ENOTSUP;   /* not on a remote mount yet (docs/remote.md) */
-  else if (err == 1)
+  if (err == 1)
     err = bind_lifetime (fs, req, node, value, size);
   else if (err == 2)
     {
@@ -321,7 +313,7 @@ shmfs_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     {
       if (err == -EMFILE || err == -ENFILE)
         shmfs_log_fd_shortage (fs, node, err);
-      else if (err < 0 && (err != -ENOTSUP || id == XA_LIFETIME))
+      else if (err < 0 && err != -ENOTSUP)
         shmfs_log_rejected (fs, node, err, "setting %s to \"%.*s\"", name,
                             (int) MIN (size, 64), value);
       else if (err == 0)
@@ -342,21 +334,28 @@ shmfs_removexattr (fuse_req_t req, fuse_ino_t ino, const char *name)
   g_mutex_lock (&fs->tree_lock);
   node = shmfs_resolve_locked (fs, ino, &raw);
   if (node == NULL)
-    err = ESTALE;
-  else if (xattr_lookup (node, name) == XA_LIFETIME)
-    {
-      /* Unbinding makes the object outlive its process. */
-      err = -may_bind_locked (req, node);
-      if (err == 0 && shmfs_node_state (node)->bound_pid == 0)
-        err = ENODATA;
-      if (err == 0)
-        {
-          shmfs_lifetimes_unbind (fs->lifetimes, shm_node_get_id (node));
-          shmfs_node_state (node)->bound_pid = 0;
-        }
-    }
-  else
-    err = g_str_has_prefix (name, XATTR_PREFIX) ? EPERM : ENODATA;
+    err = -ESTALE;
+  else if (xattr_lookup (node, name) != XA_LIFETIME)
+    err = g_str_has_prefix (name, XATTR_PREFIX) ? -EPERM : -ENODATA;
+  else if ((err = may_bind_locked (req, node)) == 0 && shmfs_node_state (node)->bound_pid == 0)
+    err = -ENODATA;
+  if (err == 0)
+    shm_node_ref (node);
   g_mutex_unlock (&fs->tree_lock);
-  fuse_reply_err (req, err);
+  if (err < 0)
+    return (void) fuse_reply_err (req, -err);
+
+  /* Unbinding makes the object outlive its process: the other hosts are
+   * told first, and nothing changes if they cannot be. */
+  if (fs->authority->bind != NULL)
+    err = fs->authority->bind (fs, node, 0);
+  g_mutex_lock (&fs->tree_lock);
+  if (err == 0)
+    {
+      shmfs_lifetimes_unbind (fs->lifetimes, shm_node_get_id (node));
+      shmfs_node_state (node)->bound_pid = 0;
+    }
+  shm_node_unref (node);
+  g_mutex_unlock (&fs->tree_lock);
+  fuse_reply_err (req, -err);
 }

@@ -34,6 +34,7 @@ node_state_free (gpointer data)
     g_ptr_array_free (state->pollers, TRUE);
   shmfs_sync_unref (state->sync);
   shmfs_locks_free (state->locks);
+  g_free (state->bound_elsewhere);
   g_free (state);
 }
 

@@ -71,6 +71,8 @@ typedef struct {
   guint      handles;             /* open files of either view; tree_lock */
   gboolean   release_pending;     /* unlinked, bytes freed at last release */
   pid_t      bound_pid;           /* removed when it exits; 0: not bound */
+  char      *bound_elsewhere;     /* remote: "host:pid" of another host's
+                                     binding, or NULL; tree_lock */
   ShmfsLocks *locks;              /* flock and fcntl locks of both views */
   GPtrArray  *pollers;            /* ShmfsHandle* with a poll registered;
                                      Shmfs.poll_lock */

@@ -5,21 +5,30 @@
 --   {P}:i:<oid>    the node: k (d/f), mode (with S_IFDIR/S_IFREG), uid, gid,
 --                  at/mt/ct ("sec.nsec", server TIME), par, nm, nd (dirs:
 --                  subdirectories), t/nb (type spec, bytes), tp (typing
---                  pending), ul (unlinked, kept for hosts that have it open)
+--                  pending), ul (unlinked, kept for hosts that have it open),
+--                  lt (bound to a process: "host:pid")
 --   {P}:d:<dir>    hash name -> oid
 --   {P}:o:<dir>    zset name scored by oid: readdir in oid order
 --   {P}:used       bytes of typed objects
+--   {P}:lt         zset oid scored by when its lifetime binding ends
+--                  unless renewed (ns-bind, ns-renew, ns-expire)
 --   {P}:ns         sharded channel: "dir name" of each change
 -- Errors are returned as {-errno} (Linux numbers).
 --#include "fence.lua"
 local B = string.sub(KEYS[1], 1, -6)           -- "{P}" (KEYS[1] ends in ":meta")
-local CTR, USED, NS = B .. ':ctr', B .. ':used', B .. ':ns'
+local CTR, USED, NS, LT = B .. ':ctr', B .. ':used', B .. ':ns', B .. ':lt'
 local EPERM, ENOENT, EEXIST, ENOTDIR, EISDIR, EINVAL, ENOSPC, ENOTEMPTY =
       1, 2, 17, 20, 21, 22, 28, 39
 
 local function ikey(oid) return B .. ':i:' .. oid end
 local function dkey(oid) return B .. ':d:' .. oid end
 local function okey(oid) return B .. ':o:' .. oid end
+
+-- The server's clock in ms.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 
 -- The server's time as "sec.nsec".
 local function now()
@@ -75,6 +84,7 @@ local function drop(oid, kind, ts, lease_ms)
   end
   local f = redis.call('HMGET', ikey(oid), 't', 'nb')
   if f[2] then redis.call('DECRBY', USED, f[2]) end
+  redis.call('ZREM', LT, oid)
   redis.call('HSET', ikey(oid), 'ul', 1, 'par', 0, 'nm', '', 'ct', ts)
   redis.call('PEXPIRE', ikey(oid), lease_ms)
   if f[1] then return 1 end

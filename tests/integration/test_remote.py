@@ -600,6 +600,88 @@ def test_dead_host_loses_its_locks(redis, tmp_path):
     assert not problems, problems
 
 
+# ---- lifetimes -------------------------------------------------------------------
+
+SLEEPER = ['/usr/bin/python3', '-c', 'import sys; sys.stdin.read()']
+
+
+def wait_gone(path, timeout):
+    deadline = time.monotonic() + timeout
+    while os.path.exists(path):
+        assert time.monotonic() < deadline, f'{path} still there'
+        time.sleep(0.05)
+    return time.monotonic()
+
+
+def test_lifetime_across_mounts(pair):
+    a, b = pair
+    util.new_object(a, 'bound', 'i64', '1')
+    util.new_object(a, 'kept', 'i64', '2')
+    holder = subprocess.Popen(SLEEPER, stdin=subprocess.PIPE)
+    try:
+        for name in ('bound', 'kept'):
+            os.setxattr(a.p(name), 'user.shmfs.lifetime', f'pid:{holder.pid}'.encode())
+        assert util.xattr(a.p('bound'), 'user.shmfs.lifetime') == f'pid:{holder.pid}'
+        seen = util.xattr(b.p('bound'), 'user.shmfs.lifetime')
+        assert seen.startswith(f'pid:{holder.pid}@'), seen
+        os.removexattr(a.p('kept'), 'user.shmfs.lifetime')
+        assert util.errno_of(os.getxattr, b.p('kept'), 'user.shmfs.lifetime') == errno.ENODATA
+        # Another host cannot unbind what it did not bind.
+        assert util.errno_of(os.removexattr, b.p('bound'), 'user.shmfs.lifetime') == errno.ENODATA
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    wait_gone(b.p('bound'), 5)
+    assert not os.path.exists(a.p('bound'))
+    assert util.cat(b.p('kept')) == '2\n'
+
+
+def test_a_dead_hosts_bound_objects_go(redis, tmp_path):
+    m = Mounts(tmp_path, redis.url, f'life{os.getpid()}-{next(_prefixes)}',
+               ('-o', 'remote_lease=2'))
+    holder = subprocess.Popen(SLEEPER, stdin=subprocess.PIPE)
+    try:
+        a, b = m.mount(), m.mount()
+        util.new_object(a, 'tmp', 'u8', '1')
+        util.new_object(a, 'stays', 'u8', '2')
+        os.setxattr(a.p('tmp'), 'user.shmfs.lifetime', f'pid:{holder.pid}'.encode())
+        time.sleep(3)                     # renewed past its first lease
+        assert os.path.exists(b.p('tmp'))
+        killed = time.monotonic()
+        m.kill(a)
+        gone = wait_gone(b.p('tmp'), 8)
+        assert gone - killed > 0.5
+        assert util.cat(b.p('stays')) == '2\n'
+    finally:
+        holder.stdin.close()
+        holder.wait()
+        problems = m.close()
+    assert not problems, problems
+
+
+def test_unlinked_object_open_elsewhere_keeps_working(redis, tmp_path):
+    m = Mounts(tmp_path, redis.url, f'ul{os.getpid()}-{next(_prefixes)}',
+               ('-o', 'remote_lease=1'))
+    try:
+        a, b = m.mount(), m.mount()
+        util.new_object(a, 'u', 'i64', '5')
+        fd = os.open(b.r('u'), os.O_RDWR)
+        try:
+            os.unlink(a.p('u'))
+            assert not os.path.exists(b.p('u'))
+            time.sleep(3)                 # three leases: kept by B's open
+            assert struct.unpack('q', os.pread(fd, 8, 0))[0] == 5
+            os.pwrite(fd, struct.pack('q', 6), 0)
+            assert struct.unpack('q', os.pread(fd, 8, 0))[0] == 6
+        finally:
+            os.close(fd)
+        time.sleep(2.5)                   # closed: gone within a lease or two
+        assert redis.cli('KEYS', '{' + m.prefix + ':*}:v') == ''
+    finally:
+        problems = m.close()
+    assert not problems, problems
+
+
 # ---- change notification -------------------------------------------------------
 
 def _pwrite8(path, data):

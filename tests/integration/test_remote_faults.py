@@ -109,6 +109,8 @@ import errno, os, sys
 sys.path.insert(0, {here!r})
 from test_atomic import atomic
 fd = os.open({path!r}, os.O_RDWR)
+atomic(fd, 1, 0)
+print('ready', flush=True)
 ok = eio = etimedout = 0
 for _ in range({n}):
     try:
@@ -137,7 +139,9 @@ def test_killed_server_then_back_counts_exactly(tmp_path):
                                        ADDER.format(here=here, path=mnt.p('n'), n=3000)],
                                       stdout=subprocess.PIPE, text=True)
                      for mnt in (a, b, a, b)]
-            time.sleep(0.5)
+            for p in procs:
+                assert p.stdout.readline() == 'ready\n'
+            time.sleep(0.3)
             server.proc.kill()
             server.proc.wait()
             time.sleep(1.0)
