@@ -760,6 +760,22 @@ shm_remote_usage (ShmRemote *r, guint64 *used, guint64 *capacity)
     return err;
   *capacity = rep->type == REDIS_REPLY_STRING ? reply_u64 (rep) : 0;
   freeReplyObject (rep);
+  if (*capacity > 0)
+    return 0;
+  /* No capacity of its own: the server's maxmemory, or its memory. */
+  if ((err = shm_redis_commandf (r->redis, r->meta_key, &rep, "INFO memory")) < 0)
+    return err;
+  if (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS)
+    {
+      const char *max = strstr (rep->str, "\nmaxmemory:");
+      const char *total = strstr (rep->str, "\ntotal_system_memory:");
+
+      if (max != NULL)
+        *capacity = g_ascii_strtoull (max + strlen ("\nmaxmemory:"), NULL, 10);
+      if (*capacity == 0 && total != NULL)
+        *capacity = g_ascii_strtoull (total + strlen ("\ntotal_system_memory:"), NULL, 10);
+    }
+  freeReplyObject (rep);
   return 0;
 }
 

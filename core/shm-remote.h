@@ -99,7 +99,8 @@ int shm_remote_set_attr (ShmRemote *r, guint64 oid, const ShmAttr *attr, guint m
  * directory), -ENOENT, -EFBIG (over 512 MiB), -ENOSPC. */
 int shm_remote_set_type (ShmRemote *r, guint64 oid, const ShmType *type, const void *initial);
 
-/* Bytes of typed objects, and the capacity (0: none set). */
+/* Bytes of typed objects, and the capacity: the store's own if one was
+ * set, else the server's maxmemory, else its memory. */
 int shm_remote_usage (ShmRemote *r, guint64 *used, guint64 *capacity);
 
 /* ---- values -------------------------------------------------------------- */

@@ -459,6 +459,12 @@ remote_set_type (Shmfs *fs, ShmNode *node, const ShmType *type)
 /* ---- lifetimes -------------------------------------------------------------- */
 
 static int
+remote_usage (Shmfs *fs, guint64 *capacity, guint64 *used)
+{
+  return shm_remote_usage (fs->remote, used, capacity);
+}
+
+static int
 remote_bind (Shmfs *fs, ShmNode *node, pid_t tgid)
 {
   return shm_remote_bind (fs->remote, shm_node_get_id (node), tgid);
@@ -822,6 +828,7 @@ const ShmfsAuthority shmfs_authority_remote = {
   .set_attr = remote_set_attr,
   .set_type = remote_set_type,
   .lease = &remote_lease,
+  .usage = remote_usage,
   .bind = remote_bind,
   .expire = remote_expire,
   .watch = remote_watch,

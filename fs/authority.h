@@ -40,6 +40,9 @@ struct _ShmfsAuthority {
   int (*set_attr) (Shmfs *fs, ShmNode *node, const struct stat *attr, int to_set);
   /* Types the object node (untyped when asked). */
   int (*set_type) (Shmfs *fs, ShmNode *node, const ShmType *type);
+  /* The capacity of the objects' bytes and what they use, for statfs.
+   * NULL: the tree's. */
+  int (*usage) (Shmfs *fs, guint64 *capacity, guint64 *used);
   /* node was bound to process tgid of this host, or unbound (0): tells
    * the other hosts.  NULL: nobody else needs to know. */
   int (*bind) (Shmfs *fs, ShmNode *node, pid_t tgid);

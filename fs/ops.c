@@ -56,6 +56,7 @@
 #include "config.h"
 
 #include "ops.h"
+#include "authority.h"
 #include "attr.h"
 #include "coherence.h"
 #include "inval.h"
@@ -175,11 +176,15 @@ shmfs_statfs (fuse_req_t req, fuse_ino_t ino)
   struct statvfs sv;
   guint64 capacity, used, nodes;
 
+  int err;
+
   g_mutex_lock (&fs->tree_lock);
   capacity = shm_tree_get_capacity (fs->tree);
   used = shm_tree_get_used_bytes (fs->tree);
   nodes = shm_tree_get_node_count (fs->tree);
   g_mutex_unlock (&fs->tree_lock);
+  if (fs->authority->usage != NULL && (err = fs->authority->usage (fs, &capacity, &used)) < 0)
+    return (void) fuse_reply_err (req, -err);
 
   memset (&sv, 0, sizeof sv);
   sv.f_bsize = sv.f_frsize = 4096;

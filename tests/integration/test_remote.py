@@ -293,6 +293,21 @@ def test_record_merges_keep_other_fields(pair):
     assert '"y": 100' in text and '"n": 0' in text, text
 
 
+def test_statfs(pair, redis):
+    a, b = pair
+    util.new_object(a, 'big', 'u8[1048576]')
+    sa, sb = os.statvfs(a.path), os.statvfs(b.path)
+    used = lambda st: (st.f_blocks - st.f_bfree) * st.f_frsize
+    assert used(sa) == used(sb) == 1048576
+    total = sa.f_blocks * sa.f_frsize
+    assert total > 1048576
+    redis.cli('CONFIG', 'SET', 'maxmemory', 64 << 20)
+    try:
+        assert os.statvfs(b.path).f_blocks * sa.f_frsize == 64 << 20
+    finally:
+        redis.cli('CONFIG', 'SET', 'maxmemory', 0)
+
+
 def test_mmap_refused(pair):
     a, b = pair
     util.new_object(a, 'm', 'i64[4]', '1 2 3 4')
