@@ -57,6 +57,21 @@ follow_type_locked (Shmfs *fs, ShmNode *node, const ShmRemoteEntry *e)
   shm_type_clear (&type);
 }
 
+/* The node is gone from the store: unlinked here too.  tree_lock held. */
+static void
+follow_removal_locked (Shmfs *fs, ShmNode *node)
+{
+  ShmNode *dir = shm_node_get_parent (node);
+
+  if (dir == NULL)
+    return;
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), shm_node_get_name (node));
+  shm_node_ref (node);
+  shm_tree_detach (fs->tree, node);
+  shmfs_release_if_unreachable_locked (fs, node);
+  shm_node_unref (node);
+}
+
 /* Makes the tree agree with e, a child of dir: the node, made or moved,
  * in *out (not referenced; optional).  tree_lock held. */
 static int
@@ -70,6 +85,23 @@ follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode *
   if (old != NULL && shm_node_get_id (old) != e->oid)
     shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), e->name);
   err = shm_tree_adopt (fs->tree, dir, e->name, e->oid, e->is_dir, &e->attr, &node, &moved);
+  if (err == -EINVAL && (node = shm_tree_find_id (fs->tree, e->oid)) != NULL &&
+      shm_node_is_dir (node))
+    {
+      /* The tree still has dir below the directory moving into it: moved
+       * elsewhere since, in the store.  What is below it on that path is
+       * stale here; it is found again where it is now. */
+      ShmNode *below = dir;
+
+      while (below != NULL && shm_node_get_parent (below) != node)
+        below = shm_node_get_parent (below);
+      if (below != NULL)
+        {
+          follow_removal_locked (fs, below);
+          err = shm_tree_adopt (fs->tree, dir, e->name, e->oid, e->is_dir, &e->attr, &node,
+                                &moved);
+        }
+    }
   if (err < 0)
     return err;
   if (shm_node_get_data (node) == NULL)
@@ -86,20 +118,6 @@ follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode *
   return 0;
 }
 
-/* The node is gone from the store: unlinked here too.  tree_lock held. */
-static void
-follow_removal_locked (Shmfs *fs, ShmNode *node)
-{
-  ShmNode *dir = shm_node_get_parent (node);
-
-  if (dir == NULL)
-    return;
-  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), shm_node_get_name (node));
-  shm_node_ref (node);
-  shm_tree_detach (fs->tree, node);
-  shmfs_release_if_unreachable_locked (fs, node);
-  shm_node_unref (node);
-}
 
 static gboolean
 collect_child (ShmNode *child, gpointer user_data)

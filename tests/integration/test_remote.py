@@ -169,6 +169,28 @@ def test_namespace_errnos_as_local(pair):
         assert entries(m.p('d/e')) == ['p']
 
 
+def test_directories_moved_around_elsewhere(pair):
+    """B knows x/y; A moves y out and x into it: B follows by path, and
+    what B had open in them keeps working."""
+    a, b = pair
+    os.makedirs(a.p('x/y'))
+    util.new_object(a, 'x/y/o', 'i32', '1')
+    fd = os.open(b.p('x/y/o'), os.O_RDWR)
+    try:
+        os.rename(a.p('x/y'), a.p('y2'))
+        os.rename(a.p('x'), a.p('y2/x'))
+        assert entries(b.path) == ['y2']
+        assert entries(b.p('y2')) == ['o', 'x']
+        assert os.stat(b.p('y2/x')).st_ino == os.stat(a.p('y2/x')).st_ino
+        os.pwrite(fd, b'7\n', 0)
+        assert util.cat(a.p('y2/o')) == '7\n'
+        os.rename(b.p('y2/x'), b.p('x'))
+        os.rename(b.p('y2'), b.p('x/y'))
+        assert entries(a.p('x/y')) == ['o']
+    finally:
+        os.close(fd)
+
+
 def test_racing_creates_one_wins(pair):
     a, b = pair
     results = {}
