@@ -199,6 +199,42 @@ node_mark_down (ShmRedis *r, Node *n)
 
 /* A connected context of n: 0, or -EIO (down, refused, no answer within
  * the timeout, SELECT refused); *errstr (optional) says why. */
+/* A new context to n, with the timeouts and the database; c->err set
+ * when it failed (or NULL). */
+static redisContext *
+connect_node (ShmRedis *r, Node *n)
+{
+  redisContext *c = redisConnectWithTimeout (n->host, n->port, r->tv);
+
+  if (c != NULL && c->err == 0)
+    {
+      redisSetTimeout (c, r->tv);
+      redisEnableKeepAlive (c);
+      if (r->url.db != 0)
+        {
+          redisReply *rep = redisCommand (c, "SELECT %d", r->url.db);
+          if (rep != NULL && rep->type == REDIS_REPLY_ERROR && c->err == 0)
+            {
+              c->err = REDIS_ERR_OTHER;
+              g_strlcpy (c->errstr, rep->str, sizeof c->errstr);
+            }
+          if (rep != NULL)
+            freeReplyObject (rep);
+        }
+    }
+  return c;
+}
+
+redisContext *
+shm_redis_connect (ShmRedis *r)
+{
+  redisContext *c = connect_node (r, r->seed);
+
+  if (c != NULL && c->err != 0)
+    g_clear_pointer (&c, redisFree);
+  return c;
+}
+
 /* Whether an idle connection has something to read: the server said
  * nothing was asked, so it closed it (EOF) or broke it. */
 static gboolean
@@ -239,23 +275,7 @@ node_take (ShmRedis *r, Node *n, redisContext **out, char **errstr)
       return 0;
     }
 
-  c = redisConnectWithTimeout (n->host, n->port, r->tv);
-  if (c != NULL && c->err == 0)
-    {
-      redisSetTimeout (c, r->tv);
-      redisEnableKeepAlive (c);
-      if (r->url.db != 0)
-        {
-          redisReply *rep = redisCommand (c, "SELECT %d", r->url.db);
-          if (rep != NULL && rep->type == REDIS_REPLY_ERROR && c->err == 0)
-            {
-              c->err = REDIS_ERR_OTHER;
-              g_strlcpy (c->errstr, rep->str, sizeof c->errstr);
-            }
-          if (rep != NULL)
-            freeReplyObject (rep);
-        }
-    }
+  c = connect_node (r, n);
   if (c == NULL || c->err != 0)
     {
       if (errstr != NULL)

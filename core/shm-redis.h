@@ -71,6 +71,11 @@ int shm_redis_eval (ShmRedis *r, ShmRedisScript *s,
                     int nargs, const char **args, const size_t *arglens,
                     redisReply **reply);
 
+/* A connection of its own to the server of the URL (a Cluster's node), with
+ * the timeouts and the database, for a subscriber; NULL when it fails.
+ * redisFree() it. */
+redisContext *shm_redis_connect (ShmRedis *r);
+
 /* The server's clock in ms (TIME), for deadlines and leases. */
 int shm_redis_time_ms (ShmRedis *r, const char *key, guint64 *ms);
 

@@ -20,6 +20,7 @@
 
 #include "shm-remote.h"
 #include "shm-redis.h"
+#include "shm-redis-sub.h"
 #include "shm-lua.h"
 
 #include <errno.h>
@@ -59,6 +60,9 @@ struct _ShmRemote {
   gint64    timeout_ms;
   gint64    clock_offset;   /* the server's clock in ms, less our monotonic ms */
   GMutex    epoch_lock;     /* shm_remote_check_store */
+  ShmRedisSub *sub;         /* shm_remote_watch_start, or NULL */
+  ShmRemoteChangedFunc changed;
+  gpointer  changed_data;
   mode_t    root_mode;      /* the root, when the store has none */
   uid_t     root_uid;
   gid_t     root_gid;
@@ -490,6 +494,7 @@ shm_remote_free (ShmRemote *r)
   g_free (r->epoch);
   g_free (r->host);
   g_mutex_clear (&r->epoch_lock);
+  shm_redis_sub_free (r->sub);
   g_free (r);
 }
 
@@ -1132,4 +1137,52 @@ shm_remote_keep (ShmRemote *r, guint64 oid)
 {
   expire_value (r, oid);
   return 0;
+}
+
+/* ---- changes made anywhere ------------------------------------------------------ */
+
+static void
+on_message (const char *channel, const char *message, gsize len, gpointer user_data)
+{
+  ShmRemote *r = user_data;
+  gsize plen = strlen (r->prefix);
+  char *end;
+  guint64 oid;
+
+  if (channel == NULL)
+    return r->changed (0, r->changed_data);
+  /* "{P:oid}:ev" */
+  if (channel[0] != '{' || strncmp (channel + 1, r->prefix, plen) != 0 || channel[plen + 1] != ':')
+    return;
+  oid = g_ascii_strtoull (channel + plen + 2, &end, 10);
+  if (oid != 0 && strcmp (end, "}:ev") == 0)
+    r->changed (oid, r->changed_data);
+}
+
+void
+shm_remote_watch_start (ShmRemote *r, ShmRemoteChangedFunc func, gpointer user_data)
+{
+  r->changed = func;
+  r->changed_data = user_data;
+  r->sub = shm_redis_sub_new (r->redis, on_message, r);
+}
+
+void
+shm_remote_watch_stop (ShmRemote *r)
+{
+  g_clear_pointer (&r->sub, shm_redis_sub_free);
+}
+
+void
+shm_remote_watch (ShmRemote *r, guint64 oid, gboolean on)
+{
+  g_autofree char *channel = NULL;
+
+  if (r->sub == NULL)
+    return;   /* not started, or stopped */
+  channel = value_key (r, oid, "ev");
+  if (on)
+    shm_redis_sub_add (r->sub, channel);
+  else
+    shm_redis_sub_remove (r->sub, channel);
 }

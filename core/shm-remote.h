@@ -166,6 +166,20 @@ int shm_remote_sweep (ShmRemote *r, GArray *removed);
  * lease (it goes at most a lease after the last host closed it). */
 int shm_remote_keep (ShmRemote *r, guint64 oid);
 
+/* ---- changes made anywhere ----------------------------------------------------- */
+
+/* The value of oid changed (or its lock was let go), on any host; oid 0:
+ * the subscription was (re)made, so changes may have gone unheard.  Called
+ * on the subscriber's thread. */
+typedef void (*ShmRemoteChangedFunc) (guint64 oid, gpointer user_data);
+
+/* Starts hearing of changes (a subscriber thread: call after any fork). */
+void shm_remote_watch_start (ShmRemote *r, ShmRemoteChangedFunc func, gpointer user_data);
+/* Stops it: func is not called any more once this returns. */
+void shm_remote_watch_stop (ShmRemote *r);
+/* Hears of oid's changes, or stops (counted: as many offs as ons). */
+void shm_remote_watch (ShmRemote *r, guint64 oid, gboolean on);
+
 /* ---- the server's clock ------------------------------------------------------ */
 
 /* Every change carries a deadline in the server's time, after which the

@@ -593,9 +593,10 @@ typedef struct {
   GHashTable *watches;            /* &oid -> Watch* */
 } RemoteState;
 
-/* How often a polled object's version is read: the latency of a wake-up
- * for a change made on another host. */
-#define WATCH_MS 20
+/* How often the versions of polled objects are read besides: a wake-up
+ * comes from the change's message (shm_remote_watch); this is the net
+ * under it. */
+#define WATCH_MS 1000
 
 typedef struct {
   guint64  oid;
@@ -749,6 +750,31 @@ remote_watch (Shmfs *fs, ShmNode *node, guint64 version)
     }
   g_hash_table_insert (st->watches, &w->oid, w);
   g_mutex_unlock (&st->lock);
+  shm_remote_watch (fs->remote, oid, TRUE);
+}
+
+/* The watch of oid fired: its pollers are woken, and it is gone (the next
+ * poll arms another).  only_from: fire only if it was armed at that
+ * version (G_MAXUINT64: whatever it was). */
+static void
+fire_watch (Shmfs *fs, guint64 oid, guint64 only_from)
+{
+  RemoteState *st = fs->authority_data;
+  Watch *w;
+
+  g_mutex_lock (&st->lock);
+  w = g_hash_table_lookup (st->watches, &oid);
+  if (w != NULL && (only_from == G_MAXUINT64 || w->version == only_from))
+    g_hash_table_steal (st->watches, &oid);
+  else
+    w = NULL;
+  g_mutex_unlock (&st->lock);
+  if (w == NULL)
+    return;
+  shm_remote_watch (fs->remote, oid, FALSE);
+  shmfs_node_changed (fs, w->node);
+  shmfs_unref_node (fs, w->node);
+  g_free (w);
 }
 
 static gboolean
@@ -767,7 +793,7 @@ check_watches (gpointer data)
   g_mutex_unlock (&st->lock);
   for (guint i = 0; i < watched->len; i++)
     {
-      Watch *seen = &g_array_index (watched, Watch, i), *w;
+      Watch *seen = &g_array_index (watched, Watch, i);
       guint64 version = 0;
       int err = shm_remote_version (fs->remote, seen->oid, &version);
 
@@ -775,20 +801,23 @@ check_watches (gpointer data)
         continue;
       if (err < 0 && err != -ENOENT)
         continue;   /* the store is away: the next round sees */
-      g_mutex_lock (&st->lock);
-      w = g_hash_table_lookup (st->watches, &seen->oid);
-      if (w != NULL && w->version == seen->version)
-        g_hash_table_steal (st->watches, &seen->oid);
-      else
-        w = NULL;   /* armed again at a newer version meanwhile */
-      g_mutex_unlock (&st->lock);
-      if (w == NULL)
-        continue;
-      shmfs_node_changed (fs, w->node);
-      shmfs_unref_node (fs, w->node);
-      g_free (w);
+      /* Unless armed again at a newer version meanwhile. */
+      fire_watch (fs, seen->oid, seen->version);
     }
   return G_SOURCE_CONTINUE;
+}
+
+/* A change's message, from the subscriber's thread (oid 0: it was away,
+ * so every watch is checked). */
+static void
+heard_change (guint64 oid, gpointer user_data)
+{
+  Shmfs *fs = user_data;
+
+  if (oid == 0)
+    check_watches (fs);
+  else
+    fire_watch (fs, oid, G_MAXUINT64);
 }
 
 static void
@@ -804,6 +833,7 @@ remote_start (Shmfs *fs)
   fs->timers = shmfs_timers_new ();
   shmfs_timers_add (fs->timers, st->renew_ms, renew_leases, fs, NULL);
   shmfs_timers_add (fs->timers, WATCH_MS, check_watches, fs, NULL);
+  shm_remote_watch_start (fs->remote, heard_change, fs);
 }
 
 static void
@@ -818,6 +848,7 @@ remote_stop (Shmfs *fs)
   /* Waiting requests are answered (EINTR); then the leases still held
    * are given back at once rather than when they end. */
   g_clear_pointer (&fs->timers, shmfs_timers_free);
+  shm_remote_watch_stop (fs->remote);
   g_hash_table_iter_init (&iter, st->leases);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     shm_remote_unlock (fs->remote, ((Lease *) value)->oid, ((Lease *) value)->owner);

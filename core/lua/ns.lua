@@ -12,7 +12,7 @@
 --   {P}:used       bytes of typed objects
 --   {P}:lt         zset oid scored by when its lifetime binding ends
 --                  unless renewed (ns-bind, ns-renew, ns-expire)
---   {P}:ns         sharded channel: "dir name" of each change
+--   {P}:ns         channel: "dir name" of each change
 -- Errors are returned as {-errno} (Linux numbers).
 --#include "fence.lua"
 local B = string.sub(KEYS[1], 1, -6)           -- "{P}" (KEYS[1] ends in ":meta")
@@ -91,4 +91,4 @@ local function drop(oid, kind, ts, lease_ms)
   return 0
 end
 
-local function publish(dir, name) redis.call('SPUBLISH', NS, dir .. ' ' .. name) end
+local function publish(dir, name) redis.call('PUBLISH', NS, dir .. ' ' .. name) end

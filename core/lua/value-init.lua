@@ -10,5 +10,5 @@ if #ARGV >= 2 then redis.call('SET', V, ARGV[2])
 else redis.call('SETRANGE', V, tonumber(ARGV[1]) - 1, '\0') end
 redis.call('DEL', M)
 redis.call('HSET', M, 'ver', 1, 'mt', now())
-redis.call('SPUBLISH', EV, 1)
+redis.call('PUBLISH', EV, 1)
 return {0, 1}

@@ -10,7 +10,7 @@
 local L = KEYS[3]
 local tok, mode, lease, who = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if mode == 'u' then
-  if redis.call('HDEL', L, tok) == 1 then redis.call('SPUBLISH', EV, 'u') end
+  if redis.call('HDEL', L, tok) == 1 then redis.call('PUBLISH', EV, 'u') end
   return {0}
 end
 if redis.call('EXISTS', V) == 0 then return {-ENOENT} end

@@ -25,7 +25,7 @@ end
 local function changed()
   local ver = redis.call('HINCRBY', M, 'ver', 1)
   redis.call('HSET', M, 'mt', now())
-  redis.call('SPUBLISH', EV, ver)
+  redis.call('PUBLISH', EV, ver)
   return ver
 end
 

@@ -1026,6 +1026,92 @@ test_locks (Fixture *f, gconstpointer data)
   shm_remote_free (b);
 }
 
+/* Changes heard from any handle: a subscription per oid, counted; a
+ * (re)connect says so with oid 0. */
+typedef struct {
+  GMutex   lock;
+  GCond    cond;
+  GArray  *heard;       /* guint64 */
+} Heard;
+
+static void
+on_changed (guint64 oid, gpointer user_data)
+{
+  Heard *h = user_data;
+
+  g_mutex_lock (&h->lock);
+  g_array_append_val (h->heard, oid);
+  g_cond_broadcast (&h->cond);
+  g_mutex_unlock (&h->lock);
+}
+
+/* Waits (5 s at most) until h heard oid; TRUE if it did. */
+static gboolean
+wait_heard (Heard *h, guint64 oid)
+{
+  gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  gboolean found = FALSE;
+
+  g_mutex_lock (&h->lock);
+  while (!found)
+    {
+      for (guint i = 0; i < h->heard->len && !found; i++)
+        found = g_array_index (h->heard, guint64, i) == oid;
+      if (!found && !g_cond_wait_until (&h->cond, &h->lock, deadline))
+        break;
+    }
+  g_array_set_size (h->heard, 0);
+  g_mutex_unlock (&h->lock);
+  return found;
+}
+
+static void
+test_watch (Fixture *f, gconstpointer data)
+{
+  Heard h = { .heard = g_array_new (FALSE, FALSE, sizeof (guint64)) };
+  g_auto(ShmType) i64 = parse ("i64");
+  ShmAtomic add = { .op = SHM_ATOMIC_ADD, .operand.i = 1 };
+  ShmRemoteRange range = { 0, 8, "\1\0\0\0\0\0\0\0" };
+  ShmRemote *b;
+  guint64 o, p;
+
+  if (f->r == NULL)
+    return;
+  g_mutex_init (&h.lock);
+  g_cond_init (&h.cond);
+  b = open_remote (f->url, "t");
+  o = make (f->r, ROOT, "o", FALSE);
+  p = make (f->r, ROOT, "p", FALSE);
+  g_assert_cmpint (shm_remote_set_type (f->r, o, &i64, NULL), ==, 0);
+  g_assert_cmpint (shm_remote_set_type (f->r, p, &i64, NULL), ==, 0);
+  shm_remote_watch_start (b, on_changed, &h);
+  g_assert_true (wait_heard (&h, 0));                     /* connected */
+  shm_remote_watch (b, o, TRUE);
+  shm_remote_watch (b, o, TRUE);
+  /* A subscription takes effect once sent: write until heard. */
+  for (int i = 0; i < 50; i++)
+    {
+      g_assert_cmpint (shm_remote_write (f->r, o, 8, &range, 1, NULL), ==, 0);
+      if (wait_heard (&h, o))
+        break;
+      g_assert_cmpint (i, <, 49);
+    }
+  g_assert_cmpint (shm_remote_atomic (f->r, o, 8, &i64, 0, &add, 1, NULL), ==, 0);
+  g_assert_true (wait_heard (&h, o));
+  g_assert_cmpint (shm_remote_bump (f->r, o, NULL), ==, 0);
+  g_assert_true (wait_heard (&h, o));
+  /* Counted: one off of two leaves it on; p was never on. */
+  shm_remote_watch (b, o, FALSE);
+  g_assert_cmpint (shm_remote_write (f->r, p, 8, &range, 1, NULL), ==, 0);
+  g_assert_cmpint (shm_remote_write (f->r, o, 8, &range, 1, NULL), ==, 0);
+  g_assert_true (wait_heard (&h, o));
+  shm_remote_watch_stop (b);
+  shm_remote_free (b);
+  g_array_unref (h.heard);
+  g_mutex_clear (&h.lock);
+  g_cond_clear (&h.cond);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1045,6 +1131,7 @@ main (int argc, char **argv)
   ADD ("/remote/concurrent-adds", test_concurrent_adds);
   ADD ("/remote/create-race", test_create_race);
   ADD ("/remote/locks", test_locks);
+  ADD ("/remote/watch", test_watch);
 #undef ADD
   g_test_add_func ("/remote/cluster", test_cluster);
   return g_test_run ();
