@@ -350,6 +350,7 @@ check_mountpoint (const char *mountpoint)
   return 0;
 }
 
+#ifdef SHMFS_HAVE_REMOTE
 /* Seconds, more than 0 and at most an hour, into *out (unchanged when
  * value is NULL).  0 or -1 (said why). */
 static int
@@ -370,6 +371,7 @@ parse_seconds (const char *name, const char *value, double *out)
   *out = v;
   return 0;
 }
+#endif
 
 /* -o remote=URL: connects to the store (a one-line error otherwise) and
  * sets the mount up to follow it.  0 or -1. */
