@@ -18,7 +18,8 @@ echo "==> build without remote mounts (-Dremote=disabled)"
 if [ ! -f build-noremote/build.ninja ]; then
   meson setup build-noremote --wrap-mode=nodownload $strict -Dremote=disabled >/dev/null || status=1
 fi
-meson compile -C build-noremote >/dev/null || status=1
+meson compile -C build-noremote > build-noremote/compile.log 2>&1 ||
+  { tail -n 40 build-noremote/compile.log; status=1; }
 echo "==> tests (werror build)"
 meson test -C build-test --print-errorlogs --num-processes 2 || status=1
 echo "==> units under valgrind"
