@@ -266,7 +266,7 @@ shmfs_locks_release (ShmfsLocks *locks, guint64 owner)
 }
 
 void
-shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req,
+shmfs_locks_hold (ShmfsLocks *locks, pid_t tgid, fuse_req_t req,
                   ShmfsLocksHeldFunc held, gpointer user_data)
 {
   Hold *hold = g_new0 (Hold, 1);
@@ -274,5 +274,5 @@ shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req,
   hold->held = held;
   hold->user_data = user_data;
   fuse_req_interrupt_func (req, interrupted, locks);
-  shm_locktable_hold (locks->table, req, shmfs_thread_group_of (pid), answer_hold, hold);
+  shm_locktable_hold (locks->table, req, tgid, answer_hold, hold);
 }

@@ -56,7 +56,8 @@ void shmfs_locks_test (ShmfsLocks *locks, guint64 owner, int type, struct flock 
 /* Drops whatever owner holds (at close), granting waiters. */
 void shmfs_locks_release (ShmfsLocks *locks, guint64 owner);
 
-/* Takes the object's lock exclusively for process pid once no other
+/* Takes the object's lock exclusively for process tgid (a thread group
+ * id: shmfs_thread_group_of) once no other
  * process holds it (in any mode), so that an atomic operation runs inside
  * the lock like any lock-based read-modify-write; the caller's own locks
  * do not count.  Then calls held (owner, user_data), at once in this
@@ -64,7 +65,7 @@ void shmfs_locks_release (ShmfsLocks *locks, guint64 owner);
  * owner to shmfs_locks_release().  Waiting holds no thread.  If req is
  * interrupted, or the table aborted, held gets owner 0 and must answer
  * req (EINTR). */
-void shmfs_locks_hold (ShmfsLocks *locks, pid_t pid, fuse_req_t req,
+void shmfs_locks_hold (ShmfsLocks *locks, pid_t tgid, fuse_req_t req,
                        ShmfsLocksHeldFunc held, gpointer user_data);
 
 /* The process a thread id belongs to. */

@@ -270,7 +270,7 @@ atomic_op (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, const struct shmfs_atomic 
   op->pid = shmfs_thread_group_of (fuse_req_ctx (req)->pid);
   /* Inside the object's lock, as a lock-based read-modify-write would be;
    * waiting for it holds no worker thread. */
-  shmfs_locks_hold (shmfs_node_state (h->node)->locks, fuse_req_ctx (req)->pid, req,
+  shmfs_locks_hold (shmfs_node_state (h->node)->locks, op->pid, req,
                     atomic_op_held, op);
   return 0;
 }
