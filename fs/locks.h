@@ -57,9 +57,9 @@ void shmfs_locks_test (ShmfsLocks *locks, guint64 owner, int type, struct flock 
 void shmfs_locks_release (ShmfsLocks *locks, guint64 owner);
 
 /* Takes the object's lock exclusively for process tgid (a thread group
- * id: shmfs_thread_group_of) once no other
- * process holds it (in any mode), so that an atomic operation runs inside
- * the lock like any lock-based read-modify-write; the caller's own locks
+ * id: shmfs_thread_group_of) once no other process holds it (in any
+ * mode), so that an atomic operation runs inside the lock like any
+ * lock-based read-modify-write; the caller's own locks
  * do not count.  Then calls held (owner, user_data), at once in this
  * thread or later in the one that lets go of the lock; held must pass
  * owner to shmfs_locks_release().  Waiting holds no thread.  If req is
