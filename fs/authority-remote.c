@@ -387,19 +387,33 @@ remote_rename (Shmfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newpar
 static int
 remote_set_attr (Shmfs *fs, ShmNode *node, const struct stat *attr, int to_set)
 {
+  ShmRemoteEntry e = { 0 };
   ShmAttr a, before;
   guint64 id;
   guint mask = 0;
   int err;
 
   g_mutex_lock (&fs->tree_lock);
-  before = a = *shm_node_get_attr (node);
+  before = *shm_node_get_attr (node);
   id = shm_node_get_id (node);
+  g_mutex_unlock (&fs->tree_lock);
+  /* From the store's attributes, not this tree's: another host may have
+   * changed them since the kernel last asked (an fchmod on a file opened
+   * before). */
+  if ((to_set & ~FUSE_SET_ATTR_SIZE) != 0 && (err = shm_remote_getattr (fs->remote, id, &e)) == 0)
+    {
+      before.mode = (before.mode & S_IFMT) | (e.attr.mode & SHMFS_MODE_BITS);
+      before.uid = e.attr.uid;
+      before.gid = e.attr.gid;
+    }
+  shm_remote_entry_clear (&e);
+  a = before;
+  g_mutex_lock (&fs->tree_lock);
   shmfs_authority_apply_attr (fs->tree, &a, shm_node_is_dir (node), attr, to_set);
   g_mutex_unlock (&fs->tree_lock);
   /* What changed, and ctime with it; a truncation alone (O_TRUNC) changes
    * nothing the store keeps. */
-  if (a.mode != before.mode)
+  if ((to_set & FUSE_SET_ATTR_MODE) || a.mode != before.mode)
     mask |= SHM_REMOTE_ATTR_MODE;
   if (to_set & FUSE_SET_ATTR_UID)
     mask |= SHM_REMOTE_ATTR_UID;
