@@ -57,6 +57,47 @@ follow_type_locked (Shmfs *fs, ShmNode *node, const ShmRemoteEntry *e)
   shm_type_clear (&type);
 }
 
+static gboolean
+collect_child (ShmNode *child, gpointer user_data)
+{
+  g_ptr_array_add (user_data, child);
+  return TRUE;
+}
+
+/* The node is gone from the store (or moved where this tree has not
+ * looked): unlinked here too.  A directory's nodes below it go with it:
+ * the tree frees a directory without looking at its children, which
+ * would keep pointing at it.  tree_lock held. */
+static void
+follow_removal_locked (Shmfs *fs, ShmNode *node)
+{
+  ShmNode *dir = shm_node_get_parent (node);
+
+  if (dir == NULL)
+    return;
+  if (shm_node_is_dir (node))
+    {
+      g_autoptr (GPtrArray) children = g_ptr_array_new ();
+
+      shm_tree_foreach_child (node, 0, collect_child, children);
+      for (guint i = 0; i < children->len; i++)
+        follow_removal_locked (fs, children->pdata[i]);
+    }
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), shm_node_get_name (node));
+  shm_node_ref (node);
+  shm_tree_detach (fs->tree, node);
+  shmfs_release_if_unreachable_locked (fs, node);
+  shm_node_unref (node);
+}
+
+/* Whether dir is a directory this tree took out (removed, or moved where
+ * it has not looked) that the kernel still holds. */
+static gboolean
+detached (ShmNode *dir)
+{
+  return shm_node_get_id (dir) != SHM_TREE_ROOT_ID && shm_node_get_parent (dir) == NULL;
+}
+
 /* Makes the tree agree with e, a child of dir: the node, made or moved,
  * in *out (not referenced; optional).  tree_lock held. */
 static int
@@ -66,16 +107,20 @@ follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode *
   gboolean moved;
   int err;
 
+  /* Never below a directory this tree has detached: nothing would take
+   * the child out again before the directory is freed. */
+  if (detached (dir))
+    return -ENOENT;
+  /* Another node under that name: gone from here first, the nodes below
+   * it too (shm_tree_adopt would only detach it, and might free it). */
   old = shm_tree_lookup (dir, e->name);
   if (old != NULL && shm_node_get_id (old) != e->oid)
-    shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), e->name);
+    follow_removal_locked (fs, old);
   err = shm_tree_adopt (fs->tree, dir, e->name, e->oid, e->is_dir, &e->attr, &node, &moved);
   if (err < 0)
     return err;
   if (shm_node_get_data (node) == NULL)
     shmfs_attach_state (fs, node);
-  if (old != NULL && old != node)
-    shmfs_release_if_unreachable_locked (fs, old);
   if (moved)
     shmfs_renumber_twins_locked (node, fs);
   follow_type_locked (fs, node, e);
@@ -84,28 +129,6 @@ follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode *
   if (out != NULL)
     *out = node;
   return 0;
-}
-
-/* The node is gone from the store: unlinked here too.  tree_lock held. */
-static void
-follow_removal_locked (Shmfs *fs, ShmNode *node)
-{
-  ShmNode *dir = shm_node_get_parent (node);
-
-  if (dir == NULL)
-    return;
-  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), shm_node_get_name (node));
-  shm_node_ref (node);
-  shm_tree_detach (fs->tree, node);
-  shmfs_release_if_unreachable_locked (fs, node);
-  shm_node_unref (node);
-}
-
-static gboolean
-collect_child (ShmNode *child, gpointer user_data)
-{
-  g_ptr_array_add (user_data, child);
-  return TRUE;
 }
 
 /* The store was wiped: everything the tree knows is gone.  Open files
@@ -139,6 +162,32 @@ store_was_reset (Shmfs *fs, guint64 dir_id, int err)
   return reset;
 }
 
+/* Puts the directory id back where the store has it, and its ancestors
+ * first, when this tree took it out (another host moved it while the
+ * kernel held it here, as a working directory or mid-walk).  Best
+ * effort: a directory gone from the store stays out. */
+static void
+reattach (Shmfs *fs, guint64 id, guint depth)
+{
+  ShmRemoteEntry e = { 0 };
+  ShmNode *node, *dir;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = shm_tree_find_id (fs->tree, id);
+  g_mutex_unlock (&fs->tree_lock);
+  if ((node != NULL && !detached (node)) || depth > 4096)
+    return;
+  if (shm_remote_getattr (fs->remote, id, &e) == 0 && e.parent != 0 && e.name != NULL)
+    {
+      reattach (fs, e.parent, depth + 1);
+      g_mutex_lock (&fs->tree_lock);
+      if ((dir = shm_tree_find_id (fs->tree, e.parent)) != NULL && shm_node_is_dir (dir))
+        follow_entry_locked (fs, dir, &e, NULL);
+      g_mutex_unlock (&fs->tree_lock);
+    }
+  shm_remote_entry_clear (&e);
+}
+
 static int
 remote_lookup (Shmfs *fs, fuse_ino_t parent, const char *name)
 {
@@ -151,6 +200,7 @@ remote_lookup (Shmfs *fs, fuse_ino_t parent, const char *name)
   if (dir_id == 0 || !is_dir || strlen (name) > SHM_TREE_NAME_MAX ||
       (dir_id == SHM_TREE_ROOT_ID && strcmp (name, SHMFS_RAW_DIR_NAME) == 0))
     return 0;   /* the tree answers these itself */
+  reattach (fs, dir_id, 0);
   err = shm_remote_lookup (fs->remote, dir_id, name, &e);
   if (err == -ENOTDIR && store_was_reset (fs, dir_id, err))
     err = shm_remote_lookup (fs->remote, dir_id, name, &e);
@@ -191,7 +241,7 @@ remote_refresh (Shmfs *fs, fuse_ino_t ino)
   if (node != NULL && err == 0)
     {
       dir = e.parent != 0 ? shm_tree_find_id (fs->tree, e.parent) : NULL;
-      if (dir != NULL && e.name != NULL)
+      if (dir != NULL && e.name != NULL && !detached (dir))
         err = follow_entry_locked (fs, dir, &e, NULL);
       else
         {
@@ -235,6 +285,7 @@ remote_list (Shmfs *fs, fuse_ino_t ino)
 
   if (dir_id == 0 || !is_dir)
     return 0;
+  reattach (fs, dir_id, 0);
   g_array_set_clear_func (entries, clear_entry);
   for (;;)
     {
@@ -285,9 +336,12 @@ remote_create (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name, g
   gid_t gid;
   int err;
 
+  reattach (fs, id_of (fs, parent, NULL), 0);
   g_mutex_lock (&fs->tree_lock);
   err = shmfs_check_create_locked (fs, parent, name, is_dir, &dir, &mode, &gid, ctx);
   dir_id = err == 0 ? shm_node_get_id (dir) : 0;
+  if (err == 0 && detached (dir))
+    err = -ENOENT;   /* removed (or somewhere this tree cannot follow) */
   g_mutex_unlock (&fs->tree_lock);
   if (err < 0)
     return err;

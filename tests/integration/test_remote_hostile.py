@@ -256,3 +256,77 @@ def test_fchmod_after_a_chmod_elsewhere(pair):
     for m in pair:
         assert stat.S_IMODE(os.stat(m.p('m')).st_mode) == 0o644
 
+
+
+# ---- directories moved under a walk --------------------------------------------
+
+WALKER = r'''
+import errno, os, sys, time
+root, until = sys.argv[1], time.monotonic() + float(sys.argv[2])
+ok = 0
+bad = []
+paths = [os.path.join(root, a, b, 'v') for a in ('p', 'p2') for b in ('q', 'q2')]
+while time.monotonic() < until:
+    for p in paths:
+        try:
+            with open(p) as f:
+                t = f.read()
+            if t != '7\n':
+                bad.append(('value', p, t))
+            ok += 1
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                bad.append((p, errno.errorcode.get(e.errno, e.errno)))
+        try:
+            os.listdir(os.path.dirname(p))
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                bad.append(('list', p, errno.errorcode.get(e.errno, e.errno)))
+print(ok, bad[:5], len(bad))
+'''
+
+
+def test_directories_renamed_while_walked(mounts):
+    a, b, c = (mounts.mount() for _ in range(3))
+    os.makedirs(a.p('p/q'))
+    util.new_object(a, 'p/q/v', 'i64', '7')
+    walkers = [subprocess.Popen([util.PYTHON, '-c', WALKER, m.path, '3'],
+                                stdout=subprocess.PIPE, text=True) for m in (b, b, c)]
+    stop = time.monotonic() + 3
+    moves = [0, 0]
+
+    def move_top():
+        top = 'p'
+        while time.monotonic() < stop:
+            new = 'p2' if top == 'p' else 'p'
+            os.rename(a.p(top), a.p(new))
+            top = new
+            moves[0] += 1
+
+    def move_inner():
+        while time.monotonic() < stop:
+            for top in ('p', 'p2'):
+                for old, new in (('q', 'q2'), ('q2', 'q')):
+                    try:
+                        os.rename(c.p(f'{top}/{old}'), c.p(f'{top}/{new}'))
+                        moves[1] += 1
+                    except FileNotFoundError:
+                        pass
+
+    ts = [threading.Thread(target=move_top), threading.Thread(target=move_inner)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    outs = util.finish_all(walkers, 60)
+    for out in outs:
+        ok, rest = out.split(' ', 1)
+        assert rest.strip().endswith(' 0'), out
+        assert int(ok) > 0, out
+    assert moves[0] > 10 and moves[1] > 10, moves
+    found = [m for m in (a, b, c) for p in ('p/q', 'p/q2', 'p2/q', 'p2/q2')
+             if os.path.exists(m.p(p + '/v'))]
+    assert len(found) == 3, found      # one path, seen by each mount
+    for m in (a, b, c):
+        assert len([p for p in ('p', 'p2') if os.path.isdir(m.p(p))]) == 1
+    assert all(m.alive() for m in (a, b, c))
