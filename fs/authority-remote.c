@@ -83,6 +83,7 @@ follow_removal_locked (Shmfs *fs, ShmNode *node)
       for (guint i = 0; i < children->len; i++)
         follow_removal_locked (fs, children->pdata[i]);
     }
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, FALSE), shm_node_get_name (node));
   shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), shm_node_get_name (node));
   shm_node_ref (node);
   shm_tree_detach (fs->tree, node);
@@ -103,7 +104,7 @@ detached (ShmNode *dir)
 static int
 follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode **out)
 {
-  ShmNode *node, *old;
+  ShmNode *node, *old, *from;
   gboolean moved;
   int err;
 
@@ -116,6 +117,15 @@ follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode *
   old = shm_tree_lookup (dir, e->name);
   if (old != NULL && shm_node_get_id (old) != e->oid)
     follow_removal_locked (fs, old);
+  /* Moved by another host: the kernel's entry at the old place goes
+   * (a directory it finds at a second place while it still has the
+   * first fails the lookup with ESTALE). */
+  if ((node = shm_tree_find_id (fs->tree, e->oid)) != NULL && (from = shm_node_get_parent (node)) != NULL &&
+      (from != dir || strcmp (shm_node_get_name (node), e->name) != 0))
+    {
+      shmfs_inval_forget_entry (fs->inval, shmfs_ino (from, FALSE), shm_node_get_name (node));
+      shmfs_inval_forget_entry (fs->inval, shmfs_ino (from, TRUE), shm_node_get_name (node));
+    }
   err = shm_tree_adopt (fs->tree, dir, e->name, e->oid, e->is_dir, &e->attr, &node, &moved);
   if (err < 0)
     return err;

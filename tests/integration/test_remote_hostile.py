@@ -330,3 +330,300 @@ def test_directories_renamed_while_walked(mounts):
     for m in (a, b, c):
         assert len([p for p in ('p', 'p2') if os.path.isdir(m.p(p))]) == 1
     assert all(m.alive() for m in (a, b, c))
+
+
+# ---- namespace storms: counted exactly, every mount and Redis agree ----------
+
+STORM = r'''
+import errno, json, os, random, sys
+root, seed, n, dirs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1'
+rnd = random.Random(seed)
+slots = [os.path.join(root, d, f'x{i}') for d in ('', 'sub') for i in range(5)]
+count = dict(create=0, unlink=0, rename=0, exchange=0)
+if dirs:
+    count.update(mkdir=0, rmdir=0)
+allowed = {errno.EEXIST, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY}
+estale = 0
+bad = []
+def renameat2(a, b, flags):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(316, -100, os.fsencode(a), -100, os.fsencode(b), flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+for _ in range(n):
+    op = rnd.choice(list(count))
+    p, q = rnd.choice(slots), rnd.choice(slots)
+    try:
+        if op == 'create':
+            os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        elif op == 'unlink':
+            os.unlink(p)
+        elif op == 'mkdir':
+            os.mkdir(p)
+        elif op == 'rmdir':
+            os.rmdir(p)
+        elif op == 'rename':
+            renameat2(p, q, 1)
+        else:
+            renameat2(p, q, 2)
+        count[op] += 1
+    except OSError as e:
+        if e.errno == errno.ESTALE and dirs:
+            estale += 1
+        elif e.errno not in allowed:
+            bad.append((op, p, q, e.errno))
+print(json.dumps(dict(count=count, bad=bad, estale=estale)))
+'''
+
+
+def tree_of(m):
+    """Every name under the mount with its kind and inode number."""
+    seen = {}
+    for d in ('', 'sub'):
+        for name in os.listdir(m.p(d)):
+            st = os.stat(m.p(os.path.join(d, name)))
+            seen[os.path.join(d, name)] = (stat.S_ISDIR(st.st_mode), st.st_ino)
+    return seen
+
+
+# With directories moving: a directory that another host moved, found by
+# this kernel at its new place while it still holds a dentry at the old one,
+# can fail the lookup with ESTALE (the kernel's d_splice_alias cannot move
+# the alias while a rename runs; it retries once).  Counted, not hidden:
+# the exact counts below show that such an operation changed nothing.
+@pytest.mark.parametrize('dirs', [False, True], ids=['objects', 'with-directories'])
+def test_namespace_storm_three_mounts(mounts, redis, dirs):
+    ms = [mounts.mount() for _ in range(3)]
+    os.mkdir(ms[0].p('sub'))
+    per = 250
+    procs = [subprocess.Popen([util.PYTHON, '-c', STORM, m.path, str(i * 3 + k), str(per),
+                               '1' if dirs else '0'],
+                              stdout=subprocess.PIPE, text=True)
+             for i, m in enumerate(ms) for k in range(2)]
+    import json
+    results = [json.loads(out) for out in util.finish_all(procs, 120)]
+    assert all(not r['bad'] for r in results), [r['bad'] for r in results]
+    total = {k: sum(r['count'][k] for r in results) for k in results[0]['count']}
+    trees = [tree_of(m) for m in ms]
+    assert trees[0] == trees[1] == trees[2]
+    files = [n for n, (is_dir, _) in trees[0].items() if not is_dir and n != 'sub']
+    dnames = [n for n, (is_dir, _) in trees[0].items() if is_dir and n != 'sub']
+    assert len(files) == total['create'] - total['unlink'], total
+    assert len(dnames) == total.get('mkdir', 0) - total.get('rmdir', 0), total
+    assert sum(total.values()) > 300, total
+    print('ESTALE', sum(r['estale'] for r in results), 'of', 6 * per)
+    sub = redis.cli('HGET', f'{{{mounts.prefix}}}:d:1', 'sub').strip()
+    assert redis_names(redis, mounts.prefix) == entries(ms[1].path)
+    assert redis_names(redis, mounts.prefix, sub) == entries(ms[2].p('sub'))
+    assert all(m.alive() for m in ms)
+
+
+# ---- stale local state ------------------------------------------------------------
+
+def test_name_remade_with_another_type_while_open(pair):
+    a, b = pair
+    util.new_object(a, 'x', 'i64', '5')
+    old_ino = os.stat(b.p('x')).st_ino
+    raw_fd = os.open(b.r('x'), os.O_RDWR)
+    text_fd = os.open(b.p('x'), os.O_RDWR)
+    try:
+        assert util.cat(b.p('x')) == '5\n'
+        os.unlink(a.p('x'))
+        util.new_object(a, 'x', 'u8[3]', '1 2 3')
+        new_version = util.xattr(a.p('x'), 'user.shmfs.version')
+        # B sees the new object by path.
+        assert util.xattr(b.p('x'), 'user.shmfs.type') == 'u8[3]'
+        assert os.stat(b.r('x')).st_size == 3
+        assert os.stat(b.p('x')).st_ino != old_ino
+        assert util.cat(b.p('x')) == '1 2 3\n'
+        # Its old files still reach the old object, and only it.
+        os.pwrite(raw_fd, struct.pack('q', 99), 0)
+        assert struct.unpack('q', os.pread(raw_fd, 8, 0))[0] == 99
+        os.lseek(text_fd, 0, os.SEEK_SET)
+        assert os.write(text_fd, b'42\n') == 3
+        assert struct.unpack('q', os.pread(raw_fd, 8, 0))[0] == 42
+        assert os.fstat(raw_fd).st_size == 8
+        for m in pair:
+            assert util.cat(m.p('x')) == '1 2 3\n'
+            assert util.xattr(m.p('x'), 'user.shmfs.version') == new_version
+        # Again, the name now a directory.
+        os.unlink(b.p('x'))
+        os.mkdir(a.p('x'))
+        util.new_object(a, 'x/in', 'u8', '3')
+        assert entries(b.p('x')) == ['in']
+        os.pwrite(raw_fd, struct.pack('q', 7), 0)
+        assert struct.unpack('q', os.pread(raw_fd, 8, 0))[0] == 7
+        assert util.cat(b.p('x/in')) == '3\n'
+    finally:
+        os.close(raw_fd)
+        os.close(text_fd)
+    assert a.alive() and b.alive()
+
+
+def test_fd_of_a_name_remade_elsewhere_keeps_its_object(pair):
+    """B opened x (untyped); A removes x and makes a new x; B types and
+    writes through its fd: that reaches the old object, not the new one."""
+    a, b = pair
+    os.close(os.open(a.p('x'), os.O_CREAT | os.O_WRONLY, 0o644))
+    fd = os.open(b.p('x'), os.O_RDWR)
+    try:
+        os.unlink(a.p('x'))
+        util.new_object(a, 'x', 'i32', '1')
+        os.lseek(fd, 0, os.SEEK_SET)
+        # The old object, untyped, takes a text and its type from it.
+        assert os.write(fd, b'2.5\n') == 4
+    finally:
+        os.close(fd)
+    for m in pair:
+        assert util.xattr(m.p('x'), 'user.shmfs.type') == 'i32'
+        assert util.cat(m.p('x')) == '1\n'
+
+
+def test_unlinked_while_written_elsewhere(mounts, redis):
+    a, b, c = (mounts.mount() for _ in range(3))
+    util.new_object(a, 'u', 'i64', '0')
+    writer = subprocess.Popen([util.PYTHON, '-c', r'''
+import os, struct, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+print('open', flush=True)
+n = 0
+until = time.monotonic() + 1.5
+while time.monotonic() < until:
+    n += 1
+    os.pwrite(fd, struct.pack('q', n), 0)
+    assert struct.unpack('q', os.pread(fd, 8, 0))[0] == n
+os.close(fd)
+print(n)
+''', b.r('u')], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == 'open\n'
+    time.sleep(0.3)
+    os.unlink(c.p('u'))
+    for m in (a, b, c):
+        assert not os.path.exists(m.p('u'))
+    util.new_object(a, 'u', 'i64', '0')
+    out, _ = writer.communicate(timeout=30)
+    assert writer.returncode == 0 and int(out) > 10
+    for m in (a, b, c):
+        assert util.cat(m.p('u')) == '0\n'
+    assert redis_names(redis, mounts.prefix) == ['u']
+
+
+# ---- values raced from several mounts ------------------------------------------
+
+def test_text_writes_race_pwrites(pair):
+    a, b = pair
+    util.new_object(a, 'pair', 'i64[2]', '0 0')
+    stop = time.monotonic() + 2
+    torn = []
+
+    def texts():
+        k = 0
+        while time.monotonic() < stop:
+            k += 1
+            util.write_text(a.p('pair'), f'{k} {k}\n')
+
+    def pwrites():
+        with util.opened(b.r('pair')) as fd:
+            j = 0
+            while time.monotonic() < stop:
+                j -= 1
+                os.pwrite(fd, struct.pack('2q', j, j), 0)
+
+    def reader(m):
+        with util.opened(m.r('pair')) as fd:
+            while time.monotonic() < stop:
+                x, y = struct.unpack('2q', os.pread(fd, 16, 0))
+                if x != y:
+                    torn.append((x, y))
+                t = util.read_text(m.p('pair')).split()
+                if t[0] != t[1]:
+                    torn.append(t)
+
+    ts = [threading.Thread(target=f, args=args) for f, args in
+          ((texts, ()), (pwrites, ()), (reader, (a,)), (reader, (b,)))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not torn, torn[:5]
+    assert util.cat(a.p('pair')) == util.cat(b.p('pair'))
+
+
+MERGER = r'''
+import os, sys
+path, field, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for i in range(1, n + 1):
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b'{"%s": %d}\n' % (field.encode(), i))
+    os.close(fd)
+'''
+
+
+def test_record_merges_from_three_mounts_lose_nothing(mounts):
+    ms = [mounts.mount() for _ in range(3)]
+    util.new_object(ms[0], 'rec', '{x:i64, y:i64, z:i64, n:u32}')
+    n = 150
+    procs = [subprocess.Popen([util.PYTHON, '-c', MERGER, m.p('rec'), f, str(n)])
+             for m, f in zip(ms, 'xyz')]
+    adds = [subprocess.Popen([util.SHMFS_BIN, 'add', m.p('rec'), '--field', 'n', '1'],
+                             stdout=subprocess.DEVNULL) for m in ms for _ in range(10)]
+    for p in procs + adds:
+        assert p.wait(timeout=120) == 0
+    want = f'{{"x": {n}, "y": {n}, "z": {n}, "n": 30}}\n'
+    for m in ms:
+        assert util.cat(m.p('rec')) == want
+
+
+def test_typing_race_three_mounts(mounts):
+    ms = [mounts.mount() for _ in range(3)]
+    specs = ['i32', 'f64[2]', '{a:u8}']
+    for i in range(15):
+        name = f't{i}'
+        os.close(os.open(ms[i % 3].p(name), os.O_CREAT | os.O_WRONLY, 0o644))
+        errs = {}
+
+        def type_as(m, spec):
+            errs[spec] = util.errno_of(util.set_type, m.p(name), spec)
+
+        ts = [threading.Thread(target=type_as, args=(m, s)) for m, s in zip(ms, specs)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert sorted(errs.values()) == [0, errno.EPERM, errno.EPERM], errs
+        won = [s for s, e in errs.items() if e == 0][0]
+        for m in ms:
+            assert util.xattr(m.p(name), 'user.shmfs.type') == won
+            assert util.errno_of(util.set_type, m.p(name), won) == errno.EPERM
+
+
+def test_typing_races_a_text_write_that_infers(pair):
+    """A types the object while B writes a first text into it: one type,
+    and the value is one the winner's type can hold, the same on both."""
+    a, b = pair
+    for i in range(15):
+        name = f'v{i}'
+        os.close(os.open(a.p(name), os.O_CREAT | os.O_WRONLY, 0o644))
+        res = {}
+
+        def typer():
+            res['type'] = util.errno_of(util.set_type, a.p(name), 'u8[2]')
+
+        def writer():
+            res['text'] = util.try_write_text(b.p(name), '300\n')
+
+        ts = [threading.Thread(target=typer), threading.Thread(target=writer)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        types = {util.xattr(m.p(name), 'user.shmfs.type') for m in pair}
+        values = {util.cat(m.p(name)) for m in pair}
+        assert len(types) == 1 and len(values) == 1, (types, values)
+        if res['type'] == 0:
+            assert types == {'u8[2]'} and values == {'0 0\n'}, res
+            assert res['text'] != (0, 0), res
+        else:
+            assert res['type'] == errno.EPERM and res['text'] == (0, 0), res
+            assert types == {'i64'} and values == {'300\n'}
