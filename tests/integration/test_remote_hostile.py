@@ -627,3 +627,106 @@ def test_typing_races_a_text_write_that_infers(pair):
         else:
             assert res['type'] == errno.EPERM and res['text'] == (0, 0), res
             assert types == {'i64'} and values == {'300\n'}
+
+
+# ---- permissions across mounts ------------------------------------------------------
+
+NOBODY, OTHER = 65534, 65533
+
+TRY = r'''
+import errno, os, sys
+op, path = sys.argv[1], sys.argv[2]
+try:
+    if op == 'read':
+        with open(path) as f:
+            f.read()
+    elif op == 'write':
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, sys.argv[3].encode())
+        os.close(fd)
+    elif op == 'create':
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        os.setxattr(path, 'user.shmfs.type', b'i32')
+    elif op == 'unlink':
+        os.unlink(path)
+    elif op == 'rename':
+        os.rename(path, sys.argv[3])
+    elif op == 'chmod':
+        os.chmod(path, 0o666)
+    elif op == 'chown':
+        os.chown(path, os.getuid(), -1)
+    elif op == 'list':
+        os.listdir(path)
+    elif op == 'mkdir':
+        os.mkdir(path)
+    print(0)
+except OSError as e:
+    print(e.errno)
+'''
+
+
+def as_user(uid, op, *args):
+    r = subprocess.run(['setpriv', f'--reuid={uid}', f'--regid={uid}', '--clear-groups',
+                        util.PYTHON, '-c', TRY, op] + list(args),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+@pytest.fixture
+def shared_pair(redis, tmp_path):
+    m = Mounts(tmp_path, redis.url, f'perm{os.getpid()}-{next(_prefixes)}',
+               ('-o', 'allow_other'))
+    try:
+        yield m.mount(), m.mount()
+    finally:
+        problems = m.close()
+    if problems:
+        pytest.fail('shmfs teardown:\n  ' + '\n  '.join(problems), pytrace=False)
+
+
+def test_modes_set_on_one_mount_hold_on_the_other(shared_pair):
+    a, b = shared_pair
+    util.new_object(a, 'v', 'i32', '1')
+    os.chmod(a.p('v'), 0o600)
+    assert as_user(NOBODY, 'read', b.p('v')) == errno.EACCES
+    assert as_user(NOBODY, 'write', b.p('v'), '2\n') == errno.EACCES
+    assert as_user(NOBODY, 'chmod', b.p('v')) == errno.EPERM
+    assert as_user(NOBODY, 'chown', b.p('v')) == errno.EPERM
+    os.chmod(b.p('v'), 0o666)
+    assert as_user(NOBODY, 'write', a.p('v'), '3\n') == 0
+    assert util.cat(b.p('v')) == '3\n'
+    os.chmod(a.p('v'), 0o644)
+    assert as_user(NOBODY, 'write', b.p('v'), '4\n') == errno.EACCES
+    assert util.cat(a.p('v')) == '3\n'
+    # A directory closed on one mount is closed on the other.
+    os.mkdir(a.p('d'))
+    os.chmod(a.p('d'), 0o777)
+    assert as_user(NOBODY, 'create', b.p('d/mine')) == 0
+    os.chmod(b.p('d'), 0o700)
+    assert as_user(NOBODY, 'list', a.p('d')) == errno.EACCES
+    assert as_user(NOBODY, 'read', a.p('d/mine')) == errno.EACCES
+    assert as_user(NOBODY, 'create', a.p('d/more')) == errno.EACCES
+    assert entries(b.p('d')) == ['mine']
+    assert os.stat(a.p('d/mine')).st_uid == NOBODY
+
+
+def test_sticky_directory_across_mounts(shared_pair):
+    a, b = shared_pair
+    os.mkdir(a.p('tmp'))
+    os.chmod(a.p('tmp'), 0o1777)
+    assert as_user(NOBODY, 'create', b.p('tmp/nobodys')) == 0
+    assert as_user(OTHER, 'create', a.p('tmp/others')) == 0
+    for m in (a, b):
+        assert as_user(OTHER, 'unlink', m.p('tmp/nobodys')) == errno.EPERM
+        assert as_user(OTHER, 'rename', m.p('tmp/nobodys'), m.p('tmp/stolen')) == errno.EPERM
+        assert as_user(NOBODY, 'rename', m.p('tmp/nobodys'), m.p('tmp/others')) == errno.EPERM
+    assert entries(b.p('tmp')) == entries(a.p('tmp')) == ['nobodys', 'others']
+    assert as_user(NOBODY, 'unlink', a.p('tmp/nobodys')) == 0
+    assert as_user(OTHER, 'unlink', b.p('tmp/others')) == 0
+    assert entries(a.p('tmp')) == entries(b.p('tmp')) == []
+    # The sticky bit taken off on one mount: the other lets anyone remove.
+    assert as_user(NOBODY, 'create', b.p('tmp/again')) == 0
+    os.chmod(b.p('tmp'), 0o777)
+    assert as_user(OTHER, 'unlink', a.p('tmp/again')) == 0
+    assert entries(b.p('tmp')) == []
