@@ -730,3 +730,43 @@ def test_sticky_directory_across_mounts(shared_pair):
     os.chmod(b.p('tmp'), 0o777)
     assert as_user(OTHER, 'unlink', a.p('tmp/again')) == 0
     assert entries(b.p('tmp')) == []
+
+
+CWD = r'''
+import os, sys
+os.chdir(sys.argv[1])
+print('in', flush=True)
+sys.stdin.readline()
+out = []
+for name in ('made', 'more'):
+    try:
+        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        out.append(sorted(os.listdir('.')))
+    except OSError as e:
+        out.append(e.errno)
+print(out, flush=True)
+'''
+
+
+def test_working_directory_moved_by_another_host(pair):
+    """A process works in B/p/q; A renames p away, and looks at q from
+    the new path: B's relative creates land in the moved directory."""
+    a, b = pair
+    os.makedirs(a.p('p/q'))
+    util.new_object(a, 'p/q/v', 'u8', '1')
+    proc = subprocess.Popen([util.PYTHON, '-c', CWD, b.p('p/q')], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == 'in\n'
+        os.rename(a.p('p'), a.p('r'))
+        assert entries(b.path) == ['r']          # B's lookup of p finds it gone
+        proc.stdin.write('go\n')
+        proc.stdin.flush()
+        out = proc.stdout.readline()
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert out == "[['made', 'v'], ['made', 'more', 'v']]\n", out
+    for m in pair:
+        assert entries(m.p('r/q')) == ['made', 'more', 'v']
+    assert a.alive() and b.alive()
