@@ -57,7 +57,17 @@ follow_type_locked (Shmfs *fs, ShmNode *node, const ShmRemoteEntry *e)
   shm_type_clear (&type);
 }
 
-/* The node is gone from the store: unlinked here too.  tree_lock held. */
+static gboolean
+collect_child (ShmNode *child, gpointer user_data)
+{
+  g_ptr_array_add (user_data, child);
+  return TRUE;
+}
+
+/* The node is gone from the store (or moved where this tree has not
+ * looked): unlinked here too.  A directory's nodes below it go with it:
+ * the tree frees a directory without looking at its children, which
+ * would keep pointing at it.  tree_lock held. */
 static void
 follow_removal_locked (Shmfs *fs, ShmNode *node)
 {
@@ -65,6 +75,15 @@ follow_removal_locked (Shmfs *fs, ShmNode *node)
 
   if (dir == NULL)
     return;
+  if (shm_node_is_dir (node))
+    {
+      g_autoptr (GPtrArray) children = g_ptr_array_new ();
+
+      shm_tree_foreach_child (node, 0, collect_child, children);
+      for (guint i = 0; i < children->len; i++)
+        follow_removal_locked (fs, children->pdata[i]);
+    }
+  shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, FALSE), shm_node_get_name (node));
   shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), shm_node_get_name (node));
   shm_node_ref (node);
   shm_tree_detach (fs->tree, node);
@@ -72,42 +91,64 @@ follow_removal_locked (Shmfs *fs, ShmNode *node)
   shm_node_unref (node);
 }
 
+/* Whether dir is a directory this tree took out (removed, or moved where
+ * it has not looked) that the kernel still holds. */
+static gboolean
+detached (ShmNode *dir)
+{
+  return shm_node_get_id (dir) != SHM_TREE_ROOT_ID && shm_node_get_parent (dir) == NULL;
+}
+
 /* Makes the tree agree with e, a child of dir: the node, made or moved,
  * in *out (not referenced; optional).  tree_lock held. */
 static int
 follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode **out)
 {
-  ShmNode *node, *old;
+  ShmNode *node, *old, *from;
   gboolean moved;
   int err;
 
+  /* Never below a directory this tree has detached: nothing would take
+   * the child out again before the directory is freed. */
+  if (detached (dir))
+    return -ENOENT;
+  /* Another node under that name: gone from here first, the nodes below
+   * it too (shm_tree_adopt would only detach it, and might free it). */
   old = shm_tree_lookup (dir, e->name);
   if (old != NULL && shm_node_get_id (old) != e->oid)
-    shmfs_inval_forget_entry (fs->inval, shmfs_ino (dir, TRUE), e->name);
+    follow_removal_locked (fs, old);
+  /* Moved by another host: the kernel's entry at the old place goes
+   * (a directory it finds at a second place while it still has the
+   * first fails the lookup with ESTALE). */
+  if ((node = shm_tree_find_id (fs->tree, e->oid)) != NULL && (from = shm_node_get_parent (node)) != NULL &&
+      (from != dir || strcmp (shm_node_get_name (node), e->name) != 0))
+    {
+      shmfs_inval_forget_entry (fs->inval, shmfs_ino (from, FALSE), shm_node_get_name (node));
+      shmfs_inval_forget_entry (fs->inval, shmfs_ino (from, TRUE), shm_node_get_name (node));
+    }
   err = shm_tree_adopt (fs->tree, dir, e->name, e->oid, e->is_dir, &e->attr, &node, &moved);
   if (err == -EINVAL && (node = shm_tree_find_id (fs->tree, e->oid)) != NULL &&
       shm_node_is_dir (node))
     {
       /* The tree still has dir below the directory moving into it: moved
        * elsewhere since, in the store.  What is below it on that path is
-       * stale here; it is found again where it is now. */
+       * stale here (-ESTALE: reattach dir, then again). */
       ShmNode *below = dir;
 
       while (below != NULL && shm_node_get_parent (below) != node)
         below = shm_node_get_parent (below);
       if (below != NULL)
         {
+          /* dir goes with it: the caller puts it back where it is now
+           * and asks again. */
           follow_removal_locked (fs, below);
-          err = shm_tree_adopt (fs->tree, dir, e->name, e->oid, e->is_dir, &e->attr, &node,
-                                &moved);
+          err = -ESTALE;
         }
     }
   if (err < 0)
     return err;
   if (shm_node_get_data (node) == NULL)
     shmfs_attach_state (fs, node);
-  if (old != NULL && old != node)
-    shmfs_release_if_unreachable_locked (fs, old);
   if (moved)
     shmfs_renumber_twins_locked (node, fs);
   follow_type_locked (fs, node, e);
@@ -116,14 +157,6 @@ follow_entry_locked (Shmfs *fs, ShmNode *dir, const ShmRemoteEntry *e, ShmNode *
   if (out != NULL)
     *out = node;
   return 0;
-}
-
-
-static gboolean
-collect_child (ShmNode *child, gpointer user_data)
-{
-  g_ptr_array_add (user_data, child);
-  return TRUE;
 }
 
 /* The store was wiped: everything the tree knows is gone.  Open files
@@ -157,6 +190,32 @@ store_was_reset (Shmfs *fs, guint64 dir_id, int err)
   return reset;
 }
 
+/* Puts the directory id back where the store has it, and its ancestors
+ * first, when this tree took it out (another host moved it while the
+ * kernel held it here, as a working directory or mid-walk).  Best
+ * effort: a directory gone from the store stays out. */
+static void
+reattach (Shmfs *fs, guint64 id, guint depth)
+{
+  ShmRemoteEntry e = { 0 };
+  ShmNode *node, *dir;
+
+  g_mutex_lock (&fs->tree_lock);
+  node = shm_tree_find_id (fs->tree, id);
+  g_mutex_unlock (&fs->tree_lock);
+  if ((node != NULL && !detached (node)) || depth > 4096)
+    return;
+  if (shm_remote_getattr (fs->remote, id, &e) == 0 && e.parent != 0 && e.name != NULL)
+    {
+      reattach (fs, e.parent, depth + 1);
+      g_mutex_lock (&fs->tree_lock);
+      if ((dir = shm_tree_find_id (fs->tree, e.parent)) != NULL && shm_node_is_dir (dir))
+        follow_entry_locked (fs, dir, &e, NULL);
+      g_mutex_unlock (&fs->tree_lock);
+    }
+  shm_remote_entry_clear (&e);
+}
+
 static int
 remote_lookup (Shmfs *fs, fuse_ino_t parent, const char *name)
 {
@@ -169,13 +228,21 @@ remote_lookup (Shmfs *fs, fuse_ino_t parent, const char *name)
   if (dir_id == 0 || !is_dir || strlen (name) > SHM_TREE_NAME_MAX ||
       (dir_id == SHM_TREE_ROOT_ID && strcmp (name, SHMFS_RAW_DIR_NAME) == 0))
     return 0;   /* the tree answers these itself */
+  reattach (fs, dir_id, 0);
   err = shm_remote_lookup (fs->remote, dir_id, name, &e);
   if (err == -ENOTDIR && store_was_reset (fs, dir_id, err))
     err = shm_remote_lookup (fs->remote, dir_id, name, &e);
   g_mutex_lock (&fs->tree_lock);
   dir = shm_tree_find_id (fs->tree, dir_id);
-  if (dir != NULL && err == 0)
-    err = follow_entry_locked (fs, dir, &e, NULL);
+  if (dir != NULL && err == 0 && (err = follow_entry_locked (fs, dir, &e, NULL)) == -ESTALE)
+    {
+      /* dir was below a stale place here: put it back, then again. */
+      g_mutex_unlock (&fs->tree_lock);
+      reattach (fs, dir_id, 0);
+      g_mutex_lock (&fs->tree_lock);
+      dir = shm_tree_find_id (fs->tree, dir_id);
+      err = dir != NULL ? follow_entry_locked (fs, dir, &e, NULL) : -ENOENT;
+    }
   else if (dir != NULL && err == -ENOENT)
     {
       if ((child = shm_tree_lookup (dir, name)) != NULL)
@@ -209,7 +276,7 @@ remote_refresh (Shmfs *fs, fuse_ino_t ino)
   if (node != NULL && err == 0)
     {
       dir = e.parent != 0 ? shm_tree_find_id (fs->tree, e.parent) : NULL;
-      if (dir != NULL && e.name != NULL)
+      if (dir != NULL && e.name != NULL && !detached (dir))
         err = follow_entry_locked (fs, dir, &e, NULL);
       else
         {
@@ -253,6 +320,7 @@ remote_list (Shmfs *fs, fuse_ino_t ino)
 
   if (dir_id == 0 || !is_dir)
     return 0;
+  reattach (fs, dir_id, 0);
   g_array_set_clear_func (entries, clear_entry);
   for (;;)
     {
@@ -303,9 +371,12 @@ remote_create (Shmfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name, g
   gid_t gid;
   int err;
 
+  reattach (fs, id_of (fs, parent, NULL), 0);
   g_mutex_lock (&fs->tree_lock);
   err = shmfs_check_create_locked (fs, parent, name, is_dir, &dir, &mode, &gid, ctx);
   dir_id = err == 0 ? shm_node_get_id (dir) : 0;
+  if (err == 0 && detached (dir))
+    err = -ENOENT;   /* removed (or somewhere this tree cannot follow) */
   g_mutex_unlock (&fs->tree_lock);
   if (err < 0)
     return err;
@@ -405,19 +476,33 @@ remote_rename (Shmfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newpar
 static int
 remote_set_attr (Shmfs *fs, ShmNode *node, const struct stat *attr, int to_set)
 {
+  ShmRemoteEntry e = { 0 };
   ShmAttr a, before;
   guint64 id;
   guint mask = 0;
   int err;
 
   g_mutex_lock (&fs->tree_lock);
-  before = a = *shm_node_get_attr (node);
+  before = *shm_node_get_attr (node);
   id = shm_node_get_id (node);
+  g_mutex_unlock (&fs->tree_lock);
+  /* From the store's attributes, not this tree's: another host may have
+   * changed them since the kernel last asked (an fchmod on a file opened
+   * before). */
+  if ((to_set & ~FUSE_SET_ATTR_SIZE) != 0 && (err = shm_remote_getattr (fs->remote, id, &e)) == 0)
+    {
+      before.mode = (before.mode & S_IFMT) | (e.attr.mode & SHMFS_MODE_BITS);
+      before.uid = e.attr.uid;
+      before.gid = e.attr.gid;
+    }
+  shm_remote_entry_clear (&e);
+  a = before;
+  g_mutex_lock (&fs->tree_lock);
   shmfs_authority_apply_attr (fs->tree, &a, shm_node_is_dir (node), attr, to_set);
   g_mutex_unlock (&fs->tree_lock);
   /* What changed, and ctime with it; a truncation alone (O_TRUNC) changes
    * nothing the store keeps. */
-  if (a.mode != before.mode)
+  if ((to_set & FUSE_SET_ATTR_MODE) || a.mode != before.mode)
     mask |= SHM_REMOTE_ATTR_MODE;
   if (to_set & FUSE_SET_ATTR_UID)
     mask |= SHM_REMOTE_ATTR_UID;
