@@ -256,3 +256,16 @@ shmfs_coherence_snapshot (ShmfsCoherence *c, ShmfsSync *sync, void *buf, guint64
     shmfs_pagecache_snapshot (c->cache, sync, buf, off, len);
   return 0;
 }
+
+int
+shmfs_coherence_snapshot_value (ShmfsCoherence *c, ShmfsSync *sync, void *buf, guint64 nbytes,
+                                guint64 *version)
+{
+  int err;
+
+  if (c->remote != NULL)
+    return shmfs_remote_bytes_snapshot_value (c->remote, sync, buf, nbytes, version);
+  if ((err = shmfs_coherence_version (c, sync, FALSE, version)) < 0)
+    return err;
+  return shmfs_coherence_snapshot (c, sync, buf, 0, nbytes);
+}

@@ -102,6 +102,11 @@ void shmfs_coherence_settle (ShmfsCoherence *c, ShmfsSync *sync);
 
 /* Brings the mapped stores still in dirty pages into the memfd. */
 void shmfs_coherence_pull (ShmfsCoherence *c, ShmfsSync *sync);
+/* Copies the whole value (nbytes) into buf, and its version into
+ * *version: read before the bytes locally, with them in one step
+ * remotely.  0 or -errno (remote mode only). */
+int shmfs_coherence_snapshot_value (ShmfsCoherence *c, ShmfsSync *sync, void *buf,
+                                    guint64 nbytes, guint64 *version);
 /* Copies [off, off+len) of the object's current bytes, cached pages
  * included, into buf (len bytes); bytes an unlinked object no longer has
  * read as zeros.  0 or -errno (remote mode only). */

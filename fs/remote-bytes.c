@@ -60,6 +60,13 @@ shmfs_remote_bytes_snapshot (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 o
 }
 
 int
+shmfs_remote_bytes_snapshot_value (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 nbytes,
+                                   guint64 *version)
+{
+  return stale (shm_remote_read (r, oid_of (sync), nbytes, 0, nbytes, buf, version));
+}
+
+int
 shmfs_remote_bytes_atomic (ShmRemote *r, ShmfsSync *sync, const ShmType *elem, guint64 off,
                            ShmAtomic *a, pid_t pid, gboolean *changed)
 {

@@ -32,6 +32,9 @@ int shmfs_remote_bytes_store (ShmRemote *r, ShmfsSync *sync, const ShmfsRange *r
 /* Copies [off, off+len) of the value into buf: one snapshot.  0 or -errno. */
 int shmfs_remote_bytes_snapshot (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 off,
                                  guint64 len);
+/* Copies the whole value into buf, with the version it is at: one step. */
+int shmfs_remote_bytes_snapshot_value (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 nbytes,
+                                       guint64 *version);
 /* Applies a checked atomic operation to the scalar elem at off, for
  * process pid: 0, -EAGAIN while another process holds the object's lock
  * (on any host), or -errno. */
@@ -57,6 +60,12 @@ shmfs_remote_bytes_store (ShmRemote *r, ShmfsSync *sync, const ShmfsRange *range
 }
 static inline int
 shmfs_remote_bytes_snapshot (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 off, guint64 len)
+{
+  return -ENOTSUP;
+}
+static inline int
+shmfs_remote_bytes_snapshot_value (ShmRemote *r, ShmfsSync *sync, void *buf, guint64 nbytes,
+                                   guint64 *version)
 {
   return -ENOTSUP;
 }

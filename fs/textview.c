@@ -28,27 +28,28 @@ node_type (Shmfs *fs, ShmNode *node)
   return type;
 }
 
-/* Takes a fresh snapshot of node's value into tr; -ENOMEM when its bytes
- * cannot be had (a value larger than the memory left), or the store's
- * -errno on a remote mount. */
+/* Takes a fresh snapshot of node's value into tr, and the version it is
+ * at into *version (read first: a change after it shows as a new one);
+ * -ENOMEM when its bytes cannot be had (a value larger than the memory
+ * left), or the store's -errno on a remote mount. */
 static int
-take_snapshot (Shmfs *fs, ShmNode *node, ShmTextRead *tr)
+take_snapshot (Shmfs *fs, ShmNode *node, ShmTextRead *tr, guint64 *version)
 {
   const ShmType *type = node_type (fs, node);
+  ShmfsSync *sync = shmfs_node_state (node)->sync;
   guint64 nbytes = type != NULL ? shm_type_nbytes (type) : 0;
   guint8 *bytes = NULL;
+  int err;
 
   if (type != NULL && (nbytes > G_MAXSIZE || (bytes = g_try_malloc (nbytes)) == NULL))
     return -ENOMEM;
-  if (type != NULL)
+  shmfs_coherence_settle (fs->coherence, sync);
+  err = type != NULL ? shmfs_coherence_snapshot_value (fs->coherence, sync, bytes, nbytes, version)
+                     : shmfs_coherence_version (fs->coherence, sync, FALSE, version);
+  if (err < 0)
     {
-      int err = shmfs_coherence_snapshot (fs->coherence, shmfs_node_state (node)->sync, bytes, 0,
-                                          nbytes);
-      if (err < 0)
-        {
-          g_free (bytes);
-          return err;
-        }
+      g_free (bytes);
+      return err;
     }
   shm_textread_reset (tr, type, bytes);
   return 0;
@@ -137,12 +138,7 @@ shmfs_textview_reply_read (Shmfs *fs, fuse_req_t req, ShmfsHandle *h, off_t off,
     h->textread = shm_textread_new ();
   if (off == 0 || first)
     {
-      ShmfsSync *sync = shmfs_node_state (h->node)->sync;
-
-      shmfs_coherence_settle (fs->coherence, sync);
-      err = shmfs_coherence_version (fs->coherence, sync, FALSE, &h->seen_version);
-      if (err == 0)
-        err = take_snapshot (fs, h->node, h->textread);
+      err = take_snapshot (fs, h->node, h->textread, &h->seen_version);
     }
   if (err < 0)
     {
