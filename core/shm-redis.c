@@ -6,7 +6,8 @@
  * context (or connects a new one, outside the mutex), runs, and gives it
  * back; a context that saw an error is freed, never reused, and the node
  * is marked down for DOWN_US: requests to it fail at once with -EIO, then
- * the next one reconnects.  Every context has the timeout both for
+ * the next one reconnects.  An idle context the server has closed since
+ * (it restarted) is dropped when taken, before anything is written.  Every context has the timeout both for
  * connecting and for each reply (redisSetTimeout: without it a stopped
  * server hangs a reply forever, docs/design/remote.md §1).
  *
@@ -27,6 +28,7 @@
 #include "shm-redis.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,6 +202,16 @@ node_mark_down (ShmRedis *r, Node *n)
     }
 }
 
+/* An idle context has no reply pending: readable means closed by the
+ * server (EOF) or reset. */
+static gboolean
+idle_closed (redisContext *c)
+{
+  struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+
+  return poll (&p, 1, 0) != 0;
+}
+
 /* A connected context of n: 0, or -EIO (down, refused, no answer within
  * the timeout, SELECT refused); *errstr (optional) says why. */
 static int
@@ -207,20 +219,26 @@ node_take (ShmRedis *r, Node *n, redisContext **out, char **errstr)
 {
   redisContext *c;
 
-  g_mutex_lock (&n->lock);
-  if (g_get_monotonic_time () < n->down_until)
+  for (;;)
     {
+      g_mutex_lock (&n->lock);
+      if (g_get_monotonic_time () < n->down_until)
+        {
+          g_mutex_unlock (&n->lock);
+          if (errstr != NULL)
+            *errstr = g_strdup ("marked down after a failure");
+          return -EIO;
+        }
+      c = g_queue_pop_head (&n->idle);
       g_mutex_unlock (&n->lock);
-      if (errstr != NULL)
-        *errstr = g_strdup ("marked down after a failure");
-      return -EIO;
-    }
-  c = g_queue_pop_head (&n->idle);
-  g_mutex_unlock (&n->lock);
-  if (c != NULL)
-    {
-      *out = c;
-      return 0;
+      if (c == NULL)
+        break;
+      if (!idle_closed (c))
+        {
+          *out = c;
+          return 0;
+        }
+      redisFree (c);
     }
 
   c = redisConnectWithTimeout (n->host, n->port, r->tv);
