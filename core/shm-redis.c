@@ -6,7 +6,8 @@
  * context (or connects a new one, outside the mutex), runs, and gives it
  * back; a context that saw an error is freed, never reused, and the node
  * is marked down for DOWN_US: requests to it fail at once with -EIO, then
- * the next one reconnects.  Every context has the timeout both for
+ * the next one reconnects.  An idle context the server has closed since
+ * (it restarted) is dropped when taken, before anything is written.  Every context has the timeout both for
  * connecting and for each reply (redisSetTimeout: without it a stopped
  * server hangs a reply forever, docs/design/remote.md §1).
  *
@@ -18,7 +19,10 @@
  * NOSCRIPT).
  *
  * Cluster: the slot map (CLUSTER SLOTS) maps each slot to its node; it is
- * loaded at open, and again on MOVED and after a node failed.
+ * loaded at open, and again on MOVED and after a node failed, by one
+ * request at a time, asking the nodes that failed least recently first: a
+ * hung node (it accepts connections and never answers) costs the requests
+ * for its own slots the timeout, never those for the other nodes.
  */
 #include "config.h"
 
@@ -39,6 +43,7 @@ typedef struct {
   GMutex   lock;
   GQueue   idle;           /* redisContext *, connected; protected by lock */
   gint64   down_until;     /* monotonic; protected by lock */
+  gint64   failed_at;      /* monotonic time of the last failure, or 0; protected by lock */
 } Node;
 
 struct _ShmRedis {
@@ -183,7 +188,8 @@ node_mark_down (ShmRedis *r, Node *n)
   redisContext *c;
 
   g_mutex_lock (&n->lock);
-  n->down_until = g_get_monotonic_time () + DOWN_US;
+  n->failed_at = g_get_monotonic_time ();
+  n->down_until = n->failed_at + DOWN_US;
   dead = n->idle;
   g_queue_init (&n->idle);
   g_mutex_unlock (&n->lock);
@@ -197,8 +203,16 @@ node_mark_down (ShmRedis *r, Node *n)
     }
 }
 
-/* A connected context of n: 0, or -EIO (down, refused, no answer within
- * the timeout, SELECT refused); *errstr (optional) says why. */
+/* An idle context has no reply pending: readable means closed by the
+ * server (EOF) or reset. */
+static gboolean
+idle_closed (redisContext *c)
+{
+  struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+
+  return poll (&p, 1, 0) != 0;
+}
+
 /* A new context to n, with the timeouts and the database; c->err set
  * when it failed (or NULL). */
 static redisContext *
@@ -235,16 +249,8 @@ shm_redis_connect (ShmRedis *r)
   return c;
 }
 
-/* Whether an idle connection has something to read: the server said
- * nothing was asked, so it closed it (EOF) or broke it. */
-static gboolean
-idle_closed (redisContext *c)
-{
-  struct pollfd pfd = { c->fd, POLLIN, 0 };
-
-  return poll (&pfd, 1, 0) != 0;
-}
-
+/* A connected context of n: 0, or -EIO (down, refused, no answer within
+ * the timeout, SELECT refused); *errstr (optional) says why. */
 static int
 node_take (ShmRedis *r, Node *n, redisContext **out, char **errstr)
 {
@@ -358,31 +364,56 @@ node_simple (ShmRedis *r, Node *n, const char *cmd, redisReply **reply, char **e
   return 0;
 }
 
-/* Loads the slot map from the first node that answers CLUSTER SLOTS. */
+typedef struct {
+  Node  *node;
+  gint64 failed_at;
+} Candidate;
+
+static gint
+by_failure (gconstpointer a, gconstpointer b)
+{
+  const Candidate *x = a, *y = b;
+
+  return (x->failed_at > y->failed_at) - (x->failed_at < y->failed_at);
+}
+
+/* Loads the slot map from the first node that answers CLUSTER SLOTS:
+ * the seed and the nodes that never failed first, the most recently
+ * failed last (the stable sort keeps the seed ahead of its equals). */
 static int
 load_slots (ShmRedis *r, char **errstr)
 {
-  g_autoptr(GPtrArray) candidates = g_ptr_array_new ();
+  g_autoptr(GArray) candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
   redisReply *rep = NULL;
   GHashTableIter it;
   gpointer value;
   int err = -EIO;
 
   g_mutex_lock (&r->lock);
-  g_ptr_array_add (candidates, r->seed);
+  g_array_append_val (candidates, ((Candidate) { r->seed, 0 }));
   g_hash_table_iter_init (&it, r->nodes);
   while (g_hash_table_iter_next (&it, NULL, &value))
     if (value != r->seed)
-      g_ptr_array_add (candidates, value);
+      g_array_append_val (candidates, ((Candidate) { value, 0 }));
   r->map_loaded = g_get_monotonic_time ();
   r->map_stale = FALSE;
   g_mutex_unlock (&r->lock);
+
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      Candidate *c = &g_array_index (candidates, Candidate, i);
+      g_mutex_lock (&c->node->lock);
+      c->failed_at = c->node->failed_at;
+      g_mutex_unlock (&c->node->lock);
+    }
+  g_array_sort (candidates, by_failure);
 
   for (guint i = 0; i < candidates->len && err < 0; i++)
     {
       if (errstr != NULL)
         g_clear_pointer (errstr, g_free);
-      err = node_simple (r, candidates->pdata[i], "CLUSTER SLOTS", &rep, errstr);
+      err = node_simple (r, g_array_index (candidates, Candidate, i).node, "CLUSTER SLOTS",
+                         &rep, errstr);
     }
   if (err < 0)
     return err;
@@ -412,17 +443,24 @@ load_slots (ShmRedis *r, char **errstr)
 }
 
 /* The node for key (NULL: any), reloading a stale map first (at most
- * once per DOWN_US). */
+ * once per DOWN_US, by one request: the others route by the map they
+ * have meanwhile). */
 static Node *
 route (ShmRedis *r, const char *key, gsize keylen)
 {
-  gboolean reload;
+  gboolean reload = FALSE;
+  gint64 now = g_get_monotonic_time ();
   Node *n;
 
   if (!r->cluster)
     return r->seed;
   g_mutex_lock (&r->lock);
-  reload = r->map_stale && g_get_monotonic_time () - r->map_loaded >= DOWN_US;
+  if (r->map_stale && now - r->map_loaded >= DOWN_US)
+    {
+      reload = TRUE;
+      r->map_stale = FALSE;
+      r->map_loaded = now;
+    }
   g_mutex_unlock (&r->lock);
   if (reload)
     load_slots (r, NULL);

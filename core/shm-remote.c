@@ -308,7 +308,10 @@ parse_entry (const redisReply *oid, const redisReply *fields, ShmRemoteEntry *e)
   return 0;
 }
 
-/* Adds the value's version and mtime (another slot) to a typed entry. */
+/* Adds the value's version and mtime (another slot) to a typed entry.
+ * When the value's node does not answer (a Cluster node down), the entry
+ * keeps the namespace's times: its name can still be listed, renamed and
+ * removed; the value's own operations fail. */
 static int
 merge_value (ShmRemote *r, ShmRemoteEntry *e)
 {
@@ -320,7 +323,7 @@ merge_value (ShmRemote *r, ShmRemoteEntry *e)
     return 0;
   m = value_key (r, e->oid, "m");
   if ((err = shm_redis_commandf (r->redis, m, &rep, "HMGET %s ver mt", m)) < 0)
-    return err;
+    return err == -EIO || err == -ETIMEDOUT ? 0 : err;
   if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
     {
       if (rep->element[0]->type == REDIS_REPLY_STRING)

@@ -183,10 +183,11 @@ class RedisServer:
 
 class RedisCluster:
     """n masters (--cluster-enabled yes) made one Cluster with
-    `redis-cli --cluster create`, waited for until cluster_state:ok."""
+    `redis-cli --cluster create`, waited for until cluster_state:ok; args
+    go to every redis-server."""
 
-    def __init__(self, n=3):
-        self.nodes = [RedisServer(cluster=True) for _ in range(n)]
+    def __init__(self, n=3, args=()):
+        self.nodes = [RedisServer(*args, cluster=True) for _ in range(n)]
 
     @property
     def url(self):
