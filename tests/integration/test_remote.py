@@ -11,8 +11,6 @@ mounts, and a text written in pieces committed at once.
 
 import errno
 import fcntl
-import itertools
-import signal
 import mmap
 import os
 import struct
@@ -26,10 +24,11 @@ import redis_util
 import util
 from test_poll import LineReader, poll_pri, rearm, woke
 from test_atomic import ADD, CAS, SUB, XCHG, atomic, cli
+from remote_mounts import (assert_errno, check_flock_excludes, entries, hold_lock, mounted,
+                           release, start_adder, try_flock, unique_prefix)
 
 
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
-_prefixes = itertools.count()
 
 
 @pytest.fixture(scope='module')
@@ -38,71 +37,15 @@ def redis():
         yield server
 
 
-class Mounts:
-    """n daemons mounting one Redis under one prefix, checked on the way
-    out as the shmfs fixture checks one."""
-
-    def __init__(self, tmp_path, url, prefix, args=()):
-        self.tmp_path = tmp_path
-        self.url = url
-        self.prefix = prefix
-        self.args = tuple(args)
-        self.daemons = []
-
-    def mount(self, args=()):
-        mnt = util.make_mountpoint()
-        d = util.Daemon(mnt, str(self.tmp_path / f'shmfs{len(self.daemons)}.log'),
-                        ('-o', f'remote={self.url}', '-o', f'remote_prefix={self.prefix}')
-                        + self.args + tuple(args))
-        self.daemons.append(d)
-        d.start()
-        d.wait_for_mount()
-        return d
-
-    def kill(self, d):
-        """kill -9 of d, as a host dies; its mount is then taken down."""
-        d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait(timeout=10)
-        d.force_stop()
-        self.daemons.remove(d)
-        os.rmdir(d.path)
-
-    def close(self):
-        problems = []
-        for d in self.daemons:
-            problems += d.stop() if d.proc else []
-            log = d.log()
-            if log:
-                print(f'--- shmfs output ({d.log_path}) ---\n{log}')
-            try:
-                os.rmdir(d.path)
-            except OSError as e:
-                problems.append(f'cannot remove mountpoint {d.path}: {e}')
-        return problems
-
-
 @pytest.fixture
 def mounts(redis, tmp_path):
-    m = Mounts(tmp_path, redis.url, f'test{os.getpid()}-{next(_prefixes)}')
-    try:
+    with mounted(tmp_path, redis.url, unique_prefix('test')) as m:
         yield m
-    finally:
-        problems = m.close()
-    if problems:
-        pytest.fail('shmfs teardown:\n  ' + '\n  '.join(problems), pytrace=False)
 
 
 @pytest.fixture
 def pair(mounts):
     return mounts.mount(), mounts.mount()
-
-
-def entries(path):
-    return sorted(os.listdir(path))
-
-
-def assert_errno(err, fn, *args):
-    assert util.errno_of(fn, *args) == err, f'{fn.__name__}{args}'
 
 
 # ---- the namespace ---------------------------------------------------------
@@ -381,18 +324,6 @@ def test_large_text_committed_at_once(pair):
 
 # ---- atomics -------------------------------------------------------------------
 
-def _adder(path, count, flt=False):
-    code = f'''
-import os, sys
-sys.path.insert(0, {os.path.dirname(__file__)!r})
-from test_atomic import ADD, CAS, SUB, XCHG, atomic, cli
-fd = os.open({path!r}, os.O_RDWR)
-for _ in range({count}):
-    atomic(fd, 1, 1.0 if {flt} else 1, flt={flt})
-'''
-    return subprocess.Popen(['/usr/bin/python3', '-c', code])
-
-
 def test_atomic_adds_count_exactly(pair):
     a, b = pair
     for spec in ('i64', 'u8', 'f64'):
@@ -401,7 +332,7 @@ def test_atomic_adds_count_exactly(pair):
     for m in pair:
         for spec in ('i64', 'u8', 'f64'):
             for _ in range(2):
-                procs.append(_adder(m.p(f'c_{spec}'), per, flt=spec == 'f64'))
+                procs.append(start_adder(m.p(f'c_{spec}'), per, flt=spec == 'f64'))
     for p in procs:
         assert p.wait(timeout=300) == 0
     total = 2 * 2 * per
@@ -510,63 +441,14 @@ def test_c_client_says_why_it_cannot_map(pair):
 
 # ---- locks ---------------------------------------------------------------------
 
-HOLD = '''
-import fcntl, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print('held', flush=True)
-sys.stdin.readline()
-'''
-
-
-def hold_lock(path):
-    """A process holding flock(LOCK_EX) on path until its stdin closes."""
-    p = subprocess.Popen(['/usr/bin/python3', '-c', HOLD, path], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    assert p.stdout.readline() == 'held\n'
-    return p
-
-
-def release(p):
-    p.stdin.close()
-    assert p.wait(timeout=30) == 0
-
-
-def try_flock(path, op):
-    with util.opened(path) as fd:
-        return util.errno_of(fcntl.flock, fd, op | fcntl.LOCK_NB)
-
-
 def test_locks_exclude_across_mounts(pair):
     a, b = pair
-    util.new_object(a, 'l', 'i64', '0')
-    holder = hold_lock(a.p('l'))
-    try:
-        assert try_flock(b.p('l'), fcntl.LOCK_EX) == errno.EWOULDBLOCK
-        assert try_flock(b.r('l'), fcntl.LOCK_SH) == errno.EWOULDBLOCK
+
+    def lockf_refused():
         with util.opened(b.p('l')) as fd:
             assert util.errno_of(fcntl.lockf, fd, fcntl.LOCK_EX | fcntl.LOCK_NB) in \
                 (errno.EAGAIN, errno.EACCES)
-        # A blocking lock on B waits, and is granted soon after the release.
-        got = []
-
-        def wait_lock():
-            with util.opened(b.p('l')) as fd:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                got.append(time.monotonic())
-
-        t = threading.Thread(target=wait_lock)
-        t.start()
-        time.sleep(0.3)
-        assert not got
-        released = time.monotonic()
-        release(holder)
-        holder = None
-        t.join(timeout=10)
-        assert got and got[0] - released < 1.0, got
-    finally:
-        if holder:
-            release(holder)
+    check_flock_excludes(a, b, 'l', while_held=lockf_refused)
     # Shared locks on both mounts at once.
     with util.opened(a.p('l')) as fa, util.opened(b.p('l')) as fb:
         fcntl.flock(fa, fcntl.LOCK_SH)
@@ -578,7 +460,7 @@ def test_atomics_wait_for_a_lock_on_another_mount(pair):
     a, b = pair
     util.new_object(a, 'w', 'i64', '0')
     holder = hold_lock(a.p('w'))
-    adder = _adder(b.p('w'), 1)
+    adder = start_adder(b.p('w'), 1)
     try:
         time.sleep(0.5)
         assert adder.poll() is None          # waiting for A's lock
@@ -615,9 +497,7 @@ def test_locked_read_modify_write_counts_exactly(mounts):
 
 
 def test_dead_host_loses_its_locks(redis, tmp_path):
-    m = Mounts(tmp_path, redis.url, f'dead{os.getpid()}-{next(_prefixes)}',
-               ('-o', 'remote_lease=2'))
-    try:
+    with mounted(tmp_path, redis.url, unique_prefix('dead'), ('-o', 'remote_lease=2')) as m:
         a, b = m.mount(), m.mount()
         util.new_object(a, 'd', 'u8', '0')
         holder = hold_lock(a.p('d'))
@@ -632,9 +512,6 @@ def test_dead_host_loses_its_locks(redis, tmp_path):
         finally:
             holder.kill()
             holder.wait()
-    finally:
-        problems = m.close()
-    assert not problems, problems
 
 
 # ---- lifetimes -------------------------------------------------------------------
@@ -674,32 +551,27 @@ def test_lifetime_across_mounts(pair):
 
 
 def test_a_dead_hosts_bound_objects_go(redis, tmp_path):
-    m = Mounts(tmp_path, redis.url, f'life{os.getpid()}-{next(_prefixes)}',
-               ('-o', 'remote_lease=2'))
-    holder = subprocess.Popen(SLEEPER, stdin=subprocess.PIPE)
-    try:
-        a, b = m.mount(), m.mount()
-        util.new_object(a, 'tmp', 'u8', '1')
-        util.new_object(a, 'stays', 'u8', '2')
-        os.setxattr(a.p('tmp'), 'user.shmfs.lifetime', f'pid:{holder.pid}'.encode())
-        time.sleep(3)                     # renewed past its first lease
-        assert os.path.exists(b.p('tmp'))
-        killed = time.monotonic()
-        m.kill(a)
-        gone = wait_gone(b.p('tmp'), 8)
-        assert gone - killed > 0.5
-        assert util.cat(b.p('stays')) == '2\n'
-    finally:
-        holder.stdin.close()
-        holder.wait()
-        problems = m.close()
-    assert not problems, problems
+    with mounted(tmp_path, redis.url, unique_prefix('life'), ('-o', 'remote_lease=2')) as m:
+        holder = subprocess.Popen(SLEEPER, stdin=subprocess.PIPE)
+        try:
+            a, b = m.mount(), m.mount()
+            util.new_object(a, 'tmp', 'u8', '1')
+            util.new_object(a, 'stays', 'u8', '2')
+            os.setxattr(a.p('tmp'), 'user.shmfs.lifetime', f'pid:{holder.pid}'.encode())
+            time.sleep(3)                     # renewed past its first lease
+            assert os.path.exists(b.p('tmp'))
+            killed = time.monotonic()
+            m.kill(a)
+            gone = wait_gone(b.p('tmp'), 8)
+            assert gone - killed > 0.5
+            assert util.cat(b.p('stays')) == '2\n'
+        finally:
+            holder.stdin.close()
+            holder.wait()
 
 
 def test_unlinked_object_open_elsewhere_keeps_working(redis, tmp_path):
-    m = Mounts(tmp_path, redis.url, f'ul{os.getpid()}-{next(_prefixes)}',
-               ('-o', 'remote_lease=1'))
-    try:
+    with mounted(tmp_path, redis.url, unique_prefix('ul'), ('-o', 'remote_lease=1')) as m:
         a, b = m.mount(), m.mount()
         util.new_object(a, 'u', 'i64', '5')
         fd = os.open(b.r('u'), os.O_RDWR)
@@ -714,9 +586,6 @@ def test_unlinked_object_open_elsewhere_keeps_working(redis, tmp_path):
             os.close(fd)
         time.sleep(2.5)                   # closed: gone within a lease or two
         assert redis.cli('KEYS', '{' + m.prefix + ':*}:v') == ''
-    finally:
-        problems = m.close()
-    assert not problems, problems
 
 
 # ---- change notification -------------------------------------------------------

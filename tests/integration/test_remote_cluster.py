@@ -15,9 +15,7 @@ or a restart without its data) its objects work again or, their values
 lost, fail at once, and new objects there work.
 """
 
-import contextlib
 import errno
-import fcntl
 import itertools
 import os
 import signal
@@ -31,10 +29,10 @@ import redis_util
 import util
 from test_atomic import ADD, atomic
 from test_poll import poll_pri, rearm, woke
-from test_remote import Mounts, _adder, assert_errno, entries, hold_lock, release, try_flock
+from remote_mounts import (assert_errno, check_flock_excludes, entries, mounted, start_adder,
+                           unique_prefix)
 
 RENAME_EXCHANGE = 2
-_prefixes = itertools.count()
 
 
 class Topology:
@@ -90,22 +88,9 @@ def topology(cluster):
     return Topology(cluster)
 
 
-@contextlib.contextmanager
-def mounted(tmp_path, url, prefix, args=()):
-    """Mounts for the with block, checked on the way out as the shmfs
-    fixture checks one."""
-    m = Mounts(tmp_path, url, prefix, args)
-    try:
-        yield m
-    finally:
-        problems = m.close()
-    if problems:
-        pytest.fail('shmfs teardown:\n  ' + '\n  '.join(problems), pytrace=False)
-
-
 @pytest.fixture
 def mounts(cluster, tmp_path):
-    with mounted(tmp_path, cluster.url, f'cl{os.getpid()}-{next(_prefixes)}') as m:
+    with mounted(tmp_path, cluster.url, unique_prefix('cl')) as m:
         yield m
 
 
@@ -214,7 +199,7 @@ def test_atomics_count_exactly(pair):
     for spec in ('i64', 'u8'):
         util.new_object(a, f'c_{spec}', spec, '0')
     per = 100
-    procs = [_adder(m.p(f'c_{spec}'), per) for m in pair for spec in ('i64', 'u8')
+    procs = [start_adder(m.p(f'c_{spec}'), per) for m in pair for spec in ('i64', 'u8')
              for _ in range(2)]
     for p in procs:
         assert p.wait(timeout=120) == 0
@@ -228,30 +213,7 @@ def test_atomics_count_exactly(pair):
 
 def test_flock_excludes_across_mounts(pair):
     a, b = pair
-    util.new_object(a, 'l', 'i64', '0')
-    holder = hold_lock(a.p('l'))
-    try:
-        assert try_flock(b.p('l'), fcntl.LOCK_EX) == errno.EWOULDBLOCK
-        assert try_flock(b.r('l'), fcntl.LOCK_SH) == errno.EWOULDBLOCK
-        got = []
-
-        def wait_lock():
-            with util.opened(b.p('l')) as fd:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                got.append(time.monotonic())
-
-        t = threading.Thread(target=wait_lock)
-        t.start()
-        time.sleep(0.3)
-        assert not got
-        released = time.monotonic()
-        release(holder)
-        holder = None
-        t.join(timeout=10)
-        assert got and got[0] - released < 1.0, got
-    finally:
-        if holder:
-            release(holder)
+    check_flock_excludes(a, b, 'l')
 
 
 def test_poller_woken_by_the_other_mount(pair, mounts, topology):
@@ -366,7 +328,7 @@ def test_node_failure(tmp_path, victim, signum):
     # once they have marked the failed node (after the node timeout, 2 s).
     with redis_util.RedisCluster(3, ('--cluster-require-full-coverage', 'no')) as cluster:
         topology = Topology(cluster)
-        prefix = topology.prefix_on((victim + 1) % 3, f'fail{os.getpid()}-{next(_prefixes)}')
+        prefix = topology.prefix_on((victim + 1) % 3, unique_prefix('fail'))
         with mounted(tmp_path, cluster.url, prefix, ('-o', f'remote_timeout={TIMEOUT:g}')) as m:
             a, b = m.mount(), m.mount()
             on_victim, elsewhere = [], []

@@ -5,10 +5,10 @@ them fail with EIO until it is back, and the daemon reconnects by itself; a
 server restarted empty is noticed; a full server refuses new objects with
 ENOSPC while existing ones keep working."""
 
+import contextlib
 import errno
 import os
 import subprocess
-import threading
 import time
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 import redis_util
 import util
 from test_atomic import ADD, atomic
-from test_remote import Mounts, _prefixes
+from remote_mounts import mounted, unique_prefix
 
 TIMEOUT = 1.0          # -o remote_timeout of these mounts
 
@@ -27,10 +27,12 @@ def server():
         yield s
 
 
+@contextlib.contextmanager
 def mounts_on(server, tmp_path, n=1, args=()):
-    m = Mounts(tmp_path, server.url, f'fault{os.getpid()}-{next(_prefixes)}',
-               ('-o', f'remote_timeout={TIMEOUT:g}') + tuple(args))
-    return m, [m.mount() for _ in range(n)]
+    """n mounts of server for the with block, checked on the way out."""
+    with mounted(tmp_path, server.url, unique_prefix('fault'),
+                 ('-o', f'remote_timeout={TIMEOUT:g}') + tuple(args)) as m:
+        yield [m.mount() for _ in range(n)]
 
 
 def timed(fn, *args):
@@ -41,8 +43,7 @@ def timed(fn, *args):
 
 
 def test_stopped_server_times_out_and_nothing_applies_later(server, tmp_path):
-    m, (a, b) = mounts_on(server, tmp_path, 2)
-    try:
+    with mounts_on(server, tmp_path, 2) as (a, b):
         util.new_object(a, 'x', 'i64', '5')
         util.new_object(a, 'arr', 'u8[4]', '1 2 3 4')
         fx = os.open(a.p('x'), os.O_RDWR)
@@ -84,24 +85,18 @@ def test_stopped_server_times_out_and_nothing_applies_later(server, tmp_path):
             os.close(fx)
             os.close(fr)
         assert a.alive() and b.alive()
-    finally:
-        problems = m.close()
-    assert not problems, problems
 
 
 def test_unmount_with_a_stopped_server(server, tmp_path):
-    m, (a,) = mounts_on(server, tmp_path)
     try:
-        util.new_object(a, 'x', 'i64', '5')
-        server.pause()
-        try:
+        with mounts_on(server, tmp_path) as (a,):
+            util.new_object(a, 'x', 'i64', '5')
+            server.pause()
             err, took = timed(util.read_text, a.p('x'))
             assert err == errno.ETIMEDOUT and took < TIMEOUT + 1.0
-        finally:
-            problems = m.close()       # unmounts while the server is stopped
+            # unmounts on the way out, while the server is stopped
     finally:
         server.resume()
-    assert not problems, problems
 
 
 ADDER = '''
@@ -131,8 +126,7 @@ def test_killed_server_then_back_counts_exactly(tmp_path):
     request never reached the server whole) and the ETIMEDOUT ones may be
     (no reply came: the server may have run it just before it died)."""
     with redis_util.RedisServer('--appendonly', 'yes', '--appendfsync', 'always') as server:
-        m, (a, b) = mounts_on(server, tmp_path, 2)
-        try:
+        with mounts_on(server, tmp_path, 2) as (a, b):
             util.new_object(a, 'n', 'i64', '0')
             here = os.path.dirname(os.path.abspath(__file__))
             procs = [subprocess.Popen(['/usr/bin/python3', '-c',
@@ -160,14 +154,10 @@ def test_killed_server_then_back_counts_exactly(tmp_path):
             total = int(util.cat(a.p('n')))
             assert ok <= total <= ok + maybe, (ok, eio, maybe, total)
             assert util.cat(b.p('n')) == f'{total}\n'
-        finally:
-            problems = m.close()
-        assert not problems, problems
 
 
 def test_server_restarted_empty(server, tmp_path):
-    m, (a, b) = mounts_on(server, tmp_path, 2)
-    try:
+    with mounts_on(server, tmp_path, 2) as (a, b):
         os.mkdir(a.p('d'))
         util.new_object(a, 'd/x', 'i64', '5')
         fd = os.open(b.p('d/x'), os.O_RDWR)
@@ -187,14 +177,10 @@ def test_server_restarted_empty(server, tmp_path):
         util.new_object(b, 'y', 'u8', '3')
         assert util.cat(a.p('y')) == '3\n'
         assert sorted(os.listdir(a.path)) == ['y']
-    finally:
-        problems = m.close()
-    assert not problems, problems
 
 
 def test_full_server_refuses_new_objects_only(server, tmp_path):
-    m, (a, b) = mounts_on(server, tmp_path, 2)
-    try:
+    with mounts_on(server, tmp_path, 2) as (a, b):
         util.new_object(a, 'x', 'i64', '5')
         with open(a.p('big'), 'w'):
             pass
@@ -212,9 +198,6 @@ def test_full_server_refuses_new_objects_only(server, tmp_path):
             server.cli('CONFIG', 'SET', 'maxmemory', '0')
         util.set_type(a.p('big'), 'u8[3]')
         assert util.cat(b.p('big')) == '0 0 0\n'
-    finally:
-        problems = m.close()
-    assert not problems, problems
 
 
 def test_mount_on_a_stopped_server_fails_in_time(server, tmp_path):

@@ -5,7 +5,6 @@ state after another host removed and remade a name; permissions set on one
 mount enforced on the other."""
 
 import errno
-import itertools
 import os
 import stat
 import struct
@@ -17,7 +16,7 @@ import pytest
 
 import redis_util
 import util
-from test_remote import Mounts, entries, _prefixes
+from remote_mounts import entries, mounted, unique_prefix
 
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 
@@ -30,13 +29,8 @@ def redis():
 
 @pytest.fixture
 def mounts(redis, tmp_path):
-    m = Mounts(tmp_path, redis.url, f'hostile{os.getpid()}-{next(_prefixes)}')
-    try:
+    with mounted(tmp_path, redis.url, unique_prefix('hostile')) as m:
         yield m
-    finally:
-        problems = m.close()
-    if problems:
-        pytest.fail('shmfs teardown:\n  ' + '\n  '.join(problems), pytrace=False)
 
 
 @pytest.fixture
@@ -675,14 +669,8 @@ def as_user(uid, op, *args):
 
 @pytest.fixture
 def shared_pair(redis, tmp_path):
-    m = Mounts(tmp_path, redis.url, f'perm{os.getpid()}-{next(_prefixes)}',
-               ('-o', 'allow_other'))
-    try:
+    with mounted(tmp_path, redis.url, unique_prefix('perm'), ('-o', 'allow_other')) as m:
         yield m.mount(), m.mount()
-    finally:
-        problems = m.close()
-    if problems:
-        pytest.fail('shmfs teardown:\n  ' + '\n  '.join(problems), pytrace=False)
 
 
 def test_modes_set_on_one_mount_hold_on_the_other(shared_pair):
