@@ -37,10 +37,11 @@ import sys
 import tempfile
 import time
 
+from benchmount import DAEMON_COMPLAINT, Interrupted, Mount, on_signal
+
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PREFIX = "bench"
 KEY = "bench:k"          # the Redis-only rows' key, outside the mount's keys
-DAEMON_COMPLAINT = re.compile(r"error|warning|critical|crash|assert|^==\d+==", re.I)
 
 # (op, view, what it does, open-per-op): the mount's rows, in order.
 FILE_OPS = (
@@ -52,14 +53,6 @@ FILE_OPS = (
     ("pwrite8", "raw", ".raw pwrite 8 B, open fd", False),
     ("atomic-add", "raw", "atomic add (ioctl), open fd", False),
 )
-
-
-class Interrupted(Exception):
-    """SIGTERM or SIGHUP: unwind like Ctrl-C."""
-
-
-def on_signal(signum, frame):
-    raise Interrupted(signal.Signals(signum).name)
 
 
 def die_with_parent():
@@ -141,81 +134,6 @@ class Redis:
 
 
 # ---- mounting --------------------------------------------------------------
-
-
-def is_mounted(path):
-    """Whether path is a mount point, without touching the (maybe hung) fs."""
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
-            if point == path:
-                return True
-    return False
-
-
-class Mount:
-    """shmfs in the foreground on a fresh directory; close() always unmounts."""
-
-    def __init__(self, shmfs, options, label):
-        self.shmfs = shmfs
-        self.options = options
-        self.label = label
-        self.dir = tempfile.mkdtemp(prefix=f"shmfs-remote-bench-{label}-")
-        self.log = tempfile.TemporaryFile(mode="w+")
-        self.daemon = None
-        self.exit_status = None
-
-    @property
-    def command(self):
-        return [self.shmfs, "-f"] + [a for o in self.options for a in ("-o", o)] + ["MNT"]
-
-    def start(self):
-        self.daemon = subprocess.Popen(
-            [self.shmfs, "-f"] + [a for o in self.options for a in ("-o", o)] + [self.dir],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)      # Ctrl-C reaches us only; we unmount
-        deadline = time.monotonic() + 10
-        while not is_mounted(self.dir):
-            if self.daemon.poll() is not None:
-                raise RuntimeError(f"shmfs exited with {self.daemon.returncode} before mounting:\n"
-                                   + self.output())
-            if time.monotonic() > deadline:
-                raise RuntimeError("shmfs did not mount within 10 s:\n" + self.output())
-            time.sleep(0.1)
-
-    def mode(self):
-        return os.getxattr(self.dir, "user.shmfs.mode").decode().strip("\0\n")
-
-    def output(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
-
-    def close(self):
-        """Unmount (-u, then lazily), reap the daemon, remove the directory."""
-        if self.daemon is None:
-            os.rmdir(self.dir)
-            return
-        for attempt in range(5):
-            if not is_mounted(self.dir):
-                break
-            lazy = ["-z"] if attempt == 4 else []
-            subprocess.run(["fusermount3", "-u", *lazy, self.dir],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(0.2 if is_mounted(self.dir) else 0)
-        try:
-            self.exit_status = self.daemon.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.daemon.terminate()
-            try:
-                self.exit_status = self.daemon.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.exit_status = self.daemon.wait()
-        self.daemon = None
-        if not is_mounted(self.dir):
-            os.rmdir(self.dir)
 
 
 def make_i64(directory, shmfs, name="x"):
@@ -447,12 +365,12 @@ def measure(args, table, failures):
         version = re.search(r"redis_version:(\S+)", version).group(1)
         table.command("server", shlex.join(redis.command) + f"  (redis {version})")
         remote = Mount(args.shmfs, [f"remote=redis://{redis.address}", f"remote_prefix={PREFIX}"],
-                       "remote")
+                       "remote", "shmfs-remote-bench")
         remote.start()
         table.command("remote", shlex.join(remote.command))
         targets = [("remote mount", remote.dir, True)]
         if not args.no_context:
-            local = Mount(args.shmfs, [], "local")
+            local = Mount(args.shmfs, [], "local", "shmfs-remote-bench")
             local.start()
             table.command("local", shlex.join(local.command) + f"  (mode {local.mode()})")
             shm_dir = tempfile.mkdtemp(prefix="shmfs-remote-bench-", dir="/dev/shm")

@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 
+from benchmount import DAEMON_COMPLAINT, Interrupted, Mount, on_signal
+
 MODES = ("cached", "passthrough")
 GROUPS = ("io", "text", "bw", "bigbw", "atomic", "ping", "fault", "create")
 PINS = ("pinned", "unpinned")
@@ -36,17 +38,6 @@ PINS = ("pinned", "unpinned")
 MMAP_SPEED = 0.9
 MMAP_TIME = 1 / MMAP_SPEED
 IO_TIME = 1.5
-
-DAEMON_COMPLAINT = re.compile(r"error|warning|critical|crash|assert|^==\d+==", re.I)
-
-
-class Interrupted(Exception):
-    """SIGTERM or SIGHUP: unwind like Ctrl-C."""
-
-
-def on_signal(signum, frame):
-    raise Interrupted(signal.Signals(signum).name)
-
 
 def describe(op):
     """A row title for an operation name printed by shmfs-bench."""
@@ -85,82 +76,6 @@ def target(mode, op, unit):
     if op == "pwrite8" and mode == "passthrough":
         return ("<=", IO_TIME)
     return None
-
-
-# ---- mounting ------------------------------------------------------------
-
-
-def is_mounted(path):
-    """Whether path is a mount point, without touching the (maybe hung) fs."""
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4]
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), point)
-            if point == path:
-                return True
-    return False
-
-
-class Mount:
-    """shmfs in the foreground on a fresh directory; close() always unmounts."""
-
-    def __init__(self, mode):
-        self.mode = mode
-        self.dir = tempfile.mkdtemp(prefix=f"shmfs-bench-{mode}-")
-        self.log = tempfile.TemporaryFile(mode="w+")
-        self.daemon = None
-        self.exit_status = None
-
-    def start(self, shmfs):
-        self.daemon = subprocess.Popen(
-            [shmfs, "-f", "-o", f"mode={self.mode}", self.dir],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)   # Ctrl-C reaches us only; we unmount
-        self._wait_for_mount()
-        in_force = os.getxattr(self.dir, "user.shmfs.mode").decode().strip("\0\n")
-        if in_force != self.mode:
-            raise RuntimeError(f"asked for mode={self.mode}, the mount says {in_force}")
-
-    def _wait_for_mount(self):
-        deadline = time.monotonic() + 10
-        while not is_mounted(self.dir):
-            if self.daemon.poll() is not None:
-                raise RuntimeError(f"shmfs exited with {self.daemon.returncode} before mounting:\n"
-                                   + self.output())
-            if time.monotonic() > deadline:
-                raise RuntimeError("shmfs did not mount within 10 s:\n" + self.output())
-            time.sleep(0.1)
-
-    def output(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
-
-    def close(self):
-        """Unmount (-u, then lazily), reap the daemon, remove the directory."""
-        if self.daemon is None:
-            os.rmdir(self.dir)
-            return
-        for attempt in range(5):
-            if not is_mounted(self.dir):
-                break
-            lazy = ["-z"] if attempt == 4 else []
-            subprocess.run(["fusermount3", "-u", *lazy, self.dir],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(0.2 if is_mounted(self.dir) else 0)
-        try:
-            self.exit_status = self.daemon.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.daemon.terminate()
-            try:
-                self.exit_status = self.daemon.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.exit_status = self.daemon.wait()
-        self.daemon = None
-        if not is_mounted(self.dir):
-            os.rmdir(self.dir)
 
 
 # ---- running the bench ---------------------------------------------------
@@ -249,8 +164,11 @@ def measure_mode(args, mode, failures):
     mount = None
     log = ""
     try:
-        mount = Mount(mode)
-        mount.start(args.shmfs)
+        mount = Mount(args.shmfs, [f"mode={mode}"], mode, "shmfs-bench")
+        mount.start()
+        in_force = mount.mode()
+        if in_force != mode:
+            raise RuntimeError(f"asked for mode={mode}, the mount says {in_force}")
         sides = [(shm, shm_dir, "shm"), (fs, mount.dir, f"shmfs-{mode}")]
         rounds, reps = (1, args.reps) if args.batch else (args.reps, 1)
         samples = {"shm": {}, f"shmfs-{mode}": {}}
