@@ -8,6 +8,7 @@
 #include <hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -78,16 +79,13 @@ test_redis_connect (int port)
 
 /* Runs a command on the server, asserts it did not fail, returns the reply. */
 static inline redisReply *
-test_redis_cmd (int port, const char *format, ...)
+test_redis_vcmd (int port, const char *format, va_list ap)
 {
   redisContext *c = test_redis_connect (port);
   redisReply *rep;
-  va_list ap;
 
   g_assert_cmpint (c->err, ==, 0);
-  va_start (ap, format);
   rep = redisvCommand (c, format, ap);
-  va_end (ap);
   g_assert_nonnull (rep);
   if (rep->type == REDIS_REPLY_ERROR)
     g_error ("%s: %s", format, rep->str);
@@ -95,22 +93,27 @@ test_redis_cmd (int port, const char *format, ...)
   return rep;
 }
 
-static inline void
-test_redis_run (int port, const char *format, ...)
+static inline redisReply *
+test_redis_cmd (int port, const char *format, ...)
 {
-  redisContext *c = test_redis_connect (port);
   redisReply *rep;
   va_list ap;
 
-  g_assert_cmpint (c->err, ==, 0);
   va_start (ap, format);
-  rep = redisvCommand (c, format, ap);
+  rep = test_redis_vcmd (port, format, ap);
   va_end (ap);
-  g_assert_nonnull (rep);
-  if (rep->type == REDIS_REPLY_ERROR)
-    g_error ("%s: %s", format, rep->str);
-  freeReplyObject (rep);
-  redisFree (c);
+  return rep;
+}
+
+/* The same, for a command whose reply is not needed. */
+static inline void
+test_redis_run (int port, const char *format, ...)
+{
+  va_list ap;
+
+  va_start (ap, format);
+  freeReplyObject (test_redis_vcmd (port, format, ap));
+  va_end (ap);
 }
 
 static inline gboolean
