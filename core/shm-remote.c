@@ -376,18 +376,6 @@ expire_value (ShmRemote *r, guint64 oid)
     }
 }
 
-/* As shm-tree's check_name: 0, -EINVAL or -ENAMETOOLONG. */
-static int
-check_name (const char *name)
-{
-  if (name[0] == '\0' || strcmp (name, ".") == 0 || strcmp (name, "..") == 0 ||
-      strchr (name, '/') != NULL)
-    return -EINVAL;
-  if (strlen (name) > SHM_TREE_NAME_MAX)
-    return -ENAMETOOLONG;
-  return 0;
-}
-
 /* ---- open ----------------------------------------------------------------------- */
 
 /* Runs ns-init: the store's meta and root, made if missing (with a new
@@ -585,7 +573,7 @@ shm_remote_create (ShmRemote *r, guint64 dir, const char *name, gboolean is_dir,
   Args a;
   int err;
 
-  if ((err = check_name (name)) < 0)
+  if ((err = shm_tree_check_name (name)) < 0)
     return err;
   args_init (&a);
   args_u64 (&a, dir);
@@ -651,7 +639,7 @@ shm_remote_rename (ShmRemote *r, guint64 olddir, const char *oldname,
   args_u64 (&a, flags);
   args_u64 (&a, r->lease_ms);
   /* shm_tree_rename checks the new name once it found the old one. */
-  args_u64 (&a, -check_name (newname));
+  args_u64 (&a, -shm_tree_check_name (newname));
   if ((err = ns_eval (r, NS_RENAME, &a, 4, &rep)) < 0)
     return err;
   src = reply_u64 (rep->element[1]);

@@ -176,9 +176,8 @@ shm_tree_lookup (ShmNode *dir, const char *name)
   return g_hash_table_lookup (dir->children, name);
 }
 
-/* Checks a name for a new entry: 0, -EINVAL ("", ".", "..", a '/') or -ENAMETOOLONG. */
-static int
-check_name (const char *name)
+int
+shm_tree_check_name (const char *name)
 {
   if (name[0] == '\0' || strcmp (name, ".") == 0 || strcmp (name, "..") == 0 ||
       strchr (name, '/') != NULL)
@@ -233,7 +232,7 @@ shm_tree_create (ShmTree *tree, ShmNode *dir, const char *name, gboolean is_dir,
 
   if (!dir->is_dir)
     return -ENOTDIR;
-  if ((err = check_name (name)) < 0)
+  if ((err = shm_tree_check_name (name)) < 0)
     return err;
   if (g_hash_table_contains (dir->children, name))
     return -EEXIST;
@@ -292,7 +291,7 @@ shm_tree_rename (ShmTree *tree, ShmNode *olddir, const char *oldname,
     return -ENOTDIR;
   if ((src = shm_tree_lookup (olddir, oldname)) == NULL)
     return -ENOENT;
-  if ((err = check_name (newname)) < 0)
+  if ((err = shm_tree_check_name (newname)) < 0)
     return err;
   dst = shm_tree_lookup (newdir, newname);
 
@@ -386,7 +385,7 @@ shm_tree_adopt (ShmTree *tree, ShmNode *dir, const char *name, guint64 id,
     *moved = FALSE;
   if (!dir->is_dir)
     return -ENOTDIR;
-  if ((err = check_name (name)) < 0)
+  if ((err = shm_tree_check_name (name)) < 0)
     return err;
   if (id == SHM_TREE_ROOT_ID || (node != NULL && node->is_dir != is_dir) ||
       (is_dir && node != NULL && is_ancestor (node, dir)))

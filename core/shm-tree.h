@@ -45,6 +45,10 @@ typedef struct {
 #define SHM_TREE_ROOT_ID 1
 #define SHM_TREE_NAME_MAX 255
 
+/* Checks a name for a new entry: 0, -EINVAL ("", ".", "..", a '/') or
+ * -ENAMETOOLONG (longer than SHM_TREE_NAME_MAX). */
+int shm_tree_check_name (const char *name);
+
 ShmTree *shm_tree_new (const ShmTreeConfig *config);
 /* Frees the tree and every node, still referenced or not. */
 void shm_tree_free (ShmTree *tree);
