@@ -59,14 +59,7 @@ def shmfs(request, tmp_path):
         daemon.wait_for_mount()
         yield daemon
     finally:
-        problems = daemon.stop() if daemon.proc else []
-        log = daemon.log()
-        if log:
-            print(f'--- shmfs output ({daemon.log_path}) ---\n{log}')
-        try:
-            os.rmdir(mnt)
-        except OSError as e:
-            problems.append(f'cannot remove mountpoint {mnt}: {e}')
+        problems = daemon.take_down()
     if problems:
         pytest.fail('shmfs teardown:\n  ' + '\n  '.join(problems),
                     pytrace=False)

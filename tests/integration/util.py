@@ -347,6 +347,19 @@ class Daemon:
                   if f'shmfs[{self.proc.pid}]' in line]
         return found
 
+    def take_down(self):
+        """Stops the daemon if it was started, prints its output, removes the
+        mountpoint; returns a list of problems (as stop())."""
+        problems = self.stop() if self.proc else []
+        log = self.log()
+        if log:
+            print(f'--- shmfs output ({self.log_path}) ---\n{log}')
+        try:
+            os.rmdir(self.path)
+        except OSError as e:
+            problems.append(f'cannot remove mountpoint {self.path}: {e}')
+        return problems
+
     def force_stop(self):
         if self.mounted():
             fusermount_u(self.path, lazy=True)
