@@ -152,6 +152,7 @@ def test_killed_server_then_back_counts_exactly(tmp_path):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
             total = int(util.cat(a.p('n')))
+            print(f'adds: {ok} returned, {eio} EIO, {maybe} ETIMEDOUT; total {total}')
             assert ok <= total <= ok + maybe, (ok, eio, maybe, total)
             assert util.cat(b.p('n')) == f'{total}\n'
 
