@@ -178,8 +178,11 @@ eval_raw (ShmRemote *r, Script s, int nkeys, const char **keys, Args *a, redisRe
 
   argv[0] = deadline;
   lens[0] = strlen (deadline);
-  memcpy (argv + 1, a->args->data, a->args->len * sizeof *argv);
-  memcpy (lens + 1, a->lens->data, a->args->len * sizeof *lens);
+  if (a->args->len > 0)
+    {
+      memcpy (argv + 1, a->args->data, a->args->len * sizeof *argv);
+      memcpy (lens + 1, a->lens->data, a->args->len * sizeof *lens);
+    }
   return shm_redis_eval (r->redis, r->scripts[s], nkeys, keys, NULL, a->args->len + 1, argv, lens,
                          reply);
 }
