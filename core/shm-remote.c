@@ -165,7 +165,8 @@ static char *
 deadline_arg (ShmRemote *r)
 {
   return g_strdup_printf ("%" G_GINT64_FORMAT,
-                          g_get_monotonic_time () / 1000 + r->clock_offset + r->timeout_ms);
+                          g_get_monotonic_time () / 1000 +
+                          __atomic_load_n (&r->clock_offset, __ATOMIC_RELAXED) + r->timeout_ms);
 }
 
 /* Runs script s with its deadline first, then a's arguments. */
@@ -972,6 +973,12 @@ shm_remote_unlock (ShmRemote *r, guint64 oid, guint64 owner)
   return lock_call (r, oid, owner, "u", 0);
 }
 
+int
+shm_remote_renew_lock (ShmRemote *r, guint64 oid, guint64 owner, pid_t pid)
+{
+  return lock_call (r, oid, owner, "e", pid);
+}
+
 /* ---- the server's clock ----------------------------------------------------- */
 
 int
@@ -983,7 +990,9 @@ shm_remote_sync_clock (ShmRemote *r)
 
   /* The server read its clock somewhere in the round trip: its middle. */
   if (err == 0)
-    r->clock_offset = (gint64) server - (before + g_get_monotonic_time () / 1000) / 2;
+    __atomic_store_n (&r->clock_offset,
+                      (gint64) server - (before + g_get_monotonic_time () / 1000) / 2,
+                      __ATOMIC_RELAXED);
   return err;
 }
 

@@ -202,10 +202,14 @@ int shm_remote_check_store (ShmRemote *r, gboolean *reset);
 guint64 shm_remote_get_lease_ms (ShmRemote *r);
 /* Takes, changes or renews the lease of lock owner (of process pid, on this
  * host) on the object oid's lock, shared or (write) exclusive, for the
- * lease time.  0, -EAGAIN while another owner's live lease conflicts (on
- * this host or another), -ENOENT. */
+ * lease time; typed or not.  0, or -EAGAIN while another owner's live
+ * lease conflicts (on this host or another). */
 int shm_remote_lock (ShmRemote *r, guint64 oid, guint64 owner, pid_t pid, gboolean write);
 /* Gives owner's lease back.  0 or -errno. */
 int shm_remote_unlock (ShmRemote *r, guint64 oid, guint64 owner);
+/* Extends the lease owner holds, in the mode it holds: a renewal never
+ * changes a mode, nor brings back a lease given back meanwhile.  0, or
+ * -ENOENT when owner holds no live lease (it ended: lost). */
+int shm_remote_renew_lock (ShmRemote *r, guint64 oid, guint64 owner, pid_t pid);
 
 G_END_DECLS

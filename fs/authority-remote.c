@@ -767,12 +767,6 @@ renew_leases (gpointer data)
   GHashTableIter iter;
   gpointer value;
 
-  /* The tick of the store's own checks, too: its clock, and whether it
-   * is the one the tree follows. */
-  shm_remote_sync_clock (fs->remote);
-  if (shm_remote_check_store (fs->remote, &reset) == 0 && reset)
-    follow_reset (fs);
-  tend_lifetimes (fs);
   g_mutex_lock (&st->lock);
   g_hash_table_iter_init (&iter, st->leases);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -781,7 +775,7 @@ renew_leases (gpointer data)
   for (guint i = 0; i < leases->len; i++)
     {
       Lease *l = &g_array_index (leases, Lease, i);
-      int err = shm_remote_lock (fs->remote, l->oid, l->owner, l->pid, l->write);
+      int err = shm_remote_renew_lock (fs->remote, l->oid, l->owner, l->pid);
       g_autofree char *key = NULL;
       Lease *held;
 
@@ -799,6 +793,12 @@ renew_leases (gpointer data)
         }
       g_mutex_unlock (&st->lock);
     }
+  /* Then, the leases renewed first, the tick of the store's own checks:
+   * its clock, whether it is the one the tree follows, lifetimes. */
+  shm_remote_sync_clock (fs->remote);
+  if (shm_remote_check_store (fs->remote, &reset) == 0 && reset)
+    follow_reset (fs);
+  tend_lifetimes (fs);
   return G_SOURCE_CONTINUE;
 }
 
@@ -834,8 +834,10 @@ remote_watch (Shmfs *fs, ShmNode *node, guint64 version)
       return g_free (w);
     }
   g_hash_table_insert (st->watches, &w->oid, w);
-  g_mutex_unlock (&st->lock);
+  /* Under the lock, as its end in fire_watch: the subscription follows
+   * the table (the subscriber's lock is a leaf). */
   shm_remote_watch (fs->remote, oid, TRUE);
+  g_mutex_unlock (&st->lock);
 }
 
 /* The watch of oid fired: its pollers are woken, and it is gone (the next
@@ -850,13 +852,15 @@ fire_watch (Shmfs *fs, guint64 oid, guint64 only_from)
   g_mutex_lock (&st->lock);
   w = g_hash_table_lookup (st->watches, &oid);
   if (w != NULL && (only_from == G_MAXUINT64 || w->version == only_from))
-    g_hash_table_steal (st->watches, &oid);
+    {
+      g_hash_table_steal (st->watches, &oid);
+      shm_remote_watch (fs->remote, oid, FALSE);
+    }
   else
     w = NULL;
   g_mutex_unlock (&st->lock);
   if (w == NULL)
     return;
-  shm_remote_watch (fs->remote, oid, FALSE);
   shmfs_node_changed (fs, w->node);
   shmfs_unref_node (fs, w->node);
   g_free (w);

@@ -147,6 +147,8 @@ take_lease (Request *r)
   err = r->locks->lease->take (r->locks->lease_data, r->owner, r->pid, r->write);
   if (err == 0)
     mark_leased (r->locks, r->owner, TRUE);
+  else if (err == -ETIMEDOUT)
+    r->locks->lease->drop (r->locks->lease_data, r->owner);   /* it may have been taken */
   if (err == -EAGAIN && r->wait)
     return FALSE;
   answer_request (r, err);

@@ -160,6 +160,16 @@ bind_lifetime (Shmfs *fs, fuse_req_t req, ShmNode *node, const char *value, size
   else
     return -EINVAL;
 
+  /* The other hosts first: once the store has the binding, an exit the
+   * watcher sees from then on removes the object everywhere.  (Told
+   * after, an exit in between would find nothing to remove there.) */
+  g_mutex_lock (&fs->tree_lock);
+  err = may_bind_locked (req, node);
+  g_mutex_unlock (&fs->tree_lock);
+  if (err == 0 && fs->authority->bind != NULL)
+    err = fs->authority->bind (fs, node, shmfs_thread_group_of (pid));
+  if (err < 0)
+    return err;
   /* One locked section: of two binds at once, the one the watcher keeps
    * is the one the node names, and the rights checked are those in force. */
   g_mutex_lock (&fs->tree_lock);
@@ -169,17 +179,8 @@ bind_lifetime (Shmfs *fs, fuse_req_t req, ShmNode *node, const char *value, size
   if (err == 0)
     shmfs_node_state (node)->bound_pid = tgid;
   g_mutex_unlock (&fs->tree_lock);
-  if (err == 0 && fs->authority->bind != NULL && (err = fs->authority->bind (fs, node, tgid)) < 0)
-    {
-      /* The other hosts could not be told: not bound. */
-      g_mutex_lock (&fs->tree_lock);
-      if (shmfs_node_state (node)->bound_pid == tgid)
-        {
-          shmfs_lifetimes_unbind (fs->lifetimes, shm_node_get_id (node));
-          shmfs_node_state (node)->bound_pid = 0;
-        }
-      g_mutex_unlock (&fs->tree_lock);
-    }
+  if (err < 0 && fs->authority->bind != NULL)
+    fs->authority->bind (fs, node, 0);   /* not bound after all */
   return err;
 }
 

@@ -59,7 +59,16 @@ shmfs_timers_free (ShmfsTimers *t)
 void
 shmfs_timers_add (ShmfsTimers *t, guint ms, GSourceFunc fn, gpointer data, GDestroyNotify destroy)
 {
-  GSource *source = g_timeout_source_new (ms);
+  GSource *source;
+
+  if (t == NULL)
+    {
+      /* Stopping, or stopped: as if freed before it ran. */
+      if (destroy != NULL)
+        destroy (data);
+      return;
+    }
+  source = g_timeout_source_new (ms);
 
   g_source_set_callback (source, fn, data, destroy);
   g_source_attach (source, t->context);

@@ -11,6 +11,7 @@ ShmfsTimers *shmfs_timers_new (void);
 /* Stops the thread; the destroy function of each timer still there runs. */
 void shmfs_timers_free (ShmfsTimers *t);
 /* Calls fn (data) on the timers' thread every ms, until it returns
- * G_SOURCE_REMOVE; then, or when t is freed first, destroy (data). */
+ * G_SOURCE_REMOVE; then, or when t is freed first, destroy (data).  With
+ * t NULL (the daemon stops), destroy (data) at once. */
 void shmfs_timers_add (ShmfsTimers *t, guint ms, GSourceFunc fn, gpointer data,
                        GDestroyNotify destroy);

@@ -13,6 +13,7 @@ import errno
 import fcntl
 import mmap
 import os
+import signal
 import struct
 import subprocess
 import threading
@@ -512,6 +513,59 @@ def test_dead_host_loses_its_locks(redis, tmp_path):
         finally:
             holder.kill()
             holder.wait()
+
+
+def test_flock_on_an_untyped_lock_file(pair):
+    """`flock lockfile cmd` works with an empty (untyped) file too."""
+    a, b = pair
+    with open(a.p('lk'), 'w'):
+        pass
+    holder = hold_lock(a.p('lk'))
+    try:
+        assert try_flock(b.p('lk'), fcntl.LOCK_EX) == errno.EWOULDBLOCK
+    finally:
+        release(holder)
+    assert try_flock(b.p('lk'), fcntl.LOCK_EX) == 0
+    r = subprocess.run(['flock', '-n', b.p('lk'), 'true'], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+WAITER = '''
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print('granted', flush=True)
+except OSError as e:
+    print(e.errno, flush=True)
+'''
+
+
+def test_daemon_stops_while_locks_wait_on_another_host(redis, tmp_path):
+    """Waiters for a lock another mount holds, when their daemon is told
+    to stop: they are answered, and the daemon exits 0."""
+    with mounted(tmp_path, redis.url, unique_prefix('stop')) as m:
+        a, b = m.mount(), m.mount()
+        util.new_object(a, 'x', 'i64', '0')
+        holder = hold_lock(b.p('x'))
+        try:
+            waiters = [subprocess.Popen(['/usr/bin/python3', '-c', WAITER, a.p('x')],
+                                        stdout=subprocess.PIPE, text=True) for _ in range(2)]
+            adder = start_adder(a.p('x'), 1)
+            time.sleep(0.5)
+            assert all(w.poll() is None for w in waiters + [adder])
+            a.proc.send_signal(signal.SIGTERM)
+            assert a.proc.wait(timeout=20) == 0, a.log()
+            for w in waiters:
+                w.wait(timeout=20)
+            adder.wait(timeout=20)
+            assert adder.returncode != 0          # its add was refused, not done
+        finally:
+            release(holder)
+        a.force_stop()
+        m.daemons.remove(a)
+        os.rmdir(a.path)
+        assert util.cat(b.p('x')) == '0\n'
 
 
 # ---- lifetimes -------------------------------------------------------------------

@@ -988,7 +988,10 @@ test_locks (Fixture *f, gconstpointer data)
     return;
   b = open_remote (f->url, "t");
   o = make (f->r, ROOT, "o", FALSE);
-  g_assert_cmpint (shm_remote_lock (f->r, o, 1, 100, TRUE), ==, -ENOENT);   /* untyped */
+  /* An untyped object (a lock file) locks too. */
+  g_assert_cmpint (shm_remote_lock (f->r, o, 1, 100, TRUE), ==, 0);
+  g_assert_cmpint (shm_remote_lock (b, o, 1, 200, FALSE), ==, -EAGAIN);
+  g_assert_cmpint (shm_remote_unlock (f->r, o, 1), ==, 0);
   g_assert_cmpint (shm_remote_set_type (f->r, o, &i64, NULL), ==, 0);
 
   /* Shared with shared, on two hosts; exclusive refused while they hold. */
@@ -1011,6 +1014,12 @@ test_locks (Fixture *f, gconstpointer data)
   g_assert_cmpint (shm_remote_atomic (b, o, 8, &i64, 0, &add, 100, NULL), ==, 0);
   g_assert_cmpint (add.old.i, ==, 1);
   g_assert_cmpint (shm_remote_unlock (f->r, o, 1), ==, 0);   /* twice: nothing */
+  /* A renewal keeps the mode held and brings nothing back. */
+  g_assert_cmpint (shm_remote_renew_lock (f->r, o, 1, 100), ==, -ENOENT);
+  g_assert_cmpint (shm_remote_lock (f->r, o, 4, 100, TRUE), ==, 0);
+  g_assert_cmpint (shm_remote_renew_lock (f->r, o, 4, 100), ==, 0);
+  g_assert_cmpint (shm_remote_lock (b, o, 5, 200, FALSE), ==, -EAGAIN);   /* still exclusive */
+  g_assert_cmpint (shm_remote_unlock (f->r, o, 4), ==, 0);
 
   /* A host that stops renewing loses its lease once it ends. */
   c = shm_remote_open (f->url, "t", &quick, &error);
