@@ -17,7 +17,10 @@ import time
 
 import pytest
 
+import redis_util
 import util
+
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 
 _prefixes = itertools.count()
 
@@ -72,6 +75,28 @@ def mounted(tmp_path, url, prefix, args=()):
         problems = m.close()
     if problems:
         pytest.fail('shmfs teardown:\n  ' + '\n  '.join(problems), pytrace=False)
+
+
+# Fixtures of the files that mount a single server: import them by name
+# (`from remote_mounts import redis, mounts, pair`); PREFIX_TAG in the
+# importing module names its keys.
+
+@pytest.fixture(scope='module')
+def redis():
+    with redis_util.RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mounts(request, redis, tmp_path):
+    tag = getattr(request.module, 'PREFIX_TAG', 'test')
+    with mounted(tmp_path, redis.url, unique_prefix(tag)) as m:
+        yield m
+
+
+@pytest.fixture
+def pair(mounts):
+    return mounts.mount(), mounts.mount()
 
 
 def entries(path):

@@ -21,32 +21,15 @@ import time
 
 import pytest
 
-import redis_util
 import util
 from test_poll import LineReader, poll_pri, rearm, woke
 from test_atomic import ADD, CAS, SUB, XCHG, atomic, cli
-from remote_mounts import (assert_errno, check_flock_excludes, entries, hold_lock, mounted,
-                           release, start_adder, try_flock, unique_prefix)
+from remote_mounts import (RENAME_EXCHANGE, RENAME_NOREPLACE, assert_errno,
+                           check_flock_excludes, entries, hold_lock, mounted, mounts, pair,
+                           redis, release, start_adder, try_flock, unique_prefix)
 
 
-RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
-
-
-@pytest.fixture(scope='module')
-def redis():
-    with redis_util.RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def mounts(redis, tmp_path):
-    with mounted(tmp_path, redis.url, unique_prefix('test')) as m:
-        yield m
-
-
-@pytest.fixture
-def pair(mounts):
-    return mounts.mount(), mounts.mount()
+PREFIX_TAG = 'test'
 
 
 # ---- the namespace ---------------------------------------------------------
@@ -732,7 +715,11 @@ def test_remote_options_refused_alone_or_mixed(tmp_path, redis):
                      ['-o', f'remote={redis.url},store={tmp_path}'],
                      ['-o', f'remote={redis.url},mode=passthrough'],
                      ['-o', f'remote={redis.url},remote_timeout=0'],
-                     ['-o', f'remote={redis.url},remote_timeout=abc']):
+                     ['-o', f'remote={redis.url},remote_timeout=abc'],
+                     ['-o', f'remote={redis.url},remote_lease=0'],
+                     ['-o', f'remote={redis.url},remote_lease=-1'],
+                     ['-o', f'remote={redis.url},remote_lease=3601'],
+                     ['-o', 'remote_lease=5']):
             r = subprocess.run([util.SHMFS_BIN] + args + [mnt], capture_output=True, timeout=30)
             assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, (args, r.stderr)
     finally:

@@ -30,9 +30,8 @@ import util
 from test_atomic import ADD, atomic
 from test_poll import poll_pri, rearm, woke
 from remote_mounts import (assert_errno, check_flock_excludes, entries, mounted, start_adder,
-                           unique_prefix)
+                           unique_prefix, RENAME_EXCHANGE)
 
-RENAME_EXCHANGE = 2
 
 
 class Topology:

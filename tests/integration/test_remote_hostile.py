@@ -14,28 +14,11 @@ import time
 
 import pytest
 
-import redis_util
 import util
-from remote_mounts import entries, mounted, unique_prefix
+from remote_mounts import (RENAME_EXCHANGE, RENAME_NOREPLACE, entries, mounted, mounts,
+                           pair, redis, unique_prefix)
 
-RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
-
-
-@pytest.fixture(scope='module')
-def redis():
-    with redis_util.RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def mounts(redis, tmp_path):
-    with mounted(tmp_path, redis.url, unique_prefix('hostile')) as m:
-        yield m
-
-
-@pytest.fixture
-def pair(mounts):
-    return mounts.mount(), mounts.mount()
+PREFIX_TAG = 'hostile'
 
 
 def redis_names(redis, prefix, dir_oid=1):
