@@ -112,9 +112,10 @@ class Installed(util.Daemon):
 
     helper = None
     comm = 'mount.fuse.shmf'        # the kernel keeps 15 bytes of a name
+    options = 'rw,defaults,nofail,x-a=b'
 
     def _launch_command(self):
-        return [str(self.helper), 'shmfs', self.path, '-o', 'rw,defaults,nofail,x-a=b']
+        return [str(self.helper), 'shmfs', self.path, '-o', self.options]
 
 
 def test_pkg_config_program_and_fstab_mount(prefix, tmp_path):
@@ -148,6 +149,37 @@ def test_pkg_config_program_and_fstab_mount(prefix, tmp_path):
     finally:
         problems = d.stop()
     assert not problems, problems
+
+
+def test_remote_fstab_mounts(prefix, tmp_path):
+    """Two installed daemons mounting one Redis as two fstab lines would
+    (`shmfs MNT fuse.shmfs remote=URL,remote_prefix=NAME`): the installed
+    command line on one, the other sees it; a bad write changes nothing."""
+    import redis_util
+    with redis_util.RedisServer() as server:
+        Installed.helper = prefix / 'sbin' / 'mount.fuse.shmfs'
+        daemons = []
+        try:
+            for i in range(2):
+                d = Installed(util.make_mountpoint(), str(tmp_path / f'remote{i}.log'))
+                d.options = f'rw,nofail,remote={server.url},remote_prefix=install'
+                d.launch = 'background'
+                daemons.append(d)
+                d.start()
+            a, b = daemons
+            assert os.getxattr(b.path, 'user.shmfs.mode') == b'remote'
+            shmfs = str(prefix / 'bin' / 'shmfs')
+            _run([shmfs, 'new', a.p('n'), 'i64', '40'])
+            assert _run([shmfs, 'add', b.p('n'), '2']).strip() == '42'
+            assert util.read_text(a.p('n')) == '42\n'
+            assert util.try_write_text(b.p('n'), 'x\n')[0] == errno.EINVAL
+            assert util.read_text(a.p('n')) == '42\n'
+        finally:
+            problems = []
+            for d in daemons:
+                problems += d.stop() if d.proc else []
+                os.rmdir(d.path)
+        assert not problems, problems
 
 
 def test_fake_mount_does_nothing(prefix):
