@@ -249,6 +249,10 @@ class Daemon:
                 + (['-o', ','.join(opts)] if opts else []))
 
     def _start_detached(self, env):
+        # The kernel log keeps lines of earlier processes, whose pids come
+        # back: only what is logged from now on can be this daemon's.
+        with open('/proc/uptime') as f:
+            self.started_uptime = float(f.read().split()[0])
         for name in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):
             env[name] = ':'.join(filter(None, [
                 env.get(name), f'log_path={self.sanitizer_log}']))
@@ -344,7 +348,8 @@ class Daemon:
                            stderr=subprocess.DEVNULL, text=True,
                            errors='replace')
         found += [f'kernel log: {line}' for line in r.stdout.splitlines()
-                  if f'shmfs[{self.proc.pid}]' in line]
+                  if f'shmfs[{self.proc.pid}]' in line and
+                  _kernel_time(line) >= getattr(self, 'started_uptime', 0) - 1]
         return found
 
     def take_down(self):
@@ -439,6 +444,12 @@ class Daemon:
                     continue
                 seen.add((st.st_dev, st.st_ino))
         return len(seen)
+
+
+def _kernel_time(line):
+    """The seconds since boot a dmesg line starts with ([ 123.456789])."""
+    m = re.match(r'\[\s*(\d+\.\d+)\]', line)
+    return float(m.group(1)) if m else float('inf')
 
 
 def make_mountpoint():
